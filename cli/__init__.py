@@ -1,0 +1,1 @@
+"""Command line and runner for sam3d-codemod."""

@@ -1,0 +1,252 @@
+"""The ``sam3d-codemod`` command line. Exit codes: 0 clean, 1 changes pending / unhandled / drift, 2 error."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import click
+
+from .. import __version__
+
+EXIT_CLEAN, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
+
+
+def _split(values) -> List[str]:
+    out = []
+    for v in values or ():
+        out += [p for p in str(v).replace(" ", ",").split(",") if p]
+    return out
+
+
+def load_config(paths) -> dict:
+    """``[tool.sam3d-codemod]`` from the nearest pyproject.toml at or above the first PATH."""
+    start = Path(paths[0]).resolve() if paths else Path.cwd()
+    if start.is_file():
+        start = start.parent
+    for d in [start, *start.parents]:
+        candidate = d / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                import tomllib
+            except ImportError:  # Python < 3.11
+                import tomli as tomllib
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except Exception as exc:
+                raise click.UsageError(f"{candidate}: invalid TOML: {exc}")
+            config = data.get("tool", {}).get("sam3d-codemod", {})
+            unknown = set(config) - {"select", "ignore", "target-torch", "exclude", "jobs", "max-file-size"}
+            if unknown:
+                raise click.UsageError(f"{candidate}: unknown [tool.sam3d-codemod] keys: {', '.join(sorted(unknown))}")
+            return config
+    return {}
+
+
+def common_options(fn):
+    options = [
+        click.argument("paths", nargs=-1, required=True, type=click.Path()),
+        click.option("--select", multiple=True, help="Rule codes or prefixes to run (e.g. TC003,TC005). Default: all."),
+        click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip."),
+        click.option("--target-torch", default=None, help="Oldest torch to support; rules fixed at or before it are off. [default: 2.0]"),
+        click.option("--output-format", type=click.Choice(["text", "json", "github"]), default="text", show_default=True),
+        click.option("-j", "--jobs", type=int, default=None, help="Worker processes. [default: CPU count]"),
+        click.option("--exclude", multiple=True, help="Gitignore-style patterns to skip (on top of .gitignore)."),
+        click.option("--max-file-size", type=int, default=None, help="Skip .py files over this many bytes, with an error. [default: 4 MB]"),
+        click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size):
+    from .runner import Options
+
+    config = load_config(paths)
+    return Options(
+        select=_split(select) or _split(config.get("select", [])),
+        ignore=_split(ignore) or _split(config.get("ignore", [])),
+        target=target_torch or str(config.get("target-torch", "2.0")),
+        jobs=jobs if jobs is not None else int(config.get("jobs", os.cpu_count() or 1)),
+        exclude=list(exclude) + list(config.get("exclude", [])),
+        max_bytes=max_file_size or int(config.get("max-file-size", 4 * 1024 * 1024)),
+    )
+
+
+def _progress_callback(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None, None
+    from rich.progress import Progress
+
+    progress = Progress(transient=True, console=None)
+    task = {"id": None}
+
+    def update(done: int, total: int) -> None:
+        if total < 50:
+            return
+        if task["id"] is None:
+            progress.start()
+            task["id"] = progress.add_task("transforming", total=total)
+        progress.update(task["id"], completed=done)
+
+    return update, progress
+
+
+def _execute(command: str, paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=False):
+    from .runner import UsageError, run
+
+    start = time.perf_counter()
+    try:
+        options = _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size)
+        update, progress = _progress_callback(quiet or output_format != "text")
+        try:
+            report = run(paths, options, write=write, progress=update)
+        finally:
+            if progress is not None:
+                progress.stop()
+    except UsageError as exc:
+        click.echo(f"sam3d-codemod: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    return report, time.perf_counter() - start
+
+
+def _finish(report, command, exit_code, output_format, quiet, elapsed, stream=None, extra=None):
+    from . import report as render
+
+    if output_format == "json":
+        click.echo(render.to_json(report, command, exit_code, extra))
+    elif output_format == "github":
+        text = render.github_annotations(report)
+        if text:
+            click.echo(text)
+    elif not quiet:
+        render.print_text(report, command, stream=stream, elapsed=elapsed)
+    elif report.errors:
+        for o in report.errors:
+            click.echo(f"error: {o.rel}: {o.error}", err=True)
+    sys.exit(exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sam3d-codemod")
+def main() -> None:
+    """Rewrite a SAM 3D Objects tree so it runs on PyTorch 2.0 and keeps working on the newest torch.
+
+    \b
+    apply PATH   rewrite the tree in place
+    diff PATH    print a git-apply-able unified diff, write nothing
+    check PATH   CI gate: exit 1 if any rule still has work or an API is unhandled
+    rules        list the rules
+    """
+
+
+def _install_sigterm() -> None:
+    # SIGTERM behaves like Ctrl-C: the write in progress finishes or never happens (os.replace).
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@main.command()
+@common_options
+def apply(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet):
+    """Rewrite PATHS in place (only files whose bytes change; atomic writes)."""
+    _install_sigterm()
+    from .lock import TreeLock, TreeLocked
+
+    try:
+        with TreeLock(paths):
+            report, elapsed = _execute("apply", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=True)
+    except TreeLocked as exc:
+        click.echo(f"sam3d-codemod: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("sam3d-codemod: interrupted; every file is either unchanged or fully patched", err=True)
+        sys.exit(130)
+    code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.unhandled else EXIT_CLEAN)
+    _finish(report, "apply", code, output_format, quiet, elapsed)
+
+
+@main.command()
+@common_options
+@click.option("--color/--no-color", default=None, help="Colour the diff. [default: on a TTY]")
+def diff(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, color):
+    """Print a unified diff of what `apply` would change (git apply accepts it); write nothing."""
+    from .runner import unified_diff
+
+    report, elapsed = _execute("diff", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet)
+    code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.changed else EXIT_CLEAN)
+    if output_format == "text":
+        out = sys.stdout.buffer
+        use_color = sys.stdout.isatty() if color is None else color
+        for outcome in report.changed:
+            patch = unified_diff(outcome)
+            out.write(_colour(patch) if use_color else patch)
+        out.flush()
+        if not quiet:
+            from . import report as render
+
+            render.print_text(report, "diff", stream=sys.stderr, show_sites=False, elapsed=elapsed)
+        sys.exit(code)
+    _finish(report, "diff", code, output_format, quiet, elapsed)
+
+
+def _colour(patch: bytes) -> bytes:
+    out = []
+    for line in patch.splitlines(keepends=True):
+        if line.startswith((b"+++", b"---")):
+            out.append(b"\x1b[1m" + line.rstrip(b"\r\n") + b"\x1b[0m" + line[len(line.rstrip(b"\r\n")):])
+        elif line.startswith(b"+"):
+            out.append(b"\x1b[32m" + line.rstrip(b"\r\n") + b"\x1b[0m" + line[len(line.rstrip(b"\r\n")):])
+        elif line.startswith(b"-"):
+            out.append(b"\x1b[31m" + line.rstrip(b"\r\n") + b"\x1b[0m" + line[len(line.rstrip(b"\r\n")):])
+        elif line.startswith(b"@@"):
+            out.append(b"\x1b[36m" + line.rstrip(b"\r\n") + b"\x1b[0m" + line[len(line.rstrip(b"\r\n")):])
+        else:
+            out.append(line)
+    return b"".join(out)
+
+
+@main.command()
+@common_options
+def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet):
+    """CI gate: exit 0 when the tree is fully patched, 1 when a rule has work or an API is unhandled, 2 on errors."""
+    report, elapsed = _execute("check", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet)
+    code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.changed or report.unhandled else EXIT_CLEAN)
+    _finish(report, "check", code, output_format, quiet, elapsed)
+
+
+@main.command()
+@click.option("--target-torch", default="2.0", show_default=True)
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules(target_torch, output_format):
+    """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it."""
+    from ..codemods.base import all_rules, parse_version
+
+    target = parse_version(target_torch)
+    items = all_rules()
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps([
+            {"code": r.code, "name": r.name, "summary": r.summary, "fixes": r.fixes, "fixed_in": r.fixed_in,
+             "enabled": r.enabled_for(target)} for r in items], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"sam3d-codemod rules (target torch {target_torch})")
+    for col in ("code", "name", "summary", "fixes", "not needed from", "on"):
+        table.add_column(col, overflow="fold")
+    for r in items:
+        table.add_row(r.code, r.name, r.summary, r.fixes, r.fixed_in or "never", "yes" if r.enabled_for(target) else "no")
+    Console(highlight=False).print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,421 @@
+"""Discover files, pre-filter, transform (in a pool when it pays), write or diff, and collect a report.
+
+libcst is imported only when some file passes the text pre-filter, torch never.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..codemods.base import COMPAT_MODULE, Rule, Site, select_rules
+from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
+
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules", ".mypy_cache",
+             ".pytest_cache", ".ruff_cache", ".sam3d-codemod-cache", "build", "dist", ".eggs"}
+COMPAT_FILE = COMPAT_MODULE + ".py"
+COMPAT_MARKER = b"SAM3D_CODEMOD_HASH"
+POOL_MIN_FILES = 24  # below this a process pool costs more than it saves
+_ABS_IMPORT = re.compile(rb"(?m)^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)")
+
+
+class UsageError(Exception):
+    """Bad arguments or paths: exit 2 before any work."""
+
+
+@dataclass
+class FileOutcome:
+    path: Path
+    root: Path
+    old: bytes = b""
+    new: Optional[bytes] = None
+    sites: List[Site] = field(default_factory=list)
+    error: Optional[str] = None
+    needs_compat: bool = False
+    written: bool = False
+
+    @property
+    def rel(self) -> str:
+        return self.path.relative_to(self.root).as_posix()
+
+
+@dataclass
+class RunReport:
+    rules: List[Rule]
+    outcomes: List[FileOutcome] = field(default_factory=list)
+    notes: List[Site] = field(default_factory=list)
+    files_seen: int = 0
+    files_parsed: int = 0
+
+    @property
+    def errors(self) -> List[FileOutcome]:
+        return [o for o in self.outcomes if o.error]
+
+    @property
+    def changed(self) -> List[FileOutcome]:
+        return [o for o in self.outcomes if o.new is not None and not o.error]
+
+    @property
+    def sites(self) -> List[Site]:
+        return [s for o in self.outcomes for s in o.sites]
+
+    @property
+    def unhandled(self) -> List[Site]:
+        return [s for s in self.sites if s.status == "unhandled"]
+
+
+@dataclass
+class Options:
+    select: Sequence[str] = ()
+    ignore: Sequence[str] = ()
+    target: str = "2.0"
+    jobs: int = 1
+    max_bytes: int = DEFAULT_MAX_BYTES
+    exclude: Sequence[str] = ()
+
+
+# ---------------------------------------------------------------- discovery
+
+def _is_generated_compat(path: Path, raw: bytes) -> bool:
+    return path.name == COMPAT_FILE and COMPAT_MARKER in raw
+
+
+def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> List[Tuple[Path, Path]]:
+    """(root, file) pairs for every .py file; symlinks never lead out of the root, and each real file is seen once."""
+    found: List[Tuple[Path, Path]] = []
+    seen = set()
+    for raw_path in paths:
+        path = Path(raw_path)
+        if not path.exists() and not path.is_symlink():
+            raise UsageError(f"{raw_path}: no such file or directory")
+        if path.is_file():
+            if path.suffix != ".py":
+                raise UsageError(f"{raw_path}: not a directory or .py file")
+            root = path.parent
+            files = [path]
+        elif path.is_dir():
+            root = path
+            files = _walk(path, exclude)
+        else:
+            raise UsageError(f"{raw_path}: not a directory or .py file")
+        real_root = os.path.realpath(root)
+        for file in files:
+            real = os.path.realpath(file)
+            if os.path.commonpath([real, real_root]) != real_root:
+                continue  # a link out of the tree
+            if real in seen:
+                continue
+            seen.add(real)
+            found.append((root, file))
+    return found
+
+
+def _walk(root: Path, exclude: Sequence[str]) -> List[Path]:
+    spec = _ignore_spec(root, exclude)
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel_dir = os.path.relpath(dirpath, root)
+        keep = []
+        for d in sorted(dirnames):
+            rel = d if rel_dir == "." else f"{rel_dir}/{d}"
+            if d in SKIP_DIRS or d.startswith(".") or os.path.islink(os.path.join(dirpath, d)):
+                continue
+            if spec is not None and spec.match_file(rel + "/"):
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if spec is not None and spec.match_file(rel):
+                continue
+            files.append(Path(dirpath) / name)
+    return files
+
+
+def _ignore_spec(root: Path, exclude: Sequence[str]):
+    patterns = list(exclude)
+    gitignore = root / ".gitignore"
+    if gitignore.is_file():
+        patterns += gitignore.read_text(errors="replace").splitlines()
+    if not patterns:
+        return None
+    import pathspec
+
+    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+
+
+# ---------------------------------------------------------------- compat host
+
+class HostFinder:
+    """Which package hosts ``_torch_compat.py`` for a file, and how the file imports it.
+
+    The host is the innermost enclosing package whose own modules import it by absolute name
+    (``sam3d_objects`` in upstream, even inside the PyPI wheel's ``sam3d/third_party/meta``),
+    else the outermost package. Relative imports then work however the tree is mounted.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._self_importing: Dict[Path, bool] = {}
+
+    def _chain(self, directory: Path) -> List[Path]:
+        chain = []
+        d = directory
+        root = self.root.resolve()
+        while (d / "__init__.py").is_file():
+            chain.append(d)
+            if d.resolve() == root:
+                break
+            d = d.parent
+        return chain
+
+    def _imports_itself(self, package: Path) -> bool:
+        if package not in self._self_importing:
+            name = package.name.encode()
+            hit = False
+            for dirpath, _, filenames in os.walk(package):
+                for f in filenames:
+                    if f.endswith(".py"):
+                        try:
+                            data = (Path(dirpath) / f).read_bytes()
+                        except OSError:
+                            continue
+                        if name in data and name in _ABS_IMPORT.findall(data):
+                            hit = True
+                            break
+                if hit:
+                    break
+            self._self_importing[package] = hit
+        return self._self_importing[package]
+
+    def host_for(self, file: Path) -> Optional[Path]:
+        chain = self._chain(file.parent)
+        if chain:
+            for package in chain:
+                if self._imports_itself(package):
+                    return package
+            return chain[-1]
+        tops = [d for d in sorted(self.root.iterdir()) if d.is_dir() and (d / "__init__.py").is_file()]
+        tops = [d for d in tops if self._imports_itself(d)] or tops
+        return tops[0] if len(tops) == 1 else None
+
+    def import_statement(self, file: Path) -> Optional[str]:
+        host = self.host_for(file)
+        if host is None:
+            return None
+        if (file.parent / "__init__.py").is_file():
+            depth = len(file.parent.relative_to(host).parts)
+            return f"from {'.' * (depth + 1)} import {COMPAT_MODULE}"
+        return f"from {host.name} import {COMPAT_MODULE}"
+
+
+def render_compat() -> bytes:
+    """The helper module for trees: the template with this tool's version and the template's hash."""
+    import hashlib
+
+    from .. import __version__
+
+    template = (Path(__file__).resolve().parent.parent / "codemods" / "_runtime" / "torch_compat.py")
+    if not template.is_file():  # installed layout
+        from ..codemods import _runtime
+
+        template = Path(_runtime.__file__).parent / "torch_compat.py"
+    data = template.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    data = data.replace(b'SAM3D_CODEMOD_VERSION = "0+template"', f'SAM3D_CODEMOD_VERSION = "{__version__}"'.encode(), 1)
+    data = data.replace(b'SAM3D_CODEMOD_HASH = "template"', f'SAM3D_CODEMOD_HASH = "{digest}"'.encode(), 1)
+    return data
+
+
+# ---------------------------------------------------------------- transform
+
+_WORKER_RULES: Dict[tuple, List[Rule]] = {}
+
+
+def _rules_for(codes: Tuple[str, ...], target: str) -> List[Rule]:
+    key = (codes, target)
+    if key not in _WORKER_RULES:
+        _WORKER_RULES[key] = [r for r in select_rules(codes, (), target) if r.code in codes]
+    return _WORKER_RULES[key]
+
+
+def transform_file(job: tuple) -> FileOutcome:
+    """Worker entry point (picklable): parse and transform one pre-filtered file."""
+    root, path, raw, codes, target, compat_import = job
+    outcome = FileOutcome(path=path, root=root, old=raw)
+    try:
+        source = decode(path, raw)
+    except InputError as exc:
+        outcome.error = str(exc)
+        return outcome
+    rules = [r for r in _rules_for(codes, target) if r.matches_text(source.text)]
+    if not rules:
+        return outcome
+    import libcst as cst
+
+    from ..codemods.engine import RuleBug, transform_module
+
+    try:
+        module = cst.parse_module(source.text)
+    except cst.ParserSyntaxError as exc:
+        outcome.error = f"syntax error at line {exc.raw_line}:{exc.raw_column}: {str(exc.message).splitlines()[0]}"
+        return outcome
+    except Exception as exc:  # libcst raises a few non-ParserSyntaxError errors on odd input
+        outcome.error = f"cannot parse: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return outcome
+    try:
+        result = transform_module(module, source.text, rules, str(path), compat_import)
+    except RuleBug as exc:
+        outcome.error = f"internal error: {exc}"
+        return outcome
+    outcome.sites = [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in result.sites]
+    outcome.needs_compat = result.needs_compat
+    if result.code is not None:
+        outcome.new = source.encode(result.code)
+    return outcome
+
+
+def _prefilter(rules: Sequence[Rule]) -> Tuple[bytes, ...]:
+    return tuple(sorted({t.encode() for r in rules for t in r.triggers}))
+
+
+def run(paths: Sequence[str], options: Options, write: bool = False,
+        progress: Optional[Callable[[int, int], None]] = None) -> RunReport:
+    try:
+        rules = select_rules(options.select, options.ignore, options.target)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    report = RunReport(rules=rules)
+    files = discover(paths, options.exclude)
+    report.files_seen = len(files)
+    python_rules = [r for r in rules if r.kind == "python"]
+    codes = tuple(r.code for r in python_rules)
+    tokens = _prefilter(python_rules)
+    hosts: Dict[Path, HostFinder] = {}
+    jobs = []
+    for root, path in files:
+        try:
+            raw = read_bytes(path, options.max_bytes)
+        except InputError as exc:
+            report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc)))
+            continue
+        if _is_generated_compat(path, raw):
+            continue
+        if b"\0" in raw:
+            report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
+            continue
+        if not any(t in raw for t in tokens):
+            continue
+        finder = hosts.setdefault(root, HostFinder(root))
+        jobs.append((root, path, raw, codes, options.target, finder.import_statement(path)))
+    report.files_parsed = len(jobs)
+    results: Iterable[FileOutcome]
+    if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
+        pool = ProcessPoolExecutor(max_workers=options.jobs)
+        results = pool.map(transform_file, jobs, chunksize=max(1, len(jobs) // (options.jobs * 4)))
+    else:
+        pool = None
+        results = map(transform_file, jobs)
+    try:
+        for i, outcome in enumerate(results, 1):
+            report.outcomes.append(outcome)
+            if progress:
+                progress(i, len(jobs))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    _add_compat_modules(report, hosts)
+    _run_config_rules(report, rules, paths)
+    report.outcomes.sort(key=lambda o: (str(o.root), o.rel))
+    if write:
+        for outcome in report.changed:
+            try:
+                atomic_write(outcome.path, outcome.new)
+                outcome.written = True
+            except InputError as exc:
+                outcome.error = str(exc)
+    return report
+
+
+def _add_compat_modules(report: RunReport, hosts: Dict[Path, HostFinder]) -> None:
+    needed: Dict[Path, Path] = {}
+    for outcome in report.outcomes:
+        if outcome.needs_compat and not outcome.error:
+            host = hosts[outcome.root].host_for(outcome.path)
+            if host is not None:
+                needed[host] = outcome.root
+    for root in hosts:  # refresh helper modules an earlier run wrote
+        for existing in root.rglob(COMPAT_FILE):
+            if COMPAT_MARKER in existing.read_bytes():
+                needed.setdefault(existing.parent, root)
+    if not needed:
+        return
+    content = render_compat()
+    for host, root in sorted(needed.items()):
+        target = host / COMPAT_FILE
+        old = target.read_bytes() if target.exists() else b""
+        outcome = FileOutcome(path=target, root=root, old=old)
+        if old != content:
+            outcome.new = content
+            outcome.sites.append(Site("TC000", outcome.rel, 0, "patched", "runtime helpers written" if not old else "runtime helpers refreshed"))
+        report.outcomes.append(outcome)
+
+
+def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[str]) -> None:
+    from ..codemods import tc010_pipeline_yaml as yaml_rule
+
+    if not any(r.code == yaml_rule.RULE.code for r in rules):
+        return
+    for raw_path in paths:
+        root = Path(raw_path)
+        if not root.is_dir():
+            continue
+        configs = yaml_rule.find_configs(root)
+        if not configs:
+            report.notes.append(Site(yaml_rule.RULE.code, yaml_rule.CONFIG_GLOB, 0, "note",
+                                     "no checkpoints/*/pipeline.yaml in the tree (download checkpoints, then re-run)"))
+        for config in configs:
+            raw = config.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                report.outcomes.append(FileOutcome(path=config, root=root, old=raw, error="cannot decode as utf-8"))
+                continue
+            new, lines = yaml_rule.transform_text(text)
+            outcome = FileOutcome(path=config, root=root, old=raw)
+            outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, "patched", "compile_model: false") for ln in lines]
+            if new != text:
+                outcome.new = new.encode("utf-8")
+            report.outcomes.append(outcome)
+
+
+# ---------------------------------------------------------------- diff
+
+def unified_diff(outcome: FileOutcome) -> bytes:
+    """A ``git apply``-able diff of one file, in the file's own bytes (encoding, CRLF kept)."""
+    old_lines = outcome.old.splitlines(keepends=True)
+    new_lines = (outcome.new or b"").splitlines(keepends=True)
+    rel = outcome.rel.encode()
+    old_name = b"a/" + rel if outcome.old else b"/dev/null"
+    lines = list(difflib.diff_bytes(difflib.unified_diff, old_lines, new_lines, old_name, b"b/" + rel, n=3))
+    if not lines:
+        return b""
+    out = []
+    if not outcome.old:
+        out.append(b"diff --git a/" + rel + b" b/" + rel + b"\nnew file mode 100644\n")
+    for line in lines:
+        if line.startswith((b"---", b"+++")):
+            out.append(line.rstrip(b"\n") + b"\n")
+        elif line.startswith(b"@@"):
+            out.append(line)
+        elif line.endswith(b"\n"):
+            out.append(line)
+        else:
+            out.append(line + b"\n\\ No newline at end of file\n")
+    return b"".join(out)

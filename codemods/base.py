@@ -1,0 +1,217 @@
+"""The Rule type, the per-file context rules write to, and the registry.
+
+Importing this module (and any rule module) must not import libcst or torch:
+the runner reads rule metadata and pre-filters files before anything heavy
+loads. Rules reach libcst through the lazy ``cst`` proxy below.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst
+
+
+class _LazyModule:
+    """Imports a module on first attribute access, so rule modules stay cheap to import."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module = None
+
+    def __getattr__(self, attr: str):
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(self._name)
+        return getattr(module, attr)
+
+
+cst = _LazyModule("libcst")
+
+COMPAT_MODULE = "_torch_compat"
+SUPPRESS_RE = re.compile(r"#\s*sam3d-codemod:\s*ignore(?:\[([A-Z0-9, ]+)\])?")
+
+
+@dataclass(frozen=True)
+class Site:
+    """One place a rule looked at: patched, left unhandled (needs a human), or a note."""
+
+    code: str
+    path: str
+    line: int
+    status: str  # "patched" | "unhandled" | "note" | "error"
+    message: str
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "path": self.path, "line": self.line, "status": self.status, "message": self.message}
+
+
+@dataclass
+class ImportIndex:
+    """What a module's own imports bind: local name -> dotted qualified name.
+
+    A lean replacement for QualifiedNameProvider (about 9x a parse): aliases are
+    resolved from import statements only, which is what these rules need.
+    """
+
+    aliases: Dict[str, str] = field(default_factory=dict)
+    # Modules imported explicitly at module level (``import torch._dynamo``, ``from torch import _dynamo``).
+    loaded: set = field(default_factory=set)
+    has_compat_import: bool = False
+
+    def resolve(self, node) -> Optional[str]:
+        """Dotted qualified name of a Name/Attribute chain, or None if it is not rooted in an import."""
+        parts: List[str] = []
+        while isinstance(node, cst.Attribute):
+            parts.append(node.attr.value)
+            node = node.value
+        if not isinstance(node, cst.Name):
+            return None
+        base = self.aliases.get(node.value)
+        if base is None:
+            return None
+        parts.append(base)
+        return ".".join(reversed(parts))
+
+
+@dataclass
+class FileContext:
+    """Per-file state shared by the rules of one run over one module."""
+
+    path: str
+    compat_import: Optional["libcst.BaseSmallStatement"]  # statement that binds ``_torch_compat``; None if no host
+    index: ImportIndex
+    positions: object = None  # PositionProvider mapping; None when not computed
+    sites: List[Site] = field(default_factory=list)
+    needed_modules: List[str] = field(default_factory=list)
+    needs_compat: bool = False
+    suppressed: Dict[int, Optional[set]] = field(default_factory=dict)
+    target: str = "2.0"
+
+    def line(self, node) -> int:
+        if self.positions is None:
+            return 0
+        pos = self.positions.get(node)
+        return pos.start.line if pos is not None else 0
+
+    def is_suppressed(self, code: str, line: int) -> bool:
+        if line not in self.suppressed:
+            return False
+        codes = self.suppressed[line]
+        return codes is None or code in codes
+
+    def report(self, rule: "Rule", node, status: str, message: str) -> bool:
+        """Record a site; returns False when a suppression comment says to leave it alone."""
+        line = self.line(node)
+        if self.is_suppressed(rule.code, line):
+            return False
+        self.sites.append(Site(rule.code, self.path, line, status, message))
+        return True
+
+    def require_module(self, module: str) -> None:
+        """Ask for ``import <module>`` at module level (inserted once, after ``import torch``)."""
+        if module not in self.index.loaded and module not in self.needed_modules:
+            self.needed_modules.append(module)
+
+    def compat_attr(self, name: str):
+        """``_torch_compat.<name>`` as an expression, and ask for the compat import."""
+        self.needs_compat = True
+        return cst.Attribute(value=cst.Name(COMPAT_MODULE), attr=cst.Name(name))
+
+
+class RuleTransformer:
+    """Base class for a rule's node handlers.
+
+    Handlers are named like LibCST's (``visit_Call(node)``, ``leave_Call(original, updated)``);
+    one combined transformer dispatches to every enabled rule in a single traversal, so
+    ``original`` is always a node of the parsed module and has a position.
+    """
+
+    rule: "Rule"
+
+    def __init__(self, ctx: FileContext) -> None:
+        self.ctx = ctx
+
+    def report(self, node, status: str, message: str) -> bool:
+        return self.ctx.report(self.rule, node, status, message)
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+    fixes: str  # the exact error message the rule fixes
+    fixed_in: Optional[str]  # first torch release that no longer needs the rule; None = every release needs it
+    triggers: Tuple[str, ...]  # literal substrings; a file without any is never parsed for this rule
+    transformer: Optional[Callable[[FileContext], RuleTransformer]] = None
+    pattern: Optional[str] = None  # precise regex, second stage of the pre-filter
+    needs_compat: bool = False
+    kind: str = "python"  # "python" | "config"
+
+    def enabled_for(self, target: Tuple[int, int]) -> bool:
+        return self.fixed_in is None or parse_version(self.fixed_in) > target
+
+    def matches_text(self, text: str) -> bool:
+        if not any(t in text for t in self.triggers):
+            return False
+        return self.pattern is None or re.search(self.pattern, text) is not None
+
+
+def parse_version(text: str) -> Tuple[int, int]:
+    """'2.0' -> (2, 0). Only for the tool's own --target-torch option, never for runtime gates."""
+    parts = text.strip().split(".")
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        raise ValueError(f"not a torch release: {text!r} (expected e.g. 2.0)") from None
+
+
+RULE_MODULES = (
+    "tc001_submodule_import",
+    "tc002_dynamo",
+    "tc003_nn_attention",
+    "tc004_is_compiling",
+    "tc005_multi_tree_map",
+    "tc006_optional_lightning",
+    "tc007_index_add_dtype",
+    "tc008_optional_kaolin",
+    "tc009_package_init",
+    "tc010_pipeline_yaml",
+    "tc011_compile_fallback",
+    "tc012_cpu_autocast_fp32",
+    "tc013_cuda_only_binding",
+)
+
+
+def all_rules() -> List[Rule]:
+    rules = []
+    for name in RULE_MODULES:
+        module = importlib.import_module(f"{__package__}.{name}")
+        rules.append(module.RULE)
+    return rules
+
+
+def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = (), target: str = "2.0") -> List[Rule]:
+    """Rules enabled for ``target``, filtered by code prefixes (``TC00`` selects TC001..TC009)."""
+    select = [s.strip().upper() for s in select if s.strip()]
+    ignore = [s.strip().upper() for s in ignore if s.strip()]
+    target_v = parse_version(target)
+    rules = all_rules()
+    known = {r.code for r in rules}
+    for code in select + ignore:
+        if code != "ALL" and not any(k.startswith(code) for k in known):
+            raise ValueError(f"unknown rule code: {code} (see `sam3d-codemod rules`)")
+    chosen = []
+    for rule in rules:
+        if select and "ALL" not in select and not any(rule.code.startswith(s) for s in select):
+            continue
+        if any(rule.code.startswith(s) for s in ignore):
+            continue
+        if not rule.enabled_for(target_v):
+            continue
+        chosen.append(rule)
+    return chosen

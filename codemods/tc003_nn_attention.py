@@ -1,0 +1,29 @@
+"""TC003: ``torch.nn.attention`` (``sdpa_kernel``, ``SDPBackend``) on torches that lack it.
+
+The module arrives in torch 2.3; on 2.0 even an unused ``from torch.nn.attention import ...``
+fails. Uses are pointed at ``_torch_compat``, which re-exports the native API where it exists and
+otherwise keeps the backend restriction through ``torch.backends.cuda.sdp_kernel(enable_flash=...)``.
+"""
+from __future__ import annotations
+
+from ._shared import Redirect
+from .base import Rule
+
+
+class Transformer(Redirect):
+    MODULE = "torch.nn.attention"
+    NAMES = ("sdpa_kernel", "SDPBackend")
+
+
+RULE = Rule(
+    code="TC003",
+    name="nn-attention",
+    summary="Route torch.nn.attention.sdpa_kernel/SDPBackend through _torch_compat",
+    fixes="ModuleNotFoundError: No module named 'torch.nn.attention'",
+    fixed_in="2.3",
+    triggers=("attention",),
+    pattern=r"nn\.attention|\battention\b.*import|import.*\battention\b",
+    transformer=Transformer,
+    needs_compat=True,
+)
+Transformer.rule = RULE
