@@ -156,30 +156,31 @@ class HostFinder:
     """Which package hosts ``_torch_compat.py`` for a file, and how the file imports it.
 
     The host is the innermost enclosing package whose own modules import it by absolute name
-    (``sam3d_objects`` in upstream, even inside the PyPI wheel's ``sam3d/third_party/meta``),
-    else the outermost package. Relative imports then work however the tree is mounted.
+    (``sam3d_objects`` upstream, even inside the PyPI wheel's ``sam3d/third_party/meta``); files
+    then import it the same way the tree already does. Without such a package, the outermost
+    package of an unbroken ``__init__.py`` chain hosts it and files import it relatively.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.real_root = root.resolve()
         self._self_importing: Dict[Path, bool] = {}
 
-    def _chain(self, directory: Path) -> List[Path]:
-        chain = []
+    def _ancestors(self, directory: Path) -> List[Path]:
+        out = []
         d = directory
-        root = self.root.resolve()
-        while (d / "__init__.py").is_file():
-            chain.append(d)
-            if d.resolve() == root:
-                break
+        while True:
+            out.append(d)
+            if d.resolve() == self.real_root or d.parent == d:
+                return out
             d = d.parent
-        return chain
 
     def _imports_itself(self, package: Path) -> bool:
         if package not in self._self_importing:
             name = package.name.encode()
             hit = False
-            for dirpath, _, filenames in os.walk(package):
+            for dirpath, dirnames, filenames in os.walk(package):
+                dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
                 for f in filenames:
                     if f.endswith(".py"):
                         try:
@@ -194,25 +195,29 @@ class HostFinder:
             self._self_importing[package] = hit
         return self._self_importing[package]
 
-    def host_for(self, file: Path) -> Optional[Path]:
-        chain = self._chain(file.parent)
+    def host_for(self, file: Path) -> Tuple[Optional[Path], bool]:
+        """(host package dir, import it by absolute name?)"""
+        ancestors = self._ancestors(file.parent)
+        for d in ancestors:
+            if (d / "__init__.py").is_file() and self._imports_itself(d):
+                return d, True
+        chain = []
+        for d in ancestors:
+            if not (d / "__init__.py").is_file():
+                break
+            chain.append(d)
         if chain:
-            for package in chain:
-                if self._imports_itself(package):
-                    return package
-            return chain[-1]
-        tops = [d for d in sorted(self.root.iterdir()) if d.is_dir() and (d / "__init__.py").is_file()]
-        tops = [d for d in tops if self._imports_itself(d)] or tops
-        return tops[0] if len(tops) == 1 else None
+            return chain[-1], False
+        return None, False
 
     def import_statement(self, file: Path) -> Optional[str]:
-        host = self.host_for(file)
+        host, absolute = self.host_for(file)
         if host is None:
             return None
-        if (file.parent / "__init__.py").is_file():
-            depth = len(file.parent.relative_to(host).parts)
-            return f"from {'.' * (depth + 1)} import {COMPAT_MODULE}"
-        return f"from {host.name} import {COMPAT_MODULE}"
+        if absolute:
+            return f"from {host.name} import {COMPAT_MODULE}"
+        depth = len(file.parent.relative_to(host).parts)
+        return f"from {'.' * (depth + 1)} import {COMPAT_MODULE}"
 
 
 def render_compat() -> bytes:
@@ -254,9 +259,7 @@ def transform_file(job: tuple) -> FileOutcome:
     except InputError as exc:
         outcome.error = str(exc)
         return outcome
-    rules = [r for r in _rules_for(codes, target) if r.matches_text(source.text)]
-    if not rules:
-        return outcome
+    rules = _rules_for(codes, target)
     import libcst as cst
 
     from ..codemods.engine import RuleBug, transform_module
@@ -281,10 +284,6 @@ def transform_file(job: tuple) -> FileOutcome:
     return outcome
 
 
-def _prefilter(rules: Sequence[Rule]) -> Tuple[bytes, ...]:
-    return tuple(sorted({t.encode() for r in rules for t in r.triggers}))
-
-
 def run(paths: Sequence[str], options: Options, write: bool = False,
         progress: Optional[Callable[[int, int], None]] = None) -> RunReport:
     try:
@@ -295,8 +294,6 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     files = discover(paths, options.exclude)
     report.files_seen = len(files)
     python_rules = [r for r in rules if r.kind == "python"]
-    codes = tuple(r.code for r in python_rules)
-    tokens = _prefilter(python_rules)
     hosts: Dict[Path, HostFinder] = {}
     jobs = []
     for root, path in files:
@@ -310,7 +307,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
         if b"\0" in raw:
             report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
             continue
-        if not any(t in raw for t in tokens):
+        codes = tuple(r.code for r in python_rules if r.matches_bytes(raw, path.name))
+        if not codes:
             continue
         finder = hosts.setdefault(root, HostFinder(root))
         jobs.append((root, path, raw, codes, options.target, finder.import_statement(path)))
@@ -347,7 +345,7 @@ def _add_compat_modules(report: RunReport, hosts: Dict[Path, HostFinder]) -> Non
     needed: Dict[Path, Path] = {}
     for outcome in report.outcomes:
         if outcome.needs_compat and not outcome.error:
-            host = hosts[outcome.root].host_for(outcome.path)
+            host = hosts[outcome.root].host_for(outcome.path)[0]
             if host is not None:
                 needed[host] = outcome.root
     for root in hosts:  # refresh helper modules an earlier run wrote

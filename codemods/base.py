@@ -90,12 +90,12 @@ class FileContext:
     needs_compat: bool = False
     suppressed: Dict[int, Optional[set]] = field(default_factory=dict)
     target: str = "2.0"
+    _seen: Dict[tuple, bool] = field(default_factory=dict)
 
     def line(self, node) -> int:
         if self.positions is None:
             return 0
-        pos = self.positions.get(node)
-        return pos.start.line if pos is not None else 0
+        return self.positions.get(node) or 0
 
     def is_suppressed(self, code: str, line: int) -> bool:
         if line not in self.suppressed:
@@ -105,11 +105,15 @@ class FileContext:
 
     def report(self, rule: "Rule", node, status: str, message: str) -> bool:
         """Record a site; returns False when a suppression comment says to leave it alone."""
+        key = (rule.code, id(node), message)
+        if key in self._seen:  # the second pass reports the same nodes again
+            return self._seen[key]
         line = self.line(node)
-        if self.is_suppressed(rule.code, line):
-            return False
-        self.sites.append(Site(rule.code, self.path, line, status, message))
-        return True
+        keep = not self.is_suppressed(rule.code, line)
+        if keep:
+            self.sites.append(Site(rule.code, self.path, line, status, message))
+        self._seen[key] = keep
+        return keep
 
     def require_module(self, module: str) -> None:
         """Ask for ``import <module>`` at module level (inserted once, after ``import torch``)."""
@@ -134,6 +138,10 @@ class RuleTransformer:
 
     def __init__(self, ctx: FileContext) -> None:
         self.ctx = ctx
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear traversal state (nesting counters); called before each pass over the module."""
 
     def report(self, node, status: str, message: str) -> bool:
         return self.ctx.report(self.rule, node, status, message)
@@ -151,14 +159,35 @@ class Rule:
     pattern: Optional[str] = None  # precise regex, second stage of the pre-filter
     needs_compat: bool = False
     kind: str = "python"  # "python" | "config"
+    filenames: Optional[Tuple[str, ...]] = None  # only files with these base names
 
     def enabled_for(self, target: Tuple[int, int]) -> bool:
         return self.fixed_in is None or parse_version(self.fixed_in) > target
 
-    def matches_text(self, text: str) -> bool:
+    def matches_text(self, text: str, filename: Optional[str] = None) -> bool:
+        """The two-stage pre-filter: literal triggers, then the precise pattern."""
+        if filename is not None and self.filenames is not None and filename not in self.filenames:
+            return False
         if not any(t in text for t in self.triggers):
             return False
         return self.pattern is None or re.search(self.pattern, text) is not None
+
+    def matches_bytes(self, data: bytes, filename: Optional[str] = None) -> bool:
+        if filename is not None and self.filenames is not None and filename not in self.filenames:
+            return False
+        if not any(t.encode() in data for t in self.triggers):
+            return False
+        return self.pattern is None or _bytes_pattern(self.pattern).search(data) is not None
+
+
+_BYTES_PATTERNS: Dict[str, "re.Pattern[bytes]"] = {}
+
+
+def _bytes_pattern(pattern: str) -> "re.Pattern[bytes]":
+    compiled = _BYTES_PATTERNS.get(pattern)
+    if compiled is None:
+        compiled = _BYTES_PATTERNS[pattern] = re.compile(pattern.encode())
+    return compiled
 
 
 def parse_version(text: str) -> Tuple[int, int]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+import ast
+import re
+
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .base import COMPAT_MODULE, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site
 
@@ -43,97 +45,133 @@ def dotted_name(node) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
-class _IndexBuilder(cst.CSTVisitor):
-    """Collects import aliases. Cheap: it descends into nothing but statements."""
+def build_index(text: str, tree: Optional[ast.AST] = None) -> ImportIndex:
+    """Import aliases from Python's own parser: a C-speed pass instead of a LibCST visitor."""
+    index = ImportIndex()
+    if tree is None:
+        tree = _ast_parse(text)
+    if tree is None:
+        return index  # LibCST parsed it (newer grammar?); rules then see no aliases
 
-    def __init__(self) -> None:
-        self.index = ImportIndex()
-        self.depth = 0  # def/class nesting; module-level imports count as loaded
-
-    def visit_FunctionDef(self, node) -> None:
-        self.depth += 1
-
-    def leave_FunctionDef(self, node) -> None:
-        self.depth -= 1
-
-    visit_ClassDef = visit_FunctionDef
-    leave_ClassDef = leave_FunctionDef
-
-    def visit_Import(self, node: cst.Import) -> bool:
-        for alias in node.names:
-            name = dotted_name(alias.name)
-            if name is None:
-                continue
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.index.aliases.setdefault(alias.asname.name.value, name)
-                if name.endswith("." + COMPAT_MODULE) and alias.asname.name.value == COMPAT_MODULE:
-                    self.index.has_compat_import = True
+    def walk(nodes, module_level: bool) -> None:
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        index.aliases.setdefault(alias.asname, alias.name)
+                        if alias.asname == COMPAT_MODULE and alias.name.endswith("." + COMPAT_MODULE):
+                            index.has_compat_import = True
+                    else:
+                        root = alias.name.split(".")[0]
+                        index.aliases.setdefault(root, root)
+                    if module_level:
+                        index.loaded.add(alias.name)
+            elif isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    local = alias.asname or alias.name
+                    if alias.name == COMPAT_MODULE and local == COMPAT_MODULE:
+                        index.has_compat_import = True
+                    if node.level or node.module is None or alias.name == "*":
+                        continue
+                    qualified = f"{node.module}.{alias.name}"
+                    index.aliases.setdefault(local, qualified)
+                    if module_level:
+                        index.loaded.add(qualified)  # `from torch import _dynamo` loads the submodule
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                walk(node.body, False)
             else:
-                root = name.split(".")[0]
-                self.index.aliases.setdefault(root, root)
-            if self.depth == 0:
-                self.index.loaded.add(name)
-        return False
+                for field_name in ("body", "orelse", "finalbody", "handlers"):
+                    walk(getattr(node, field_name, ()) or (), module_level)
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        module = dotted_name(node.module) if node.module is not None else None
-        if isinstance(node.names, cst.ImportStar):
-            return False
-        for alias in node.names:
-            name = alias.name.value if isinstance(alias.name, cst.Name) else dotted_name(alias.name)
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
-            if name == COMPAT_MODULE and local == COMPAT_MODULE:
-                self.index.has_compat_import = True
-            if node.relative or module is None:
-                continue
-            qualified = f"{module}.{name}"
-            self.index.aliases.setdefault(local, qualified)
-            if self.depth == 0:
-                self.index.loaded.add(qualified)  # `from torch import _dynamo` loads the submodule
-        return False
+    walk(tree.body, True)
+    return index
 
-    # Expressions hold no imports; skipping them keeps the index pass cheap.
-    def visit_SimpleStatementLine(self, node) -> bool:
-        return any(isinstance(s, (cst.Import, cst.ImportFrom)) for s in node.body)
+
+def _ast_parse(text: str) -> Optional[ast.AST]:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def def_hotness(text: str, tree: Optional[ast.AST], tokens: Sequence[str]):
+    """Pre-order list of (name, hot, index after subtree) for every def/class; hot = mentions a token."""
+    if tree is None or not tokens:
+        return None
+    defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    defs.sort(key=lambda n: (n.lineno, n.col_offset))
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(set(tokens))))
+    out = []
+    for i, node in enumerate(defs):
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        end = node.end_lineno or node.lineno
+        hot = pattern.search(text, starts[first - 1], starts[min(end, len(starts) - 1)]) is not None
+        after = i + 1
+        while after < len(defs) and defs[after].lineno <= end:
+            after += 1
+        out.append((node.name, hot, after))
+    return out
+
+
+def _handler_maps(handlers: Sequence[object]):
+    visitors: Dict[str, list] = {}
+    leavers: Dict[str, list] = {}
+    for handler in handlers:
+        for attr in dir(type(handler)):
+            if attr.startswith("visit_"):
+                visitors.setdefault(attr[6:], []).append(getattr(handler, attr))
+            elif attr.startswith("leave_"):
+                leavers.setdefault(attr[6:], []).append(getattr(handler, attr))
+    return visitors, leavers
+
+
+def _leave(leavers, original_node, updated_node):
+    handlers = leavers.get(type(original_node).__name__)
+    if not handlers:
+        return updated_node
+    node_type = type(updated_node)
+    for leave in handlers:
+        updated_node = leave(original_node, updated_node)
+        if type(updated_node) is not node_type:
+            break  # replaced by another kind of node: later rules see it on a second run
+    return updated_node
 
 
 class _MultiRuleTransformer(cst.CSTTransformer):
-    """Dispatches each node to every enabled rule's ``visit_<Type>``/``leave_<Type>`` in one pass."""
+    """Dispatches each node to every enabled rule's ``visit_<Type>``/``leave_<Type>`` in one pass.
 
-    def __init__(self, handlers: Sequence[object]) -> None:
+    A LibCST transformer rebuilds every node it enters, so functions and classes whose source
+    has no trigger token are skipped whole (``cold_defs``, found with Python's C parser).
+    """
+
+    def __init__(self, visitors, leavers, defs=None) -> None:
         super().__init__()
-        self.visitors: Dict[str, list] = {}
-        self.leavers: Dict[str, list] = {}
-        for handler in handlers:
-            for attr in dir(type(handler)):
-                if attr.startswith("visit_"):
-                    self.visitors.setdefault(attr[6:], []).append(getattr(handler, attr))
-                elif attr.startswith("leave_"):
-                    self.leavers.setdefault(attr[6:], []).append(getattr(handler, attr))
+        self.visitors = visitors
+        self.leavers = leavers
+        self.defs = defs  # [(name, hot, index after its subtree)] in pre-order, or None
+        self.def_index = 0
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         name = type(node).__name__
+        if self.defs is not None and name in ("FunctionDef", "ClassDef"):
+            i = self.def_index
+            if i >= len(self.defs) or self.defs[i][0] != node.name.value:
+                self.defs = None  # the two parsers disagree: stop pruning, stay correct
+            else:
+                def_name, hot, after = self.defs[i]
+                if not hot:
+                    self.def_index = after
+                    return False
+                self.def_index = i + 1
         for visit in self.visitors.get(name, ()):
             visit(node)
-        # Import names are not uses; rules rewrite import statements in leave_*.
-        return name not in ("Import", "ImportFrom")
+        return name not in ("Import", "ImportFrom")  # import names are not uses
 
     def on_leave(self, original_node, updated_node):
-        leavers = self.leavers.get(type(original_node).__name__)
-        if not leavers:
-            return updated_node
-        node_type = type(updated_node)
-        for leave in leavers:
-            updated_node = leave(original_node, updated_node)
-            if type(updated_node) is not node_type:
-                break  # replaced by another kind of node: later rules see it on a second run
-        return updated_node
-
-
-def build_index(module: cst.Module) -> ImportIndex:
-    builder = _IndexBuilder()
-    module.visit(builder)
-    return builder.index
+        return _leave(self.leavers, original_node, updated_node)
 
 
 def _suppressions(text: str) -> Dict[int, Optional[set]]:
@@ -147,18 +185,33 @@ def _suppressions(text: str) -> Dict[int, Optional[set]]:
     return found
 
 
-class _LazyPositions:
-    """PositionProvider computed on first use: most parsed files report no site."""
+class _SnippetLines:
+    """Line numbers without PositionProvider (a full extra codegen pass per file).
 
-    def __init__(self, module: cst.Module) -> None:
-        self.module = module
-        self._positions = None
+    LibCST is lossless, so a node's own code is a substring of the source; sites arrive roughly
+    in source order, so each lookup searches forward from the previous hit, then from the start.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.cursor = 0
+        self._empty = cst.Module(body=[])
 
     def get(self, node):
-        if self._positions is None:
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        return self._positions.get(node)
+        if hasattr(node, "leading_lines"):
+            node = node.with_changes(leading_lines=())
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.decorators:
+            node = node.decorators[0]
+        snippet = self._empty.code_for_node(node).strip()
+        if not snippet:
+            return None
+        at = self.text.find(snippet, self.cursor)
+        if at < 0:
+            at = self.text.find(snippet)
+        if at < 0:
+            return None
+        self.cursor = at
+        return self.text.count("\n", 0, at) + 1
 
 
 def _is_import_line(stmt) -> bool:
@@ -216,12 +269,16 @@ def transform_module(
     path: str = "<string>",
     compat_import: Optional[str] = "from . import _torch_compat",
 ) -> TransformResult:
-    index = build_index(module)
+    tree = _ast_parse(text)
+    index = build_index(text, tree)
     ctx = FileContext(path=path, compat_import=compat_import, index=index)
-    ctx.positions = _LazyPositions(module)
+    ctx.positions = _SnippetLines(text)
     ctx.suppressed = _suppressions(text)
     handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
-    new_module = module.visit(_MultiRuleTransformer(handlers))
+    tokens = [t for rule in rules for t in rule.triggers]
+    tokens += [local for local, qualified in index.aliases.items() if any(t in qualified for t in tokens)]
+    defs = def_hotness(text, tree, tokens)
+    new_module = module.visit(_MultiRuleTransformer(*_handler_maps(handlers), defs))
     if ctx.needs_compat and compat_import is None:
         # No package to host the helpers: keep the file as it was and say why.
         return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites])
@@ -233,9 +290,9 @@ def transform_module(
     if code == text:
         return TransformResult(None, ctx.sites, ctx.needs_compat)
     try:
-        cst.parse_module(code)
-    except cst.ParserSyntaxError as exc:
-        raise RuleBug(f"rules {sorted({s.code for s in ctx.sites})} produced unparsable code: {exc.message}") from None
+        ast.parse(code)  # C-speed check that the output is valid Python
+    except (SyntaxError, ValueError) as exc:
+        raise RuleBug(f"rules {sorted({s.code for s in ctx.sites})} produced unparsable code: {exc}") from None
     return TransformResult(code, ctx.sites, ctx.needs_compat)
 
 

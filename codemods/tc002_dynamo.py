@@ -16,8 +16,7 @@ CONFIG = "torch._dynamo.config."
 class Transformer(SubmoduleUse):
     SUBMODULES = ("torch._dynamo",)
 
-    def __init__(self, ctx) -> None:
-        super().__init__(ctx)
+    def reset(self) -> None:
         self.in_guard = 0
 
     def visit_Attribute(self, node) -> None:

@@ -30,10 +30,12 @@ def _ships(package_dir: str, sub: str) -> bool:
 class Transformer(RuleTransformer):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self.try_depth = 0
         self.package_dir = os.path.dirname(os.path.abspath(ctx.path))
         self.package = os.path.basename(self.package_dir)
         self.active = os.path.basename(ctx.path) == "__init__.py"
+
+    def reset(self) -> None:
+        self.try_depth = 0
 
     def visit_Try(self, node) -> None:
         self.try_depth += 1
@@ -74,6 +76,7 @@ RULE = Rule(
     fixed_in=None,
     triggers=("import",),
     pattern=r"(?m)^\s*import\s+\w+\.\w+",
+    filenames=("__init__.py",),
     transformer=Transformer,
 )
 Transformer.rule = RULE

@@ -27,7 +27,7 @@ RULE = Rule(
     fixes="RuntimeError: Python 3.11+ not yet supported for torch.compile",
     fixed_in="2.1",
     triggers=("compile",),
-    pattern=r"\.compile\b",
+    pattern=r"(?<!\bre)\.compile\b",
     transformer=Transformer,
     needs_compat=True,
 )

@@ -76,7 +76,7 @@ VERSIONS: Tuple[str, ...] = (
 )
 
 # Bump when the extraction logic changes: invalidates ~/.cache/.../api-scan.
-SCAN_FORMAT = 3
+SCAN_FORMAT = 4
 
 # The pure-python part of a torch wheel is the same on every platform, so by
 # default we fetch the smallest wheel PyPI has (macOS arm64, ~60-80 MB instead
@@ -260,7 +260,7 @@ class Scan:
     def __init__(self) -> None:
         self.modules: Dict[str, ModuleInfo] = {}
         self.sigs: Dict[str, Set[str]] = {}  # qualname -> kwarg names
-        self.classes: Set[str] = set()
+        self.classes: Dict[str, Set[str]] = {}  # qualname -> public members
         self.functions: Set[str] = set()
         self.tensor_methods: Set[str] = set()
         self.dynamo_config: Set[str] = set()
@@ -322,11 +322,14 @@ class Scan:
         elif isinstance(stmt, ast.ClassDef):
             info.names.add(stmt.name)
             q = f"{module}.{stmt.name}"
-            self.classes.add(q)
+            members = self.classes.setdefault(q, set())
             for sub in _flatten_top(stmt.body):
                 if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     is_static = any(_attr_chain(d) == "staticmethod" for d in sub.decorator_list)
                     self.add_sig(f"{q}.{sub.name}", _params(sub.args, drop_first=not is_static))
+                    members.add(sub.name)
+                else:
+                    members.update(_assigned_names(sub))
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             self._import(module, is_pkg, reexport_imports, info, stmt)
         elif isinstance(stmt, ast.AugAssign):
@@ -423,9 +426,12 @@ class Scan:
             return set(info.all_names)
         return {n for n in info.names if not n.startswith("_")}
 
-    def resolve(self, qual: str, depth: int = 0) -> Optional[str]:
-        """Follow import / assignment aliases until a known signature."""
-        if qual in self.sigs:
+    def resolve(self, qual: str, depth: int = 0, table: Optional[dict] = None) -> Optional[str]:
+        """Follow import / assignment aliases until a key of ``table``
+        (default: known signatures)."""
+        if table is None:
+            table = self.sigs
+        if qual in table:
             return qual
         if depth > 12:
             return None
@@ -445,7 +451,7 @@ class Scan:
             if not target.startswith("torch"):
                 continue
             new = ".".join([target] + parts[i + 1 :])
-            got = self.resolve(new, depth + 1)
+            got = self.resolve(new, depth + 1, table)
             if got is not None:
                 return got
         return None
@@ -488,6 +494,12 @@ class Scan:
                 if n.startswith("_"):
                     continue
                 q = f"{mod}.{n}"
+                cls = self.resolve(q, table=self.classes)
+                if cls is not None:
+                    # public members of public classes, under the public path
+                    for m in self.classes[cls]:
+                        if not m.startswith("_"):
+                            out.add(f"{q}.{m}")
                 r = self.resolve(q)
                 if r is not None:
                     add_kwargs(q, [r])
@@ -532,7 +544,7 @@ def _assigned_names(stmt: ast.stmt) -> List[str]:
     return out
 
 
-def scan_wheel(path: Path) -> Tuple[Set[str], Dict[str, object]]:
+def scan_wheel(path: Path) -> Tuple[Set[str], Set[str], Dict[str, object]]:
     scan = Scan()
     nfiles = 0
     nbytes = 0
@@ -548,8 +560,9 @@ def scan_wheel(path: Path) -> Tuple[Set[str], Dict[str, object]]:
             scan.scan_source(module, is_pkg, zi.filename.endswith(".pyi"), data.decode("utf-8", "replace"))
     scan.finish()
     syms = scan.symbols()
-    stats = {"files": nfiles, "source_bytes": nbytes, "parse_errors": scan.parse_errors, "symbols": len(syms)}
-    return syms, stats
+    stats = {"files": nfiles, "source_bytes": nbytes, "parse_errors": scan.parse_errors,
+             "symbols": len(syms), "modules": len(scan.modules)}
+    return syms, set(scan.modules), stats
 
 
 # ---------------------------------------------------------------------------
@@ -584,13 +597,14 @@ def _find_wheel(version: str, wheel_dir: Path) -> Optional[Path]:
     return None
 
 
-def scan_version(version: str, args, wheel_overrides: Dict[str, Path]) -> Tuple[Set[str], Dict[str, object]]:
+def scan_version(version: str, args, wheel_overrides: Dict[str, Path]) -> Tuple[Set[str], Set[str]]:
+    """(symbols, modules) of one release, from the cache or a fresh scan."""
     cache_file = args.cache / "api-scan" / f"{version}.json"
     if cache_file.exists() and not args.rescan:
         data = json.loads(cache_file.read_text())
         if data.get("format") == SCAN_FORMAT:
             log(f"[{version}] cached: {cache_file}")
-            return set(data["symbols"]), data.get("stats", {})
+            return set(data["symbols"]), set(data["modules"])
     t0 = time.time()
     downloaded = False
     if version in wheel_overrides:
@@ -603,38 +617,89 @@ def scan_version(version: str, args, wheel_overrides: Dict[str, Path]) -> Tuple[
     t1 = time.time()
     size = wheel.stat().st_size
     log(f"[{version}] wheel {wheel.name} ({size / 1e6:.0f} MB) in {t1 - t0:.1f}s")
-    syms, stats = scan_wheel(wheel)
+    try:
+        syms, modules, stats = scan_wheel(wheel)
+    finally:
+        if version not in wheel_overrides and not args.keep_wheels and (downloaded or args.delete_cached_wheels):
+            wheel.unlink()
     t2 = time.time()
     stats.update({"wheel": wheel.name, "wheel_bytes": size, "download_s": round(t1 - t0, 1), "scan_s": round(t2 - t1, 1)})
     log(f"[{version}] scanned {stats['files']} files, {len(syms)} symbols in {t2 - t1:.1f}s"
         + (f", {len(stats['parse_errors'])} parse errors" if stats["parse_errors"] else ""))
-    if version not in wheel_overrides and not args.keep_wheels and (downloaded or args.delete_cached_wheels):
-        wheel.unlink()
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({"format": SCAN_FORMAT, "version": version, "stats": stats,
-                               "symbols": sorted(syms)}, indent=0))
+                               "modules": sorted(modules), "symbols": sorted(syms)}, indent=0))
     tmp.replace(cache_file)
-    return syms, stats
+    return syms, modules
 
 
 # ---------------------------------------------------------------------------
 # Table
 # ---------------------------------------------------------------------------
 
+# Scope of the committed table (the per-version caches keep everything).
+# Every module/package is kept, private ones included (``torch._dynamo``,
+# ``torch._inductor.fx_passes``...).  *Names* are kept when they are public
+# (no leading single underscore) and live in a public module, in one of these
+# private modules, or in a ``*.config`` module (where ``_private`` keys are
+# kept too).  Everything under ``torch.testing._internal`` is dropped.
+PRIVATE_MODULES_TRACKED: Tuple[str, ...] = (
+    "torch._C",  # and its submodules, e.g. torch._C._nn
+    "torch._dynamo",  # package level only (disable, mark_dynamic, ...)
+    "torch._dynamo.eval_frame",
+    "torch._dynamo.decorators",
+    "torch._functorch.aot_autograd",
+    "torch._higher_order_ops",
+    "torch._inductor",
+    "torch._library",
+    "torch._logging",
+    "torch._subclasses",
+    "torch._subclasses.fake_tensor",
+    "torch._utils",
+    "torch._VF",
+    "torch.utils._pytree",
+)
 
-def build_table(per_version: List[Tuple[str, Set[str]]]) -> Dict[str, object]:
+
+def _is_private(part: str) -> bool:
+    return part.startswith("_") and not part.startswith("__")
+
+
+def in_scope(sym: str, modules: Set[str]) -> bool:
+    base = sym.split("(", 1)[0]
+    if base == "torch.testing._internal" or base.startswith("torch.testing._internal."):
+        return False
+    if "(" in sym:
+        return True  # kwargs are only recorded for public callables
+    if base in modules:
+        return True
+    mod, _, leaf = base.rpartition(".")
+    if mod.endswith(".config") or mod == "torch._dynamo.config":
+        return True
+    if _is_private(leaf):
+        return False
+    if not any(_is_private(p) for p in mod.split(".")):
+        return True
+    return mod in PRIVATE_MODULES_TRACKED or mod.startswith("torch._C.")
+
+
+def build_table(per_version: List[Tuple[str, Set[str], Set[str]]]) -> Dict[str, object]:
     per_version = sorted(per_version, key=lambda t: version_key(t[0]))
     # Several patch releases of one minor collapse to the newest one given.
     by_minor: Dict[str, Set[str]] = {}
-    for v, syms in per_version:
+    all_modules: Set[str] = set()
+    for v, syms, mods in per_version:
         by_minor[short_version(v)] = syms
+        all_modules |= mods
     minors = sorted(by_minor, key=version_key)
     oldest = by_minor[minors[0]]
     first_release: Dict[str, str] = {}
     removed_in: Dict[str, str] = {}
     everything: Set[str] = set().union(*by_minor.values())
     for sym in everything:
+        if not in_scope(sym, all_modules):
+            continue
         present = [sym in by_minor[m] for m in minors]
         first = present.index(True)
         if first > 0:
@@ -645,8 +710,9 @@ def build_table(per_version: List[Tuple[str, Set[str]]]) -> Dict[str, object]:
     return {
         "generated_by": "scripts/gen_api_table.py",
         "versions": minors,
-        "scanned_releases": [v for v, _ in per_version],
-        "known_in_oldest_count": len(oldest),
+        "scanned_releases": [v for v, _, _ in per_version],
+        "known_in_oldest_count": sum(1 for s in oldest if in_scope(s, all_modules)),
+        "private_modules_tracked": list(PRIVATE_MODULES_TRACKED),
         "first_release": dict(sorted(first_release.items())),
         "removed_in": dict(sorted(removed_in.items())),
     }
@@ -674,13 +740,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         overrides[v] = Path(p)
 
     t0 = time.time()
-    results: List[Tuple[str, Set[str]]] = []
+    results: List[Tuple[str, Set[str], Set[str]]] = []
     for v in sorted(args.versions, key=version_key):
-        syms, _ = scan_version(v, args, overrides)
-        results.append((v, syms))
+        syms, mods = scan_version(v, args, overrides)
+        results.append((v, syms, mods))
     table = build_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(table, indent=1, sort_keys=False) + "\n"
+    # One entry per line: small, deterministic, diff-friendly.
+    text = json.dumps(table, indent=0, separators=(",", ":")) + "\n"
     args.out.write_text(text)
     log(f"wrote {args.out} ({len(text) / 1e6:.2f} MB): {len(table['first_release'])} new symbols, "
         f"{len(table['removed_in'])} removed, {table['known_in_oldest_count']} in {table['versions'][0]} "
