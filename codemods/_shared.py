@@ -41,7 +41,11 @@ class Redirect(RuleTransformer):
     def leave_ImportFrom(self, original, updated):
         if updated.relative or updated.module is None:
             return updated
-        if self.ctx.index.resolve(updated.module) != self.MODULE and _dotted(updated.module) != self.MODULE:
+        module = _dotted(updated.module)
+        if module is not None and module.startswith(self.MODULE + "."):
+            self.report(original, "unhandled", f"`{module}` has no compat helper")
+            return updated
+        if self.ctx.index.resolve(updated.module) != self.MODULE and module != self.MODULE:
             return updated
         if isinstance(updated.names, cst.ImportStar):
             self.report(original, "unhandled", f"`from {self.MODULE} import *` cannot be redirected")

@@ -202,16 +202,18 @@ class _SnippetLines:
             node = node.with_changes(leading_lines=())
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.decorators:
             node = node.decorators[0]
-        snippet = self._empty.code_for_node(node).strip()
-        if not snippet:
-            return None
-        at = self.text.find(snippet, self.cursor)
-        if at < 0:
-            at = self.text.find(snippet)
-        if at < 0:
-            return None
-        self.cursor = at
-        return self.text.count("\n", 0, at) + 1
+        code = self._empty.code_for_node(node).strip()
+        # Compound statements render their bodies at another indent: match the header line then.
+        for snippet in (code, code.splitlines()[0] if code else ""):
+            if not snippet:
+                return None
+            at = self.text.find(snippet, self.cursor)
+            if at < 0:
+                at = self.text.find(snippet)
+            if at >= 0:
+                self.cursor = at + 1
+                return self.text.count("\n", 0, at) + 1
+        return None
 
 
 def _is_import_line(stmt) -> bool:
@@ -251,7 +253,7 @@ def _insertion_index(body: Sequence[cst.BaseStatement]) -> int:
     return leading_end
 
 
-def _add_imports(module: cst.Module, modules: List[str], compat_stmt: Optional[str]) -> cst.Module:
+def _add_imports(module: cst.Module, original: cst.Module, modules: List[str], compat_stmt: Optional[str]) -> cst.Module:
     new_lines = [cst.SimpleStatementLine([cst.Import([cst.ImportAlias(dotted(m))])]) for m in modules]
     if compat_stmt is not None:
         new_lines.append(cst.parse_statement(compat_stmt + "\n"))
@@ -259,6 +261,14 @@ def _add_imports(module: cst.Module, modules: List[str], compat_stmt: Optional[s
         return module
     body = list(module.body)
     at = _insertion_index(body)
+    if compat_stmt is not None:
+        # A rewritten top-level statement above the anchor (a guarded import) may use the helpers.
+        same = len(body) == len(original.body)
+        first_new = next(
+            (i for i, stmt in enumerate(body[:at]) if not same or not stmt.deep_equals(original.body[i])), None
+        )
+        if first_new is not None:
+            at = first_new
     return module.with_changes(body=body[:at] + new_lines + body[at:])
 
 
@@ -283,7 +293,7 @@ def transform_module(
         # No package to host the helpers: keep the file as it was and say why.
         return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites])
     compat = compat_import if ctx.needs_compat and not index.has_compat_import else None
-    new_module = _add_imports(new_module, ctx.needed_modules, compat)
+    new_module = _add_imports(new_module, module, ctx.needed_modules, compat)
     if new_module is module or not any(s.status == "patched" for s in ctx.sites) and not ctx.needed_modules:
         return TransformResult(None, ctx.sites, ctx.needs_compat)
     code = new_module.code

@@ -245,7 +245,7 @@ def _flatten_up_to(spec, node, out):
             raise ValueError("Node arity mismatch; expected %d, but got %d." % (len(spec.children), len(node)))
         if set(node) != set(keys):
             raise ValueError("Node keys mismatch; expected %r, but got %r." % (list(keys), list(node)))
-        children = [node[key] for key in keys]
+        children = list(node.values())
     else:
         if node_type != spec.type:
             raise ValueError("Node type mismatch; expected %r, but got %r." % (spec.type, node_type))
