@@ -1,16 +1,43 @@
-"""Reading and writing source files byte-faithfully: encoding, BOM, line endings, mode; atomic writes."""
+"""Reading and writing source files byte-faithfully: encoding, BOM, line endings, mode; atomic writes.
+
+Guarantees (tests/reliability shows each one):
+
+* ``read_bytes`` reads only regular files (a FIFO or device named ``*.py`` is an error, never a hang)
+  and never more than ``max_bytes`` (+1 to notice an over-size file that grew after ``stat``).
+* ``decode`` honours a PEP 263 coding cookie and a UTF-8 BOM and keeps line endings as they are;
+  ``SourceFile.encode`` gives back the same encoding and BOM, so untouched bytes stay untouched.
+* ``atomic_write`` leaves the target either old or new, never half-written: a temp file in the
+  same directory, ``fsync``, the old mode (and owner, when permitted), ``os.replace``. (The
+  directory is not fsync-ed per file: after a power cut a rename may be lost, leaving the old
+  file, never a torn one.) SIGINT/SIGTERM/SIGHUP are held back for the few system calls of
+  one write, so an interrupted run never leaves a ``*.sam3d-tmp`` file behind (SIGKILL can:
+  ``find . -name '*.sam3d-tmp' -delete`` removes them; the targets themselves are intact).
+  A file without write permission bits is reported and left alone, also for root (which
+  ``os.access`` would let through); it is never chmod-ed. A symlink is written through to its
+  target (the link itself stays a link). A file that changed on disk after it was read is
+  reported, not overwritten. Hard links are split (the other names keep the old content).
+"""
 from __future__ import annotations
 
 import codecs
+import contextlib
+import errno
 import io
 import os
+import signal
 import stat
 import tempfile
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Optional, Union
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+TEMP_SUFFIX = ".sam3d-tmp"
+_WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+_DEFERRED = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
 
 
 class InputError(Exception):
@@ -26,69 +53,152 @@ class SourceFile:
     bom: bool
 
     def encode(self, text: str) -> bytes:
-        data = text.encode(self.encoding)
+        try:
+            data = text.encode(self.encoding)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start:exc.end]
+            raise InputError(f"the new code has {bad!r}, which {self.encoding} cannot encode; left unchanged") from None
         return codecs.BOM_UTF8 + data if self.bom else data
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
 
 
 def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (--max-file-size)")
+        st = os.stat(path)  # follows an in-tree symlink; discovery already dropped links out of the tree
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError("is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError("not a regular file (FIFO, socket or device)")
+        if st.st_size > max_bytes:
+            raise InputError(
+                f"file is {_size(st.st_size)}, over the {_size(max_bytes)} limit (raise it with --max-file-size)"
+            )
         with open(path, "rb") as fh:
-            return fh.read()
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise InputError(f"file grew over the {_size(max_bytes)} limit while being read (--max-file-size)")
+        return data
+    except InputError:
+        raise
     except PermissionError:
         raise InputError("not readable (permission denied)") from None
     except IsADirectoryError:
         raise InputError("is a directory") from None
     except FileNotFoundError:
-        raise InputError("no such file") from None
+        kind = "broken symlink" if os.path.islink(path) else "no such file (deleted during the run?)"
+        raise InputError(kind) from None
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"cannot read: {_one_line(exc.strerror or exc)}") from None
 
 
 def decode(path: Path, raw: bytes) -> SourceFile:
     if b"\0" in raw:
-        raise InputError("contains NUL bytes (binary content in a .py file?)")
+        line = raw.count(b"\n", 0, raw.index(b"\0")) + 1
+        raise InputError(f"contains NUL bytes (line {line}; binary content in a .py file?)")
     bom = raw.startswith(codecs.BOM_UTF8)
     body = raw[len(codecs.BOM_UTF8):] if bom else raw
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
     except SyntaxError as exc:
-        raise InputError(f"bad encoding declaration: {exc}") from None
+        raise InputError(f"bad encoding declaration: {_one_line(exc.msg if hasattr(exc, 'msg') else exc)}") from None
     if encoding == "utf-8-sig":
         encoding = "utf-8"
     try:
         text = body.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise InputError(f"cannot decode as {encoding}: {exc.reason if hasattr(exc, 'reason') else exc}") from None
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"cannot decode as {encoding} (line {line}, byte {body[exc.start:exc.start + 1]!r}: {exc.reason}); "
+            "add a coding cookie (PEP 263) or fix the bytes"
+        ) from None
+    except LookupError as exc:
+        raise InputError(f"unknown encoding {encoding!r}: {_one_line(exc)}") from None
     return SourceFile(path=path, raw=raw, text=text, encoding=encoding, bom=bom)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold back SIGINT/SIGTERM/SIGHUP/SIGQUIT for a few system calls; they are delivered on exit.
+
+    Python runs a signal's handler (KeyboardInterrupt) between bytecodes, so without this an
+    interrupt could land between creating a temp file and cleaning it up.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover (Windows)
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def is_read_only(st: os.stat_result, path: Union[str, Path]) -> bool:
+    """No write permission: no write bit at all (root included), or ``os.access`` says no."""
+    return not (st.st_mode & _WRITE_BITS) or not os.access(path, os.W_OK)
+
+
+def atomic_write(path: Union[str, Path], data: bytes, expected: Optional[bytes] = None) -> None:
     """Write ``data`` to ``path`` so it is either the old or the new file, never half of one.
 
-    Temp file in the same directory, fsync, keep the mode, then ``os.replace``. A read-only target
-    is reported, never chmod-ed.
+    ``expected``: the bytes the file had when it was read (``b""`` for a file that did not exist);
+    if the file now holds something else, it is reported and left alone.
     """
-    st = os.stat(path) if os.path.exists(path) else None
-    if st is not None and not os.access(path, os.W_OK):
-        raise InputError("not writable (read-only file); left unchanged")
-    directory = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)  # write through a symlink, keep the link
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".sam3d-tmp", dir=directory)
+        st: Optional[os.stat_result] = os.stat(target)
+    except FileNotFoundError:
+        st = None
     except OSError as exc:
-        raise InputError(f"cannot write in {directory}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, stat.S_IMODE(st.st_mode) if st is not None else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
+        raise InputError(f"cannot stat: {_one_line(exc.strerror or exc)}") from None
+    if st is not None:
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError("not a regular file; left unchanged")
+        if is_read_only(st, target):
+            raise InputError("not writable (read-only file); left unchanged")
+    if expected is not None:
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            current = Path(target).read_bytes() if st is not None else b""
+        except OSError as exc:
+            raise InputError(f"cannot re-read before writing: {_one_line(exc.strerror or exc)}") from None
+        if current != expected:
+            raise InputError("changed on disk during the run; left unchanged (run again)")
+    directory = os.path.dirname(target)
+    with deferred_signals():
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=TEMP_SUFFIX, dir=directory)
+        except OSError as exc:
+            raise InputError(f"cannot create a temp file in {directory}: {_one_line(exc.strerror or exc)}") from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if st is not None:
+                if hasattr(os, "chown") and (st.st_uid != os.geteuid() or st.st_gid != os.getegid()):
+                    try:
+                        os.chown(tmp, st.st_uid, st.st_gid)
+                    except OSError:
+                        pass  # not permitted: the file becomes ours, as with any editor
+                os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            else:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, target)
+        except BaseException as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                reason = "no space left on device" if exc.errno == errno.ENOSPC else _one_line(exc.strerror or exc)
+                raise InputError(f"cannot write: {reason}; left unchanged") from None
+            raise

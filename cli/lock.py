@@ -1,9 +1,23 @@
-"""One `apply` per tree at a time: an exclusive lock file in each tree root, removed on exit."""
+"""One `apply` per tree at a time: a lock file in each tree root, removed on exit.
+
+The lock is an ``flock`` on ``<root>/.sam3d-codemod-apply.lock`` (which holds the owner's pid, for
+the message). The kernel drops an ``flock`` when its process dies, however it dies, so a lock
+file left behind by a killed run (SIGKILL, power loss) is stale by construction and the next run
+takes it over. Without ``fcntl`` (Windows) it falls back to ``O_EXCL`` plus a liveness check of
+the recorded pid.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
+
+from .fileio import deferred_signals
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = ".sam3d-codemod-apply.lock"
 
@@ -12,45 +26,102 @@ class TreeLocked(Exception):
     pass
 
 
+def _read_pid(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 64).decode("ascii", "replace").strip()
+    except OSError:
+        return "unknown"
+    return text if text.isdigit() else "unknown"
+
+
+def _busy(root: Path, lock: Path, pid: str) -> TreeLocked:
+    return TreeLocked(
+        f"{root}: another sam3d-codemod apply is running on this tree (pid {pid}); "
+        f"wait for it to finish (lock file {lock})"
+    )
+
+
 class TreeLock:
     def __init__(self, paths: Sequence[str]) -> None:
-        roots = []
+        roots: List[Path] = []
         for p in paths:
             path = Path(p)
             root = path if path.is_dir() else path.parent
             if root.exists() and root.resolve() not in roots:
                 roots.append(root.resolve())
         self.roots: List[Path] = roots
-        self.held: List[Path] = []
+        self.held: List[Tuple[Path, Optional[int]]] = []
 
     def __enter__(self) -> "TreeLock":
-        for root in self.roots:
-            lock = root / LOCK_NAME
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid = lock.read_text(errors="replace").strip() if lock.exists() else "?"
-                if pid.isdigit() and not _alive(int(pid)):
-                    lock.unlink(missing_ok=True)  # stale: its process is gone
-                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                else:
-                    self.__exit__(None, None, None)
-                    raise TreeLocked(f"{root}: another sam3d-codemod apply is running (pid {pid}); lock file {lock}")
-            except OSError as exc:
-                self.__exit__(None, None, None)
-                raise TreeLocked(f"{root}: cannot create lock file: {exc.strerror}") from None
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            self.held.append(lock)
+        try:
+            for root in self.roots:
+                with deferred_signals():
+                    self.held.append(self._acquire(root))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        for lock in self.held:
+        with deferred_signals():
+            for lock, fd in reversed(self.held):
+                try:
+                    lock.unlink()  # while still holding it: nobody can lock the old inode and think it current
+                except OSError:
+                    pass
+                if fd is not None:
+                    os.close(fd)
+            self.held = []
+
+    def _acquire(self, root: Path) -> Tuple[Path, Optional[int]]:
+        lock = root / LOCK_NAME
+        if fcntl is None:  # pragma: no cover
+            return self._acquire_exclusive(root, lock)
+        for _ in range(50):
             try:
-                lock.unlink()
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except OSError as exc:
+                raise TreeLocked(f"{root}: cannot create lock file {lock}: {exc.strerror or exc}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                pass
-        self.held = []
+                pid = _read_pid(fd)
+                os.close(fd)
+                raise _busy(root, lock, pid) from None
+            try:  # the holder before us may have removed the file between our open and our flock
+                same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            # Ours now; whatever pid it recorded (a killed run) is stale.
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return lock, fd
+        raise TreeLocked(f"{root}: cannot take the lock file {lock} (it keeps being replaced)")
+
+    def _acquire_exclusive(self, root: Path, lock: Path) -> Tuple[Path, Optional[int]]:  # pragma: no cover
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = lock.read_text(errors="replace").strip()
+                except OSError:
+                    pid = ""
+                if pid.isdigit() and not _alive(int(pid)):
+                    lock.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                raise _busy(root, lock, pid or "unknown") from None
+            except OSError as exc:
+                raise TreeLocked(f"{root}: cannot create lock file {lock}: {exc.strerror or exc}") from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            return lock, None
+        raise _busy(root, lock, "unknown")
 
 
 def _alive(pid: int) -> bool:

@@ -57,13 +57,14 @@ def common_options(fn):
         click.option("--exclude", multiple=True, help="Gitignore-style patterns to skip (on top of .gitignore)."),
         click.option("--max-file-size", type=int, default=None, help="Skip .py files over this many bytes, with an error. [default: 4 MB]"),
         click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code."),
+        click.option("--no-cache", is_flag=True, help="Ignore and don't write .sam3d-codemod-cache/ (per-file results)."),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
-def _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size):
+def _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size, no_cache=False):
     from .runner import Options
 
     config = load_config(paths)
@@ -74,6 +75,7 @@ def _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size):
         jobs=jobs if jobs is not None else int(config.get("jobs", os.cpu_count() or 1)),
         exclude=list(exclude) + list(config.get("exclude", [])),
         max_bytes=max_file_size or int(config.get("max-file-size", 4 * 1024 * 1024)),
+        cache=not no_cache,
     )
 
 
@@ -96,15 +98,16 @@ def _progress_callback(quiet: bool):
     return update, progress
 
 
-def _execute(command: str, paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=False):
+def _execute(command: str, paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=False, verify=False):
     from .runner import UsageError, run
 
     start = time.perf_counter()
     try:
-        options = _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size)
+        options = _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size,
+                           click.get_current_context().params.get("no_cache", False) or command == "diff")
         update, progress = _progress_callback(quiet or output_format != "text")
         try:
-            report = run(paths, options, write=write, progress=update)
+            report = run(paths, options, write=write, progress=update, verify=verify)
         finally:
             if progress is not None:
                 progress.stop()
@@ -154,7 +157,7 @@ def _install_sigterm() -> None:
 
 @main.command()
 @common_options
-def apply(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet):
+def apply(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache):
     """Rewrite PATHS in place (only files whose bytes change; atomic writes)."""
     _install_sigterm()
     from .lock import TreeLock, TreeLocked
@@ -175,7 +178,7 @@ def apply(paths, select, ignore, target_torch, output_format, jobs, exclude, max
 @main.command()
 @common_options
 @click.option("--color/--no-color", default=None, help="Colour the diff. [default: on a TTY]")
-def diff(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, color):
+def diff(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache, color):
     """Print a unified diff of what `apply` would change (git apply accepts it); write nothing."""
     from .runner import unified_diff
 
@@ -214,11 +217,50 @@ def _colour(patch: bytes) -> bytes:
 
 @main.command()
 @common_options
-def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet):
-    """CI gate: exit 0 when the tree is fully patched, 1 when a rule has work or an API is unhandled, 2 on errors."""
-    report, elapsed = _execute("check", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet)
-    code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.changed or report.unhandled else EXIT_CLEAN)
-    _finish(report, "check", code, output_format, quiet, elapsed)
+@click.option("--lock", "lock_file", type=click.Path(dir_okay=False), default=None,
+              help="Compare site counts per rule and file with this lock (from `sam3d-codemod lock`); "
+                   "pending rewrites that match it are expected (an unpatched upstream tree).")
+def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache, lock_file):
+    """CI gate. Exit 0 when clean; 1 when a rule has work (without --lock), a site count drifted from
+    the lock, or a newer-than-target torch API is unhandled; 2 on errors (e.g. unparsable files)."""
+    from .lockfile import compare, read_lock
+
+    lock = None
+    if lock_file is not None:
+        try:
+            lock = read_lock(lock_file)
+        except ValueError as exc:
+            click.echo(f"sam3d-codemod: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+    report, elapsed = _execute("check", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
+    drift = compare(lock, report) if lock is not None else []
+    pending = bool(report.changed) and lock is None
+    code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
+    if drift and output_format == "text":
+        for d in drift:
+            click.echo(f"drift: {d['code']} {d['path']}: {d['locked']} site(s) in the lock, {d['found']} now")
+    elif drift and output_format == "github":
+        for d in drift:
+            click.echo(f"::error file={d['path']},title={d['code']} drift::{d['locked']} site(s) in the lock, {d['found']} now "
+                       "(upstream moved or renamed code; review, then `sam3d-codemod lock`)")
+    _finish(report, "check", code, output_format, quiet, elapsed, extra={"drift": drift, "lock": lock_file})
+
+
+@main.command()
+@common_options
+@click.option("--lock", "lock_file", type=click.Path(dir_okay=False), default="sam3d-codemod.lock", show_default=True)
+def lock(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache, lock_file):
+    """Record the site count of every rule in every file of PATHS (an unpatched tree) for `check --lock`."""
+    from .lockfile import write_lock
+
+    report, elapsed = _execute("lock", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
+    if report.errors:
+        _finish(report, "lock", EXIT_ERROR, output_format, quiet, elapsed)
+    data = write_lock(lock_file, report)
+    if not quiet and output_format == "text":
+        total = sum(sum(files.values()) for files in data["sites"].values())
+        click.echo(f"wrote {lock_file}: {total} sites in {len({p for f in data['sites'].values() for p in f})} files")
+    sys.exit(EXIT_CLEAN)
 
 
 @main.command()

@@ -29,9 +29,11 @@ def summary_rows(report: RunReport) -> List[dict]:
             "code": rule.code, "name": rule.name, "found": found[rule.code], "patched": patched[rule.code],
             "unhandled": unhandled[rule.code], "files": len(files[rule.code]),
         })
-    if found["TC000"]:
-        rows.append({"code": "TC000", "name": "runtime-helpers", "found": found["TC000"], "patched": patched["TC000"],
-                     "unhandled": 0, "files": len(files["TC000"])})
+    extra_names = {"TC000": "runtime-helpers", "TC100": "newer-torch-api"}
+    for code, name in extra_names.items():
+        if found[code]:
+            rows.append({"code": code, "name": name, "found": found[code], "patched": patched[code],
+                         "unhandled": unhandled[code], "files": len(files[code])})
     return rows
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..codemods.base import COMPAT_MODULE, Rule, Site, select_rules
+from .cache import ResultCache
 from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules", ".mypy_cache",
@@ -50,6 +51,7 @@ class RunReport:
     notes: List[Site] = field(default_factory=list)
     files_seen: int = 0
     files_parsed: int = 0
+    files_cached: int = 0
 
     @property
     def errors(self) -> List[FileOutcome]:
@@ -76,6 +78,7 @@ class Options:
     jobs: int = 1
     max_bytes: int = DEFAULT_MAX_BYTES
     exclude: Sequence[str] = ()
+    cache: bool = True
 
 
 # ---------------------------------------------------------------- discovery
@@ -103,7 +106,7 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> List[Tuple[Pa
         else:
             raise UsageError(f"{raw_path}: not a directory or .py file")
         real_root = os.path.realpath(root)
-        for file in files:
+        for file in sorted(files, key=os.path.islink):  # a real file claims itself before an in-tree link to it
             real = os.path.realpath(file)
             if os.path.commonpath([real, real_root]) != real_root:
                 continue  # a link out of the tree
@@ -250,42 +253,77 @@ def _rules_for(codes: Tuple[str, ...], target: str) -> List[Rule]:
     return _WORKER_RULES[key]
 
 
+def _syntax_error(text: str, exc: Exception) -> str:
+    """One line: Python's own parser locates syntax errors precisely (LibCST's line is often off by one)."""
+    import ast
+
+    try:
+        ast.parse(text)
+    except SyntaxError as err:
+        return f"syntax error at line {err.lineno}: {err.msg}"
+    except ValueError as err:
+        return f"syntax error: {err}"
+    detail = str(getattr(exc, "message", exc)).splitlines()[0] if str(exc) else ""
+    return f"LibCST cannot parse this file (Python can: newer syntax?): {detail}"
+
+
 def transform_file(job: tuple) -> FileOutcome:
-    """Worker entry point (picklable): parse and transform one pre-filtered file."""
-    root, path, raw, codes, target, compat_import = job
+    """Worker entry point (picklable): transform one pre-filtered file; in check mode also prove
+    the output idempotent and scan it for newer-than-target torch APIs."""
+    root, path, raw, codes, target, compat_import, verify = job
     outcome = FileOutcome(path=path, root=root, old=raw)
     try:
         source = decode(path, raw)
     except InputError as exc:
         outcome.error = str(exc)
         return outcome
-    rules = _rules_for(codes, target)
-    import libcst as cst
+    text = source.text
+    if codes:
+        rules = _rules_for(codes, target)
+        import libcst as cst
 
-    from ..codemods.engine import RuleBug, transform_module
+        from ..codemods.engine import RuleBug, transform_module, transform_source
 
-    try:
-        module = cst.parse_module(source.text)
-    except cst.ParserSyntaxError as exc:
-        outcome.error = f"syntax error at line {exc.raw_line}:{exc.raw_column}: {str(exc.message).splitlines()[0]}"
-        return outcome
-    except Exception as exc:  # libcst raises a few non-ParserSyntaxError errors on odd input
-        outcome.error = f"cannot parse: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return outcome
-    try:
-        result = transform_module(module, source.text, rules, str(path), compat_import)
-    except RuleBug as exc:
-        outcome.error = f"internal error: {exc}"
-        return outcome
-    outcome.sites = [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in result.sites]
-    outcome.needs_compat = result.needs_compat
-    if result.code is not None:
-        outcome.new = source.encode(result.code)
+        try:
+            module = cst.parse_module(text)
+        except cst.ParserSyntaxError as exc:
+            outcome.error = _syntax_error(text, exc)
+            return outcome
+        except Exception as exc:  # libcst raises a few non-ParserSyntaxError errors on odd input
+            outcome.error = f"cannot parse: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return outcome
+        try:
+            result = transform_module(module, text, rules, str(path), compat_import, target)
+            if verify and result.code is not None:
+                again = transform_source(result.code, rules, str(path), compat_import, target)
+                if again.code is not None:
+                    raise RuleBug(f"rules {sorted({s.code for s in again.sites if s.status == 'patched'})} are not idempotent here")
+        except RuleBug as exc:
+            outcome.error = f"internal error: {exc}"
+            return outcome
+        except Exception as exc:  # a rule crashed on this file: report it, go on with the other files
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            outcome.error = f"internal error (please report): {type(exc).__name__}: {detail}"
+            return outcome
+        outcome.sites = [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in result.sites]
+        outcome.needs_compat = result.needs_compat
+        if result.code is not None:
+            try:
+                outcome.new = source.encode(result.code)
+            except InputError as exc:  # new code the file's declared encoding cannot hold
+                outcome.error = str(exc)
+                return outcome
+            text = result.code
+    if verify:
+        from ..codemods.api_scan import scan
+
+        outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in scan(text, outcome.rel, target)]
     return outcome
 
 
 def run(paths: Sequence[str], options: Options, write: bool = False,
-        progress: Optional[Callable[[int, int], None]] = None) -> RunReport:
+        progress: Optional[Callable[[int, int], None]] = None, verify: bool = False) -> RunReport:
+    """``verify`` (check, lock): also prove idempotence and scan for unhandled newer torch APIs."""
     try:
         rules = select_rules(options.select, options.ignore, options.target)
     except ValueError as exc:
@@ -296,11 +334,33 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     python_rules = [r for r in rules if r.kind == "python"]
     hosts: Dict[Path, HostFinder] = {}
     jobs = []
+    caches: Dict[Path, ResultCache] = {}
+    config_key = f"{sorted(r.code for r in python_rules)}|{options.target}|{verify}|{options.max_bytes}"
+    fresh: Dict[Path, tuple] = {}  # path -> (cache, rel, stat, raw) to store after the run
     for root, path in files:
+        cache = caches.get(root)
+        if cache is None:
+            cache = caches[root] = ResultCache(root, config_key, options.cache)
+        rel = path.relative_to(root).as_posix()
+        raw = None
         try:
-            raw = read_bytes(path, options.max_bytes)
-        except InputError as exc:
-            report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc)))
+            st = path.stat()
+            entry = cache.lookup(rel, st)
+            if entry is None:
+                raw = read_bytes(path, options.max_bytes)
+                entry = cache.lookup(rel, st, raw)
+        except (OSError, InputError) as exc:
+            report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"))
+            continue
+        if entry is not None:
+            if not entry["skip"]:
+                outcome = FileOutcome(path=path, root=root)
+                ResultCache.restore(entry, outcome)
+                if outcome.new is not None:
+                    outcome.old = raw if raw is not None else path.read_bytes()
+                hosts.setdefault(root, HostFinder(root))
+                report.outcomes.append(outcome)
+                report.files_cached += 1
             continue
         if _is_generated_compat(path, raw):
             continue
@@ -308,11 +368,14 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
             continue
         codes = tuple(r.code for r in python_rules if r.matches_bytes(raw, path.name))
-        if not codes:
+        fresh[path] = (cache, rel, st, raw)
+        if not codes and not (verify and b"torch" in raw):
+            cache.store(rel, st, raw)
             continue
         finder = hosts.setdefault(root, HostFinder(root))
-        jobs.append((root, path, raw, codes, options.target, finder.import_statement(path)))
-    report.files_parsed = len(jobs)
+        compat_import = finder.import_statement(path) if codes else None
+        jobs.append((root, path, raw, codes, options.target, compat_import, verify))
+    report.files_parsed = sum(1 for job in jobs if job[3])
     results: Iterable[FileOutcome]
     if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
         pool = ProcessPoolExecutor(max_workers=options.jobs)
@@ -323,18 +386,23 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     try:
         for i, outcome in enumerate(results, 1):
             report.outcomes.append(outcome)
+            cache, rel, st, raw = fresh[outcome.path]
+            cache.store(rel, st, raw, outcome)
             if progress:
                 progress(i, len(jobs))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    for cache in caches.values():
+        cache.save()
     _add_compat_modules(report, hosts)
     _run_config_rules(report, rules, paths)
     report.outcomes.sort(key=lambda o: (str(o.root), o.rel))
     if write:
-        for outcome in report.changed:
+        # Helper modules first: an interrupted run never leaves an import of a missing _torch_compat.
+        for outcome in sorted(report.changed, key=lambda o: o.path.name != COMPAT_FILE):
             try:
-                atomic_write(outcome.path, outcome.new)
+                atomic_write(outcome.path, outcome.new, expected=outcome.old)
                 outcome.written = True
             except InputError as exc:
                 outcome.error = str(exc)
@@ -397,9 +465,10 @@ def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[
 
 def unified_diff(outcome: FileOutcome) -> bytes:
     """A ``git apply``-able diff of one file, in the file's own bytes (encoding, CRLF kept)."""
-    old_lines = outcome.old.splitlines(keepends=True)
-    new_lines = (outcome.new or b"").splitlines(keepends=True)
-    rel = outcome.rel.encode()
+    # git splits lines at LF only (a lone CR stays inside its line); bytes.splitlines would split there too.
+    old_lines = re.findall(rb"[^\n]*\n|[^\n]+$", outcome.old)
+    new_lines = re.findall(rb"[^\n]*\n|[^\n]+$", outcome.new or b"")
+    rel = os.fsencode(outcome.rel)  # a non-UTF-8 file name travels as its own bytes
     old_name = b"a/" + rel if outcome.old else b"/dev/null"
     lines = list(difflib.diff_bytes(difflib.unified_diff, old_lines, new_lines, old_name, b"b/" + rel, n=3))
     if not lines:

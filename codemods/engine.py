@@ -278,10 +278,11 @@ def transform_module(
     rules: Sequence[Rule],
     path: str = "<string>",
     compat_import: Optional[str] = "from . import _torch_compat",
+    target: str = "2.0",
 ) -> TransformResult:
     tree = _ast_parse(text)
     index = build_index(text, tree)
-    ctx = FileContext(path=path, compat_import=compat_import, index=index)
+    ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
     ctx.positions = _SnippetLines(text)
     ctx.suppressed = _suppressions(text)
     handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
@@ -311,6 +312,7 @@ def transform_source(
     rules: Sequence[Rule],
     path: str = "<string>",
     compat_import: Optional[str] = "from . import _torch_compat",
+    target: str = "2.0",
 ) -> TransformResult:
     """Parse ``text`` and apply ``rules``. Raises ``libcst.ParserSyntaxError`` on bad input."""
-    return transform_module(cst.parse_module(text), text, rules, path, compat_import)
+    return transform_module(cst.parse_module(text), text, rules, path, compat_import, target)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from .base import Rule, RuleTransformer
 
-AUTOCASTS = ("torch.autocast", "torch.cpu.amp.autocast", "torch.amp.autocast")
+# torch.cpu.amp.autocast has no device_type argument, so it cannot take _torch_compat.autocast's place.
+AUTOCASTS = ("torch.autocast", "torch.amp.autocast")
 FLOAT32 = ("torch.float32", "torch.float")
 
 

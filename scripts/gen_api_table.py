@@ -29,8 +29,16 @@ Symbols recorded per release (all as plain strings):
   and class ``__init__`` of public modules, ``torch.Tensor`` methods, and
   everything in :data:`KWARG_FUNCS`.
 * dynamo config keys: ``torch._dynamo.config.<key>``
+* public members of classes re-exported by public modules, under the public
+  path: ``torch.nn.Module.compile``
 
-The committed table stores only what the oldest scanned release lacks
+Wheels: the Python part of a torch wheel does not depend on the platform (the
+2.13.0 macOS arm64 wheel and the manylinux CPU wheel give identical symbol
+sets), so the small macOS arm64 wheel is fetched by default.
+
+The committed table keeps every module but only the names within the scope
+described at :data:`PRIVATE_MODULES_TRACKED` (the per-version caches keep
+everything).  The committed table stores only what the oldest scanned release lacks
 (``first_release``) and what later disappeared (``removed_in``); both map a
 symbol to a ``"major.minor"`` string.
 
@@ -76,7 +84,7 @@ VERSIONS: Tuple[str, ...] = (
 )
 
 # Bump when the extraction logic changes: invalidates ~/.cache/.../api-scan.
-SCAN_FORMAT = 4
+SCAN_FORMAT = 5
 
 # The pure-python part of a torch wheel is the same on every platform, so by
 # default we fetch the smallest wheel PyPI has (macOS arm64, ~60-80 MB instead
@@ -381,18 +389,20 @@ class Scan:
             for a in stmt.names:
                 if a.asname:
                     info.aliases.setdefault(a.asname, a.name)
-                    if reexport:
+                    if reexport and _is_torch(a.name):
                         info.names.add(a.asname)
             return
         src = _resolve_relative(module, is_pkg, stmt.level, stmt.module)
         for a in stmt.names:
             if a.name == "*":
-                if src.startswith("torch"):
+                if _is_torch(src):
                     info.star_imports.add(src)
                 continue
             local = a.asname or a.name
             info.aliases.setdefault(local, f"{src}.{a.name}")
-            if reexport:
+            # Re-exports of torch's own names only: ``from typing import Any``
+            # in an __init__ is not a torch API (``__all__`` still counts).
+            if reexport and _is_torch(src):
                 info.names.add(local)
 
     # -- whole-wheel post-processing ---------------------------------------
@@ -507,6 +517,10 @@ class Scan:
                 if rc is not None and r is None:
                     add_kwargs(q + ".__init__", [rc])
         return out
+
+
+def _is_torch(module: str) -> bool:
+    return module == "torch" or module.startswith("torch.")
 
 
 def _flatten_top(body: List[ast.stmt]) -> Iterable[ast.stmt]:

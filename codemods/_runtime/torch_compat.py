@@ -245,7 +245,7 @@ def _flatten_up_to(spec, node, out):
             raise ValueError("Node arity mismatch; expected %d, but got %d." % (len(spec.children), len(node)))
         if set(node) != set(keys):
             raise ValueError("Node keys mismatch; expected %r, but got %r." % (list(keys), list(node)))
-        children = list(node.values())
+        children = [node[key] for key in keys]
     else:
         if node_type != spec.type:
             raise ValueError("Node type mismatch; expected %r, but got %r." % (spec.type, node_type))
@@ -296,8 +296,9 @@ def check_tensor(tensor, shape=None, dtype=None, device=None, throw=True):
     """kaolin's ``kaolin.utils.testing.check_tensor``, so kaolin stays optional.
 
     ``shape`` entries of None are wildcards; ``device`` is compared with ``tensor.device.type``
-    (so "cuda", not "cuda:0"). On failure raises (ValueError for shape, TypeError for dtype and
-    device) when ``throw``, else returns False; returns True when every given criterion holds.
+    like kaolin does (so pass "cuda", not "cuda:0" or a ``torch.device``). On failure raises
+    (ValueError for shape, TypeError for dtype and device) when ``throw``, else returns False;
+    returns True when every given criterion holds.
     """
     if shape is not None:
         if len(shape) != tensor.ndim:
@@ -390,7 +391,7 @@ _cpu_autocast_ok = {}
 def _cpu_autocast_accepts(dtype):
     """Whether CPU autocast really runs in ``dtype`` (torch warns and disables it, or 2.0 raises on enter)."""
     ok = _cpu_autocast_ok.get(dtype)
-    if ok is None:
+    if ok is None:  # probed once per dtype; the constructor's UserWarning is the refusal signal
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", UserWarning)

@@ -109,6 +109,7 @@ def test_force_fallback_env_var_read_at_import(monkeypatch, value, expected):
 # ----------------------------------------------------------------------------- tree_map
 Pair = namedtuple("Pair", "a b")
 Triple = namedtuple("Triple", "x y z")
+Other = namedtuple("Other", "a b")  # same arity as Pair, different class
 KEYS = st.sampled_from(["a", "b", "c", "d"])
 
 leaves = st.one_of(
@@ -258,7 +259,7 @@ def assert_same_outcome(tree, *rests, is_leaf=None):
     return native_out
 
 
-TREE_SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TREE_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @TREE_SETTINGS
@@ -336,6 +337,8 @@ MISMATCHES = [
     (Pair(1, 2), (1, 2)),
     ((1, 2), Pair(1, 2)),
     (Pair(1, 2), Triple(1, 2, 3)),
+    (Pair(1, 2), Other(1, 2)),
+    ([Pair(1, [2])], [Other(1, [2])]),
     ([[1]], [2]),
     ({"a": [1]}, {"a": None}),
 ]

@@ -1,0 +1,3 @@
+from sam3d_codemod.cli.main import main
+
+main()

@@ -1,0 +1,933 @@
+#!/usr/bin/env python3
+"""GPU smoke test: run the SAM 3D Objects generation stack of a (patched) tree, compare with unpatched.
+
+The stack is built from the upstream classes of the tree given with ``--tree`` (nothing upstream is
+copied here), with random weights at the sizes of the released model (see docs/gpu.md for where
+each size comes from), and driven the way ``pipeline/inference_pipeline.py`` drives it:
+
+  ss_flow       stage 1: ShortCut generator + ClassifierFreeGuidanceWithExternalUnconditionalProbability
+                around the MOT SparseStructureFlowTdfyWrapper (5 latents, 4096 shape tokens), 25 steps,
+                CFG strength 7 on t in [0, 500], rescale_t 3, bf16 autocast
+  ss_decoder    SparseStructureDecoderTdfyWrapper -> occupancy logits -> coords (argwhere > 0), then
+                the pipeline's own downsample_sparse_structure (max 42000 voxels)
+  slat_flow     stage 2: FlowMatching + ClassifierFreeGuidance around SLatFlowModelTdfyWrapper
+                (sparse convs + sparse full attention), 25 steps, CFG 5, bf16 autocast; * std + mean
+  gs_decoder    SLatGaussianDecoderTdfyWrapper (swin-8 sparse attention, 32 Gaussians a voxel)
+  mesh_decoder  SLatMeshDecoderTdfyWrapper (two subdivisions to 256^3, FlexiCubes)
+
+Each tree runs in its own subprocess (``--worker``), so the patched and the unpatched
+``sam3d_objects`` never meet in one interpreter. The parent compares the saved outputs stage by
+stage, and reports per-stage median wall time and peak memory of both trees.
+
+Usage (on a CUDA machine)::
+
+    python scripts/gpu_smoke.py --tree PATCHED/sam3d_objects --tree-unpatched PRISTINE/sam3d_objects \
+        --device cuda --runs 3 --attn both --force-fallback --out docs/gpu_results.json
+
+On a machine without a GPU, ``--device cpu --tiny`` runs the same code at toy sizes (a small
+pure-torch stand-in replaces spconv there); that is for developing this script, not a result.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+import zlib
+from pathlib import Path
+
+STAGES = ("ss_flow", "ss_decoder", "slat_flow", "gs_decoder", "mesh_decoder")
+
+# Packages the tree imports at module level but that the path run here never calls (renderers,
+# mesh post-processing, pose utilities, checkpoint IO). Stubbed only where the real import fails.
+OPTIONAL_STUBS = (
+    "plyfile", "utils3d", "xatlas", "pyvista", "pymeshfix", "igraph", "trimesh", "open3d",
+    "pytorch3d", "gsplat", "diff_gaussian_rasterization", "diffoctreerast", "nvdiffrast", "vox2seq",
+    "astor", "scipy", "safetensors", "PIL", "cv2", "tqdm", "flash_attn", "xformers",
+)
+
+# Sizes. "full": the released SAM 3D Objects checkpoints (config names in docs/gpu.md).
+SIZES = {
+    "full": dict(
+        ss_res=16, ss_latent=8, ss_channels=1024, ss_blocks=24, ss_heads=16, cond_channels=1024,
+        ss_cond_tokens=4 * 1370,  # image + mask, cropped + full, DINOv2-L/14 at 518: cls + 37*37
+        ss_dec_channels=[512, 128, 32], ss_dec_res_blocks=2,
+        slat_res=64, slat_channels=1024, slat_blocks=24, slat_heads=16, slat_io=[128],
+        slat_cond_tokens=4 * 1374,  # same inputs, prenorm features: cls + 4 registers + 37*37
+        dec_channels=768, dec_blocks=12, dec_heads=12, dec_window=8,
+        steps=25, max_coords=42000,
+    ),
+    "tiny": dict(
+        ss_res=8, ss_latent=8, ss_channels=64, ss_blocks=2, ss_heads=4, cond_channels=64,
+        ss_cond_tokens=32,
+        ss_dec_channels=[32, 32, 32], ss_dec_res_blocks=1,
+        slat_res=32, slat_channels=64, slat_blocks=2, slat_heads=4, slat_io=[32],
+        slat_cond_tokens=32,
+        dec_channels=256, dec_blocks=2, dec_heads=4, dec_window=4,
+        steps=3, max_coords=800,
+    ),
+}
+PIPELINE = dict(ss_cfg_strength=7.0, ss_cfg_interval=[0, 500], ss_rescale_t=3,
+                slat_cfg_strength=5.0, slat_cfg_interval=[0, 500], slat_rescale_t=3)
+
+
+# =========================================================================== stubs and spconv
+class _StubObject:
+    """Stand-in for any name of a stubbed package: a class you can subclass, call and use as decorator."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        return args[0] if len(args) == 1 and callable(args[0]) and not kwargs else _StubObject()
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _StubObject()
+
+    def __bool__(self):
+        return True
+
+
+class _StubModule(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = type(name, (_StubObject,), {"__module__": self.__name__})
+        setattr(self, name, value)
+        return value
+
+
+class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self, roots):
+        self.roots = set(roots)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.roots:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = _StubModule(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def install_stubs(names):
+    """Stub each top-level package in ``names`` that cannot be imported here; returns the stubbed ones."""
+    missing = [n for n in names if importlib.util.find_spec(n) is None]
+    if missing:
+        sys.meta_path.insert(0, _StubFinder(missing))
+    return missing
+
+
+def _cpu_spconv_module():
+    """A small pure-torch stand-in for ``spconv.pytorch`` (submanifold convs only), for --device cpu."""
+    import enum
+    import torch
+    import torch.nn as nn
+
+    class ConvAlgo(enum.Enum):
+        Native = 0
+        MaskImplicitGemm = 1
+        MaskSplitImplicitGemm = 2
+
+    class SparseConvTensor:
+        def __init__(self, features, indices, spatial_shape, batch_size, grid=None, voxel_num=None,
+                     indice_dict=None, benchmark=False, permanent_thrust_allocator=False,
+                     enable_timer=False, force_algo=None):
+            self._features = features
+            self.indices = indices
+            self.spatial_shape = [int(v) for v in spatial_shape]
+            self.batch_size = int(batch_size)
+            self.indice_dict = {} if indice_dict is None else indice_dict
+            self.grid = grid
+            self.voxel_num = voxel_num
+            self.benchmark = benchmark
+            self.benchmark_record = {}
+            self.thrust_allocator = None
+            self._timer = None
+            self.force_algo = force_algo
+            self.int8_scale = None
+
+        @property
+        def features(self):
+            return self._features
+
+        @features.setter
+        def features(self, value):
+            raise ValueError("use replace_feature")
+
+        def replace_feature(self, feature):
+            new = SparseConvTensor(feature, self.indices, self.spatial_shape, self.batch_size, self.grid,
+                                   self.voxel_num, self.indice_dict)
+            return new
+
+        def dense(self, channels_first=True):
+            c = self._features.shape[1]
+            out = self._features.new_zeros([self.batch_size, *self.spatial_shape, c])
+            idx = self.indices.long()
+            out[idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]] = self._features
+            return out.permute(0, 4, 1, 2, 3).contiguous() if channels_first else out
+
+    class SubMConv3d(nn.Module):
+        def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                     groups=1, bias=True, indice_key=None, algo=None, **kwargs):
+            super().__init__()
+            self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+            self.dilation = dilation
+            # spconv 2.x layout: [out, k, k, k, in]
+            self.weight = nn.Parameter(torch.empty(out_channels, kernel_size, kernel_size, kernel_size, in_channels))
+            self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+            nn.init.normal_(self.weight, std=1.0 / math.sqrt(in_channels * kernel_size ** 3))
+
+        def _neighbors(self, x):
+            """Per kernel offset: (output rows, input rows) of the active neighbours; cached per coordinate set."""
+            idx = x.indices.long()
+            cache_key = ("cpu-subm", self.kernel_size, self.dilation, idx.shape[0], idx.data_ptr(), int(idx.sum()))
+            cached = x.indice_dict.get(cache_key)
+            if cached is not None:
+                return cached
+            r = self.kernel_size // 2
+            base = idx.clone()
+            base[:, 1:] += r * self.dilation  # keep every neighbour coordinate non-negative
+            lim = int(base[:, 1:].max()) + r * self.dilation + 1 if idx.numel() else 1
+
+            def key(c):
+                return ((c[:, 0] * lim + c[:, 1]) * lim + c[:, 2]) * lim + c[:, 3]
+
+            keys = key(base)
+            order = torch.argsort(keys)
+            sorted_keys = keys[order]
+            pairs = []
+            offsets = range(-r, r + 1)
+            for dz in offsets:
+                for dy in offsets:
+                    for dx in offsets:
+                        nb = base.clone()
+                        nb[:, 1] += dz * self.dilation
+                        nb[:, 2] += dy * self.dilation
+                        nb[:, 3] += dx * self.dilation
+                        nkeys = key(nb)
+                        pos = torch.searchsorted(sorted_keys, nkeys).clamp(max=max(sorted_keys.numel() - 1, 0))
+                        hit = sorted_keys[pos] == nkeys
+                        pairs.append((hit.nonzero().squeeze(1), order[pos[hit]]))
+            x.indice_dict[cache_key] = pairs
+            return pairs
+
+        def forward(self, x):
+            feats = x.features
+            f32 = feats.float()
+            w = self.weight.float().reshape(self.out_channels, -1, self.in_channels)
+            out = f32.new_zeros(feats.shape[0], self.out_channels)
+            with torch.autocast(device_type=feats.device.type, enabled=False):
+                for i, (rows, src) in enumerate(self._neighbors(x)):
+                    if rows.numel():
+                        out.index_add_(0, rows, f32[src] @ w[:, i, :].t())
+            if self.bias is not None:
+                out = out + self.bias.float()
+            return x.replace_feature(out.to(feats.dtype))
+
+    def _unsupported(*args, **kwargs):
+        raise NotImplementedError("the CPU spconv stand-in only does submanifold convolutions")
+
+    module = types.ModuleType("spconv.pytorch")
+    module.ConvAlgo = ConvAlgo
+    module.SparseConvTensor = SparseConvTensor
+    module.SubMConv3d = SubMConv3d
+    module.SparseConv3d = _unsupported
+    module.SparseInverseConv3d = _unsupported
+    return module
+
+
+def install_spconv(device_type):
+    """Make ``import spconv.pytorch`` work: real spconv, else spconv-triton (CUDA), else the CPU stand-in."""
+    if importlib.util.find_spec("spconv") is not None:
+        import spconv.pytorch  # noqa: F401
+        return "spconv"
+    if device_type == "cuda" and importlib.util.find_spec("spconv_triton") is not None:
+        import spconv_triton
+        import spconv_triton.pytorch as sptp
+        sys.modules["spconv"] = spconv_triton
+        sys.modules["spconv.pytorch"] = sptp
+        return "spconv-triton %s (as spconv.pytorch)" % getattr(spconv_triton, "__version__", "?")
+    if device_type != "cpu":
+        raise SystemExit("no spconv and no spconv-triton: install one (pip install spconv-triton)")
+    parent = types.ModuleType("spconv")
+    child = _cpu_spconv_module()
+    parent.pytorch = child
+    parent.__path__ = []
+    sys.modules["spconv"] = parent
+    sys.modules["spconv.pytorch"] = child
+    return "cpu stand-in (submanifold only; this script)"
+
+
+# =========================================================================== worker: build
+def randomize_(module, seed, gain=1.0):
+    """Deterministic random weights: the same parameter name gets the same values in every tree.
+
+    Upstream zero-inits adaLN gates and output layers; with those zeros most of the network would
+    not run at all, so every parameter is redrawn: matrices N(0, gain^2/fan_in), norm scales
+    1 + N(0, 0.1^2), biases N(0, 0.02^2).
+    """
+    import torch
+
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            g = torch.Generator(device=p.device).manual_seed((seed * 1000003 + zlib.crc32(name.encode())) % (2 ** 63))
+            noise = torch.randn(p.shape, generator=g, device=p.device, dtype=torch.float32)
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf == "gamma" or (p.dim() == 1 and leaf == "weight"):
+                vals = 1.0 + 0.1 * noise
+            elif p.dim() >= 2:
+                vals = noise * (gain / math.sqrt(p[0].numel()))
+            else:
+                vals = 0.02 * noise
+            p.copy_(vals.to(p.dtype))
+
+
+def weights_checksum(modules):
+    import torch
+
+    total = 0.0
+    for m in modules:
+        for p in m.parameters():
+            total += float(p.detach().double().abs().sum())
+    return total
+
+
+def build_stack(S, device, seed):
+    """Construct the five modules from the tree's classes (constructor args as in the released configs)."""
+    from functools import partial
+
+    import torch
+    from sam3d_objects.model.backbone.generator.shortcut.model import ShortCut
+    from sam3d_objects.model.backbone.generator.flow_matching.model import FlowMatching, lognorm_sampler
+    from sam3d_objects.model.backbone.generator.classifier_free_guidance import (
+        ClassifierFreeGuidance,
+        ClassifierFreeGuidanceWithExternalUnconditionalProbability,
+    )
+    from sam3d_objects.model.backbone.tdfy_dit.models.mot_sparse_structure_flow import SparseStructureFlowTdfyWrapper
+    from sam3d_objects.model.backbone.tdfy_dit.models.mm_latent import (
+        Latent, LearntPositionEmbedder, ShapePositionEmbedder,
+    )
+    from sam3d_objects.model.backbone.tdfy_dit.models.sparse_structure_vae import SparseStructureDecoderTdfyWrapper
+    from sam3d_objects.model.backbone.tdfy_dit.models.structured_latent_flow import SLatFlowModelTdfyWrapper
+    from sam3d_objects.model.backbone.tdfy_dit.models.structured_latent_vae.decoder_gs import SLatGaussianDecoderTdfyWrapper
+    from sam3d_objects.model.backbone.tdfy_dit.models.structured_latent_vae.decoder_mesh import SLatMeshDecoderTdfyWrapper
+
+    C = S["ss_channels"]
+    with torch.device(device):
+        latent_mapping = {
+            "6drotation_normalized": Latent(6, C, LearntPositionEmbedder(C, 1)),
+            "scale": Latent(3, C, LearntPositionEmbedder(C, 1)),
+            "shape": Latent(S["ss_latent"], C, ShapePositionEmbedder(C, resolution=S["ss_res"], patch_size=1)),
+            "translation": Latent(3, C, LearntPositionEmbedder(C, 1)),
+            "translation_scale": Latent(1, C, LearntPositionEmbedder(C, 1)),
+        }
+        ss_backbone = SparseStructureFlowTdfyWrapper(
+            latent_mapping=latent_mapping,
+            latent_share_transformer={"6drotation_normalized": [
+                "6drotation_normalized", "translation", "scale", "translation_scale"]},
+            cond_channels=S["cond_channels"], condition_embedder=None, force_zeros_cond=True,
+            freeze_d_time_embedder=True, freeze_shared_parameters=True, in_channels=S["ss_latent"],
+            is_shortcut_model=True, mlp_ratio=4, model_channels=C, num_blocks=S["ss_blocks"],
+            num_heads=S["ss_heads"], out_channels=S["ss_latent"], patch_size=1, pe_mode="ape",
+            qk_rms_norm=True, resolution=S["ss_res"], use_checkpoint=False, use_fp16=False,
+        )
+        ss_generator = ShortCut(
+            reverse_fn=ClassifierFreeGuidanceWithExternalUnconditionalProbability(
+                backbone=ss_backbone, interval=PIPELINE["ss_cfg_interval"], p_unconditional=0.1,
+                strength=PIPELINE["ss_cfg_strength"], unconditional_handling="add_flag",
+            ),
+            batch_mode=True, cfg_modalities=["shape"], inference_steps=S["steps"],
+            rescale_t=PIPELINE["ss_rescale_t"], sigma_min=0.0, time_scale=1000.0,
+            self_consistency_cfg_strength=2.0, self_consistency_prob=0.25, shortcut_loss_weight=1.0,
+            ratio_cfg_samples_in_self_consistency_target=0.25,
+            training_time_sampler_fn=partial(lognorm_sampler, mean=-1.0, std=1.0),
+        )
+        # the pipeline's default (non-distilled) path: no shortcut step, CFG on
+        ss_generator.no_shortcut = True
+        ss_decoder = SparseStructureDecoderTdfyWrapper(
+            out_channels=1, latent_channels=S["ss_latent"], num_res_blocks=S["ss_dec_res_blocks"],
+            num_res_blocks_middle=2, channels=S["ss_dec_channels"], reshape_input_to_cube=False,
+        )
+        slat_backbone = SLatFlowModelTdfyWrapper(
+            cond_channels=S["cond_channels"], condition_embedder=None, force_zeros_cond=True,
+            in_channels=8, io_block_channels=S["slat_io"], mlp_ratio=4, model_channels=S["slat_channels"],
+            num_blocks=S["slat_blocks"], num_heads=S["slat_heads"], num_io_res_blocks=2, out_channels=8,
+            patch_size=2, pe_mode="ape", qk_rms_norm=True, resolution=S["slat_res"], use_fp16=True,
+        )
+        slat_generator = FlowMatching(
+            reverse_fn=ClassifierFreeGuidance(
+                backbone=slat_backbone, p_unconditional=0.0, strength=PIPELINE["slat_cfg_strength"],
+                unconditional_handling="add_flag", interval=PIPELINE["slat_cfg_interval"],
+            ),
+            inference_steps=S["steps"], rescale_t=PIPELINE["slat_rescale_t"], sigma_min=0.0,
+            time_scale=1000.0, training_time_sampler_fn=partial(lognorm_sampler, mean=-1.0, std=1.0),
+        )
+        rep_gs = {
+            "lr": {"_xyz": 1.0, "_features_dc": 1.0, "_opacity": 1.0, "_scaling": 1.0, "_rotation": 0.1},
+            "perturb_offset": True, "voxel_size": 1.5, "num_gaussians": 32,
+            "2d_filter_kernel_size": 0.1, "3d_filter_kernel_size": 9e-4, "scaling_bias": 4e-3,
+            "opacity_bias": 0.1, "scaling_activation": "softplus",
+        }
+        dec = dict(resolution=S["slat_res"], model_channels=S["dec_channels"], latent_channels=8,
+                   num_blocks=S["dec_blocks"], num_heads=S["dec_heads"], mlp_ratio=4, attn_mode="swin",
+                   window_size=S["dec_window"], use_fp16=True)
+        gs_decoder = SLatGaussianDecoderTdfyWrapper(representation_config=rep_gs, **dec)
+        mesh_decoder = SLatMeshDecoderTdfyWrapper(representation_config={"use_color": True},
+                                                 device=str(device), **dec)
+    models = dict(ss_generator=ss_generator, ss_decoder=ss_decoder, slat_generator=slat_generator,
+                  gs_decoder=gs_decoder, mesh_decoder=mesh_decoder)
+    for i, (name, m) in enumerate(sorted(models.items())):
+        randomize_(m, seed + i)
+        m.eval()
+    return models
+
+
+# =========================================================================== worker: run
+def _sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class StageTimer:
+    def __init__(self, device):
+        self.device = device
+        self.times = {}
+        self.peaks = {}
+
+    @contextlib.contextmanager
+    def stage(self, name):
+        import torch
+
+        cuda = self.device.type == "cuda"
+        _sync(self.device)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        t0 = time.perf_counter()
+        yield
+        _sync(self.device)
+        self.times[name] = (time.perf_counter() - t0) * 1000.0
+        self.peaks[name] = torch.cuda.max_memory_allocated(self.device) if cuda else 0
+
+
+def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std):
+    """One sample from noise, following InferencePipeline.sample_sparse_structure / sample_slat / decode_slat."""
+    import torch
+    from sam3d_objects.model.backbone.tdfy_dit.modules import sparse as sp
+    from sam3d_objects.pipeline.inference_utils import downsample_sparse_structure
+
+    timer = StageTimer(device)
+    out = {}
+    bs = 1
+    torch.manual_seed(seed)
+    ss_generator, ss_decoder = models["ss_generator"], models["ss_decoder"]
+    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+        with timer.stage("ss_flow"):
+            latent_shape_dict = {
+                k: (bs,) + (v.pos_emb.shape[0], v.input_layer.in_features)
+                for k, v in ss_generator.reverse_fn.backbone.latent_mapping.items()
+            }
+            ss_latents = ss_generator(latent_shape_dict, device, cond_ss)
+        with timer.stage("ss_decoder"):
+            shape_latent = ss_latents["shape"]
+            r = S["ss_res"]
+            ss = ss_decoder(shape_latent.permute(0, 2, 1).contiguous().view(bs, S["ss_latent"], r, r, r))
+            coords_full = torch.argwhere(ss > 0)[:, [0, 2, 3, 4]].int()
+            coords, downsample_factor = downsample_sparse_structure(coords_full, max_coords=S["max_coords"])
+    for k, v in ss_latents.items():
+        out["ss_flow/" + k] = v.float()
+    out["ss_decoder/logits"] = ss.float()
+    out["ss_decoder/coords"] = coords
+    info = {"voxels_before_downsample": int(coords_full.shape[0]), "voxels": int(coords.shape[0]),
+            "downsample_factor": int(downsample_factor)}
+
+    slat_generator = models["slat_generator"]
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16), torch.no_grad():
+        with timer.stage("slat_flow"):
+            latent_shape = (bs,) + (coords.shape[0], 8)
+            slat = slat_generator(latent_shape, device, cond_slat, coords.cpu().numpy())
+            slat = sp.SparseTensor(coords=coords, feats=slat[0]).to(device)
+            slat = slat * slat_std.to(device) + slat_mean.to(device)
+    out["slat_flow/feats"] = slat.feats.float()
+
+    with torch.no_grad():
+        with timer.stage("mesh_decoder"):
+            mesh = models["mesh_decoder"](slat)[0]
+        with timer.stage("gs_decoder"):
+            gs = models["gs_decoder"](slat)[0]
+    for k in ("_xyz", "_features_dc", "_scaling", "_rotation", "_opacity"):
+        out["gs_decoder/" + k] = getattr(gs, k).float()
+    out["mesh_decoder/vertices"] = mesh.vertices.float()
+    out["mesh_decoder/faces"] = mesh.faces
+    if mesh.vertex_attrs is not None:
+        out["mesh_decoder/vertex_attrs"] = mesh.vertex_attrs.float()
+    info["gaussians"] = int(gs._xyz.shape[0])
+    info["mesh_vertices"] = int(mesh.vertices.shape[0])
+    info["mesh_faces"] = int(mesh.faces.shape[0])
+    return out, timer, info
+
+
+def flash_check(device):
+    """Flash-only restriction: native torch.nn.attention.sdpa_kernel vs _torch_compat.sdpa_kernel.
+
+    Run once with SAM3D_CODEMOD_FORCE_FALLBACK unset and once with it set (the parent does both).
+    """
+    import torch
+    import torch.nn.functional as F
+    from sam3d_objects import _torch_compat as tc
+
+    try:
+        from torch.nn.attention import SDPBackend as NativeBackend, sdpa_kernel as native_kernel
+    except ImportError:
+        NativeBackend = native_kernel = None
+    flags = ("flash", "mem_efficient", "math", "cudnn")
+
+    def flag_state():
+        return {f: bool(getattr(torch.backends.cuda, "%s_sdp_enabled" % f)()) for f in flags
+                if hasattr(torch.backends.cuda, "%s_sdp_enabled" % f)}
+
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def qkv(dtype, head_dim):
+        return [torch.randn(1, 8, 256, head_dim, generator=g, device=device, dtype=torch.float32).to(dtype)
+                for _ in range(3)]
+
+    cases = {"float32_hd64": (torch.float32, 64), "bfloat16_hd512": (torch.bfloat16, 512),
+             "bfloat16_hd64": (torch.bfloat16, 64)}
+    impls = {"compat": lambda: tc.sdpa_kernel([tc.SDPBackend.FLASH_ATTENTION])}
+    if native_kernel is not None:
+        impls["native"] = lambda: native_kernel([NativeBackend.FLASH_ATTENTION])
+    result = {"force_fallback": bool(tc.FORCE_FALLBACK), "compat_backend_enum": tc.SDPBackend.__module__ + "." + tc.SDPBackend.__name__,
+              "flags_before": flag_state(), "cases": {}}
+    outputs = {}
+    for impl, make in impls.items():
+        for case, (dtype, hd) in cases.items():
+            q, k, v = qkv(dtype, hd)
+            before = flag_state()
+            entry = {}
+            try:
+                with make():
+                    entry["flags_inside"] = flag_state()
+                    o = F.scaled_dot_product_attention(q, k, v)
+                    _sync(device)
+                entry["outcome"] = "ran"
+                outputs[(impl, case)] = o.float().cpu()
+            except RuntimeError as e:
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+                entry["outcome"] = "RuntimeError"
+                entry["message"] = msg[:300]
+                entry["no_available_kernel"] = "No available kernel" in str(e)
+            entry["flags_restored"] = flag_state() == before
+            result["cases"]["%s/%s" % (impl, case)] = entry
+    # the compatible input gives the same numbers under both context managers
+    a, b = outputs.get(("compat", "bfloat16_hd64")), outputs.get(("native", "bfloat16_hd64"))
+    if a is not None and b is not None:
+        result["compat_vs_native_max_abs_diff"] = float((a - b).abs().max())
+    # reference: what an unrestricted call does with the incompatible inputs
+    q, k, v = qkv(torch.float32, 64)
+    ref = F.scaled_dot_product_attention(q, k, v)
+    result["unrestricted_float32_runs"] = bool(torch.isfinite(ref).all())
+    return result
+
+
+def worker(args):
+    tree_parent = str(Path(args.tree).resolve().parent)
+    sys.path.insert(0, tree_parent)
+    stub_names = list(OPTIONAL_STUBS) + [n for n in args.stub_extra.split(",") if n]
+    stubbed = install_stubs(stub_names)
+    import torch
+
+    device = torch.device(args.device)
+    spconv_impl = install_spconv(device.type)
+    import sam3d_objects
+
+    assert Path(sam3d_objects.__file__).resolve().parent == Path(args.tree).resolve(), sam3d_objects.__file__
+    if device.type == "cpu":
+        # Gaussian() defaults to device="cuda" for its aabb tensor; point it at the CPU for the toy run
+        from sam3d_objects.model.backbone.tdfy_dit.representations.gaussian import gaussian_model
+
+        # and its setup_functions() calls .cuda() on three constants
+        d = list(gaussian_model.Gaussian.__init__.__defaults__)
+        d[-1] = "cpu"
+        gaussian_model.Gaussian.__init__.__defaults__ = tuple(d)
+        setup = gaussian_model.Gaussian.setup_functions
+
+        def setup_on_cpu(self):
+            real = torch.Tensor.cuda
+            torch.Tensor.cuda = lambda t, *a, **k: t
+            try:
+                setup(self)
+            finally:
+                torch.Tensor.cuda = real
+
+        gaussian_model.Gaussian.setup_functions = setup_on_cpu
+    compat = None
+    try:
+        from sam3d_objects import _torch_compat as compat
+    except ImportError:
+        pass
+    result = {
+        "tree": str(Path(args.tree).resolve()),
+        "patched": compat is not None,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "attn_backend": os.environ.get("ATTN_BACKEND"),
+        "force_fallback_env": os.environ.get("SAM3D_CODEMOD_FORCE_FALLBACK"),
+        "force_fallback_active": bool(getattr(compat, "FORCE_FALLBACK", False)),
+        "stubbed": stubbed,
+        "spconv": spconv_impl,
+    }
+    if args.flash_check:
+        result["flash_check"] = flash_check(device)
+        Path(args.result).write_text(json.dumps(result, indent=2))
+        return 0
+    from sam3d_objects.model.backbone.tdfy_dit.modules import attention as dense_attn
+    from sam3d_objects.model.backbone.tdfy_dit.modules import sparse as sp
+    from sam3d_objects.pipeline.inference_utils import SLAT_MEAN, SLAT_STD
+
+    result["dense_attention"] = dense_attn.BACKEND
+    result["sparse_attention"] = sp.ATTN
+    result["sparse_backend"] = sp.BACKEND
+    S = dict(SIZES["tiny" if args.tiny else "full"])
+    if args.steps:
+        S["steps"] = args.steps
+    result["sizes"] = S
+    t0 = time.perf_counter()
+    models = build_stack(S, device, args.seed)
+    _sync(device)
+    result["build_s"] = time.perf_counter() - t0
+    result["params"] = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
+    result["weights_checksum"] = weights_checksum(models.values())
+    g = torch.Generator(device=device).manual_seed(args.seed + 17)
+    cond_ss = torch.randn(1, S["ss_cond_tokens"], S["cond_channels"], generator=g, device=device)
+    cond_slat = torch.randn(1, S["slat_cond_tokens"], S["cond_channels"], generator=g, device=device)
+    runs = []
+    first = None
+    self_diff = {}
+    total_runs = args.warmup + args.runs
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for i in range(total_runs):
+        t0 = time.perf_counter()
+        out, timer, info = run_sample(models, S, device, cond_ss, cond_slat, args.seed, SLAT_MEAN, SLAT_STD)
+        _sync(device)
+        wall = (time.perf_counter() - t0) * 1000.0
+        warm = i < args.warmup
+        print("[worker] run %d%s: %s total %.1f ms  %s" % (
+            i, " (warmup)" if warm else "", " ".join("%s=%.1f" % kv for kv in timer.times.items()), wall, info),
+            flush=True)
+        if not warm:
+            runs.append({"stage_ms": timer.times, "stage_peak_bytes": timer.peaks, "total_ms": wall})
+        if first is None:
+            first = out
+            torch.save({k: v.detach().cpu() for k, v in out.items()}, args.dump)
+            result["info"] = info
+            result["nonfinite"] = {k: int((~torch.isfinite(v)).sum()) for k, v in out.items() if v.is_floating_point()}
+        else:
+            for k, v in out.items():
+                a = first[k]
+                if a.shape != v.shape:
+                    self_diff[k] = "shape %s vs %s" % (tuple(a.shape), tuple(v.shape))
+                else:
+                    d = float((a.double() - v.double()).abs().max()) if a.numel() else 0.0
+                    self_diff[k] = max(d, self_diff.get(k, 0.0)) if not isinstance(self_diff.get(k), str) else self_diff[k]
+        del out
+    result["runs"] = runs
+    result["repeat_max_abs_diff"] = self_diff  # same tree, same process, same seed: the noise floor
+    if device.type == "cuda":
+        result["peak_bytes"] = torch.cuda.max_memory_allocated(device)
+    Path(args.result).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+# =========================================================================== parent
+def compare(ref_path, new_path, rtol, atol_frac):
+    """Per-output diffs of ``new`` against ``ref`` (both dumps of run_sample)."""
+    import torch
+
+    ref = torch.load(ref_path)
+    new = torch.load(new_path)
+    per_key = {}
+    for k in sorted(set(ref) | set(new)):
+        if k not in ref or k not in new:
+            per_key[k] = {"equal": False, "why": "missing in %s" % ("reference" if k not in ref else "candidate")}
+            continue
+        a, b = new[k], ref[k]
+        if a.shape != b.shape:
+            per_key[k] = {"equal": False, "why": "shape %s vs %s" % (tuple(a.shape), tuple(b.shape))}
+            continue
+        if not a.is_floating_point():
+            eq = bool(torch.equal(a, b))
+            per_key[k] = {"equal": eq, "exact": eq, "max_abs": 0.0 if eq else float((a.long() - b.long()).abs().max())}
+            continue
+        a64, b64 = a.double(), b.double()
+        finite = torch.isfinite(b64)
+        same_nonfinite = bool(torch.equal(torch.isfinite(a64), finite))
+        d = (a64 - b64).abs()[finite] if a.numel() else torch.zeros(1, dtype=torch.float64)
+        scale = float(b64[finite].abs().max()) if finite.any() else 0.0
+        max_abs = float(d.max()) if d.numel() else 0.0
+        rel_l2 = float(d.norm() / b64[finite].norm()) if finite.any() and float(b64[finite].norm()) > 0 else 0.0
+        atol = atol_frac * scale
+        close = same_nonfinite and bool(torch.allclose(a64[finite], b64[finite], rtol=rtol, atol=atol))
+        per_key[k] = {"equal": close, "exact": bool(torch.equal(a, b)), "max_abs": max_abs,
+                      "max_rel": max_abs / scale if scale else 0.0, "rel_l2": rel_l2}
+    stages = {}
+    for st in STAGES:
+        keys = [k for k in per_key if k.startswith(st + "/")]
+        if not keys:
+            continue
+        stages[st] = {
+            "equal": all(per_key[k]["equal"] for k in keys),
+            "exact": all(per_key[k].get("exact", False) for k in keys),
+            "max_abs": max((per_key[k].get("max_abs", float("inf")) for k in keys), default=0.0),
+            "max_rel": max((per_key[k].get("max_rel", float("inf")) for k in keys), default=0.0),
+        }
+    return {"stages": stages, "outputs": per_key}
+
+
+def _median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def summarize_timing(res):
+    runs = res.get("runs") or []
+    out = {st: _median([r["stage_ms"][st] for r in runs]) for st in STAGES}
+    out["total"] = _median([r["total_ms"] for r in runs])
+    peaks = {st: max((r["stage_peak_bytes"][st] for r in runs), default=0) for st in STAGES}
+    return out, peaks
+
+
+def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, runs=None, warmup=None,
+          stub_extra=""):
+    env = dict(os.environ)
+    env["ATTN_BACKEND"] = attn
+    env.pop("SPARSE_ATTN_BACKEND", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TRITON_CACHE_DIR", str(Path(tmp) / "triton-cache"))
+    if force_fallback:
+        env["SAM3D_CODEMOD_FORCE_FALLBACK"] = "1"
+    else:
+        env.pop("SAM3D_CODEMOD_FORCE_FALLBACK", None)
+    if tag.startswith("unpatched"):
+        # upstream __init__ imports sam3d_objects.init, which the public tree lacks
+        env["LIDRA_SKIP_INIT"] = "1"
+    else:
+        env.pop("LIDRA_SKIP_INIT", None)
+    result = Path(tmp) / ("%s.json" % tag)
+    dump = Path(tmp) / ("%s.pt" % tag)
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--tree", tree, "--device", args.device,
+           "--seed", str(args.seed), "--runs", str(args.runs if runs is None else runs),
+           "--warmup", str(args.warmup if warmup is None else warmup), "--result", str(result),
+           "--dump", str(dump), "--stub-extra", stub_extra]
+    if args.tiny:
+        cmd.append("--tiny")
+    if args.steps:
+        cmd += ["--steps", str(args.steps)]
+    if flash_check:
+        cmd.append("--flash-check")
+    print("\n=== %s: ATTN_BACKEND=%s%s" % (tag, attn, " SAM3D_CODEMOD_FORCE_FALLBACK=1" if force_fallback else ""),
+          flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0 or not result.exists():
+        return {"error": "worker exited %d" % proc.returncode, "wall_s": took}, None
+    data = json.loads(result.read_text())
+    data["wall_s"] = took
+    return data, (dump if dump.exists() else None)
+
+
+def main_parent(args):
+    trees = {"patched": str(Path(args.tree).resolve())}
+    if args.tree_unpatched:
+        trees["unpatched"] = str(Path(args.tree_unpatched).resolve())
+    for name, t in trees.items():
+        if Path(t).name != "sam3d_objects" and (Path(t) / "sam3d_objects").is_dir():
+            trees[name] = str(Path(t) / "sam3d_objects")
+        if not (Path(trees[name]) / "__init__.py").is_file():
+            raise SystemExit("%s: not a sam3d_objects package dir" % trees[name])
+    attns = ["torch_flash_attn", "sdpa"] if args.attn == "both" else [args.attn]
+    tmp = tempfile.mkdtemp(prefix="gpu_smoke_")
+    report = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), "device": args.device,
+              "tiny": bool(args.tiny), "seed": args.seed, "runs": args.runs, "warmup": args.warmup,
+              "tolerance": {"rtol": args.rtol, "atol": "%g * max|reference|" % args.atol_frac},
+              "pipeline": PIPELINE, "sizes": SIZES["tiny" if args.tiny else "full"], "attn": {}}
+    ok = True
+    for attn in attns:
+        entry = {"workers": {}, "compare": {}, "timing": {}}
+        dumps = {}
+        order = ["unpatched", "patched"] if "unpatched" in trees else ["patched"]
+        for name in order:
+            res, dump = spawn(args, trees[name], attn, "%s-%s" % (name, attn), tmp,
+                              stub_extra="kaolin" if name == "unpatched" else "")
+            entry["workers"][name] = res
+            dumps[name] = dump
+            ok &= "error" not in res
+        if args.force_fallback:
+            res, dump = spawn(args, trees["patched"], attn, "patched-fallback-%s" % attn, tmp, force_fallback=True,
+                              runs=args.fallback_runs, warmup=0)
+            entry["workers"]["patched_fallback"] = res
+            dumps["patched_fallback"] = dump
+            ok &= "error" not in res
+        ref_name = "unpatched" if dumps.get("unpatched") else "patched"
+        for name in ("patched", "patched_fallback"):
+            if name != ref_name and dumps.get(name) and dumps.get(ref_name):
+                cmp = compare(dumps[ref_name], dumps[name], args.rtol, args.atol_frac)
+                entry["compare"]["%s_vs_%s" % (name, ref_name)] = cmp
+                ok &= all(s["equal"] for s in cmp["stages"].values()) and len(cmp["stages"]) == len(STAGES)
+        for name, res in entry["workers"].items():
+            if "runs" in res:
+                ms, peaks = summarize_timing(res)
+                entry["timing"][name] = {"median_ms": ms, "stage_peak_bytes": peaks,
+                                         "peak_bytes": res.get("peak_bytes")}
+        t = entry["timing"]
+        if "patched" in t and "unpatched" in t:
+            ratio = {}
+            for st in list(STAGES) + ["total"]:
+                p, u = t["patched"]["median_ms"][st], t["unpatched"]["median_ms"][st]
+                ratio[st] = p / u if p is not None and u else None
+            entry["time_ratio_patched_over_unpatched"] = ratio
+        report["attn"][attn] = entry
+        for d in dumps.values():
+            if d and not args.keep:
+                d.unlink(missing_ok=True)
+    if args.device == "cuda" or args.flash_check_cpu:
+        checks = {}
+        for ff in (False, True):
+            res, _ = spawn(args, trees["patched"], "sdpa", "flashcheck-%s" % ("fallback" if ff else "native"), tmp,
+                           force_fallback=ff, flash_check=True)
+            checks["fallback" if ff else "native"] = res
+        report["flash_check"] = checks
+        report["flash_check_verdict"] = flash_verdict(checks, args.device)
+        if args.device == "cuda":
+            ok &= report["flash_check_verdict"]["ok"]
+    report["ok"] = bool(ok)
+    print_summary(report)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
+        print("wrote", args.out)
+    return 0 if ok else 1
+
+
+def flash_verdict(checks, device):
+    """Expected on CUDA: both incompatible inputs fail with 'No available kernel' under both context
+    managers (native and _torch_compat, in both branches), the compatible one runs, flags are restored."""
+    problems = []
+    for mode, res in checks.items():
+        fc = (res or {}).get("flash_check")
+        if not fc:
+            problems.append("%s: no result (%s)" % (mode, (res or {}).get("error")))
+            continue
+        if mode == "fallback" and not fc.get("force_fallback"):
+            problems.append("fallback: FORCE_FALLBACK not active")
+        for key, entry in fc["cases"].items():
+            impl, case = key.split("/")
+            if case == "bfloat16_hd64":
+                if entry["outcome"] != "ran":
+                    problems.append("%s %s: compatible input failed: %s" % (mode, key, entry.get("message")))
+            elif device == "cuda" and not entry.get("no_available_kernel"):
+                problems.append("%s %s: expected 'No available kernel', got %s" % (mode, key, entry["outcome"]))
+            if not entry["flags_restored"]:
+                problems.append("%s %s: SDP flags not restored" % (mode, key))
+        if fc.get("compat_vs_native_max_abs_diff", 0.0) != 0.0:
+            problems.append("%s: compat and native outputs differ" % mode)
+    return {"ok": not problems, "problems": problems}
+
+
+def _fmt_bytes(b):
+    return "%.2f GiB" % (b / 2 ** 30) if b else "-"
+
+
+def print_summary(report):
+    print("\n================ summary ================")
+    for attn, entry in report["attn"].items():
+        print("\nATTN_BACKEND=%s" % attn)
+        for name, res in entry["workers"].items():
+            if "error" in res:
+                print("  %s: ERROR %s" % (name, res["error"]))
+            else:
+                print("  %s: voxels %s, stubbed %s, spconv %s" % (
+                    name, res.get("info", {}).get("voxels"), ",".join(res.get("stubbed", [])) or "-", res.get("spconv")))
+        t = entry["timing"]
+        ratio = entry.get("time_ratio_patched_over_unpatched", {})
+        cmp = next((c for k, c in entry["compare"].items() if k.startswith("patched_vs")), None)
+        print("  %-13s %12s %12s %7s %11s %11s %10s %6s" % ("stage", "patched ms", "unpatched ms", "ratio",
+                                                             "peak P", "peak U", "max |d|", "equal"))
+        for st in list(STAGES) + ["total"]:
+            p = t.get("patched", {}).get("median_ms", {}).get(st)
+            u = t.get("unpatched", {}).get("median_ms", {}).get(st)
+            pp = t.get("patched", {}).get("stage_peak_bytes", {}).get(st) if st != "total" else t.get("patched", {}).get("peak_bytes")
+            pu = t.get("unpatched", {}).get("stage_peak_bytes", {}).get(st) if st != "total" else t.get("unpatched", {}).get("peak_bytes")
+            c = (cmp or {}).get("stages", {}).get(st, {})
+            print("  %-13s %12s %12s %7s %11s %11s %10s %6s" % (
+                st, "%.1f" % p if p is not None else "-", "%.1f" % u if u is not None else "-",
+                "%.3f" % ratio[st] if ratio.get(st) else "-", _fmt_bytes(pp), _fmt_bytes(pu),
+                "%.3g" % c["max_abs"] if "max_abs" in c else "-", c.get("equal", "-")))
+        for k, c in entry["compare"].items():
+            print("  %s: %s" % (k, ", ".join("%s=%s%s" % (st, "equal" if s["equal"] else "DIFFERENT",
+                                                            " (bitwise)" if s["exact"] else "")
+                                             for st, s in c["stages"].items())))
+    if "flash_check_verdict" in report:
+        v = report["flash_check_verdict"]
+        print("\nflash-only restriction: %s" % ("OK" if v["ok"] else "PROBLEMS: " + "; ".join(v["problems"])))
+    print("\nOK" if report["ok"] else "\nFAILED")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tree", required=True, help="patched sam3d_objects package dir (or its parent)")
+    ap.add_argument("--tree-unpatched", help="unpatched sam3d_objects package dir, the reference")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per tree (median reported)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs first (compilation, autotuning)")
+    ap.add_argument("--attn", choices=["torch_flash_attn", "sdpa", "both"], default="both")
+    ap.add_argument("--force-fallback", action="store_true",
+                    help="also run the patched tree with SAM3D_CODEMOD_FORCE_FALLBACK=1 and compare")
+    ap.add_argument("--fallback-runs", type=int, default=1)
+    ap.add_argument("--out", help="write the JSON report here")
+    ap.add_argument("--tiny", action="store_true", help="toy sizes, for developing on a CPU")
+    ap.add_argument("--steps", type=int, default=0, help="override the number of flow steps (both stages)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--rtol", type=float, default=1.6e-2, help="allclose rtol (two bf16 ulps)")
+    ap.add_argument("--atol-frac", type=float, default=1e-2, help="allclose atol as a fraction of max|reference|")
+    ap.add_argument("--keep", action="store_true", help="keep the output dumps in the temp dir")
+    ap.add_argument("--flash-check-cpu", action="store_true", help="run the flash-restriction check on CPU too")
+    # worker-only
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--flash-check", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    ap.add_argument("--dump", help=argparse.SUPPRESS)
+    ap.add_argument("--stub-extra", default="", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        return worker(args)
+    return main_parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Import stub for ``kaolin`` (tests/runtime only; see test_realtree_runtime.py)."""

@@ -1,0 +1,1 @@
+"""Import stub for ``seaborn`` (tests/runtime only; see test_realtree_runtime.py)."""
