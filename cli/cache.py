@@ -23,6 +23,15 @@ def _stat_key(st: os.stat_result) -> list:
     return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
+def _valid(entry) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("stat"), list) or not isinstance(entry.get("sha"), str):
+        return False
+    if entry.get("skip") is True:
+        return True
+    return (isinstance(entry.get("sites"), list) and all(isinstance(s, list) and len(s) == 4 for s in entry["sites"])
+            and isinstance(entry.get("needs_compat"), bool) and (entry.get("new") is None or isinstance(entry.get("new"), str)))
+
+
 class ResultCache:
     def __init__(self, root: Path, config: str, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -33,15 +42,16 @@ class ResultCache:
         self.dirty = False
         if enabled and self.file.is_file():
             try:
-                self.entries = json.loads(self.file.read_text())
+                entries = json.loads(self.file.read_text())
+                self.entries = entries if isinstance(entries, dict) else {}
             except (OSError, ValueError):
-                self.entries = {}
+                self.entries = {}  # a damaged cache is only a cold run
 
     def lookup(self, rel: str, st: os.stat_result, raw: Optional[bytes] = None) -> Optional[dict]:
         if not self.enabled:
             return None
         entry = self.entries.get(rel)
-        if entry is None:
+        if not _valid(entry):
             return None
         if entry["stat"] == _stat_key(st):
             return entry
@@ -65,10 +75,15 @@ class ResultCache:
         self.dirty = True
 
     @staticmethod
-    def restore(entry: dict, outcome) -> None:
-        outcome.sites = [Site(code, outcome.rel, line, status, message) for code, line, status, message in entry["sites"]]
-        outcome.needs_compat = entry["needs_compat"]
-        outcome.new = zlib.decompress(base64.b64decode(entry["new"])) if entry["new"] is not None else None
+    def restore(entry: dict, outcome) -> bool:
+        """Fill ``outcome`` from ``entry``; False (outcome untouched) if the entry is damaged."""
+        try:
+            sites = [Site(code, outcome.rel, int(line), status, message) for code, line, status, message in entry["sites"]]
+            new = zlib.decompress(base64.b64decode(entry["new"])) if entry["new"] is not None else None
+        except (ValueError, TypeError, zlib.error):
+            return False
+        outcome.sites, outcome.needs_compat, outcome.new = sites, entry["needs_compat"], new
+        return True
 
     def save(self) -> None:
         if not (self.enabled and self.dirty):

@@ -75,19 +75,20 @@ def _escape(text: str) -> str:
 
 def print_text(report: RunReport, command: str, stream: IO = None, show_sites: bool = True, elapsed: float = None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
-    for o in report.errors:
-        console.print(f"[red]error[/red]: {o.rel}: {o.error}", markup=True)
+    for o in report.errors:  # file names and messages are data: never rich markup
+        console.print(f"[red]error[/red]: {escape(o.rel)}: {escape(o.error)}")
     if show_sites:
         for s in sorted(report.sites, key=lambda s: (s.path, s.line, s.code)):
             if s.status == "unhandled":
-                console.print(f"[yellow]{s.path}:{s.line}[/yellow]: [bold]{s.code}[/bold] unhandled: {s.message}")
+                console.print(f"[yellow]{escape(s.path)}:{s.line}[/yellow]: [bold]{s.code}[/bold] unhandled: {escape(s.message)}")
             elif command == "check" and s.status == "patched":
-                console.print(f"{s.path}:{s.line}: [bold]{s.code}[/bold] {s.message}")
+                console.print(f"{escape(s.path)}:{s.line}: [bold]{s.code}[/bold] {escape(s.message)}")
     for s in report.notes:
-        console.print(f"[cyan]note[/cyan]: {s.code}: {s.message}")
+        console.print(f"[cyan]note[/cyan]: {s.code}: {escape(s.message)}")
     rows = summary_rows(report)
     table = Table(title=f"sam3d-codemod {command}", show_lines=False)
     for col in ("rule", "name", "sites", "patched", "unhandled", "files"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..codemods.base import COMPAT_MODULE, Rule, Site, select_rules
+from ..codemods.base import COMPAT_MODULE, Rule, Site, api_scan_enabled, select_rules
 from .cache import ResultCache
 from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
 
@@ -270,7 +270,7 @@ def _syntax_error(text: str, exc: Exception) -> str:
 def transform_file(job: tuple) -> FileOutcome:
     """Worker entry point (picklable): transform one pre-filtered file; in check mode also prove
     the output idempotent and scan it for newer-than-target torch APIs."""
-    root, path, raw, codes, target, compat_import, verify = job
+    root, path, raw, codes, target, compat_import, verify, scan_api = job
     outcome = FileOutcome(path=path, root=root, old=raw)
     try:
         source = decode(path, raw)
@@ -314,7 +314,7 @@ def transform_file(job: tuple) -> FileOutcome:
                 outcome.error = str(exc)
                 return outcome
             text = result.code
-    if verify:
+    if scan_api:
         from ..codemods.api_scan import scan
 
         outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in scan(text, outcome.rel, target)]
@@ -335,7 +335,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     hosts: Dict[Path, HostFinder] = {}
     jobs = []
     caches: Dict[Path, ResultCache] = {}
-    config_key = f"{sorted(r.code for r in python_rules)}|{options.target}|{verify}|{options.max_bytes}"
+    scan_api = verify and api_scan_enabled(options.select, options.ignore)
+    config_key = f"{sorted(r.code for r in python_rules)}|{options.target}|{verify}|{scan_api}|{options.max_bytes}"
     fresh: Dict[Path, tuple] = {}  # path -> (cache, rel, stat, raw) to store after the run
     for root, path in files:
         cache = caches.get(root)
@@ -353,15 +354,22 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"))
             continue
         if entry is not None:
-            if not entry["skip"]:
-                outcome = FileOutcome(path=path, root=root)
-                ResultCache.restore(entry, outcome)
+            if entry["skip"]:
+                continue
+            outcome = FileOutcome(path=path, root=root)
+            if ResultCache.restore(entry, outcome):
                 if outcome.new is not None:
                     outcome.old = raw if raw is not None else path.read_bytes()
                 hosts.setdefault(root, HostFinder(root))
                 report.outcomes.append(outcome)
                 report.files_cached += 1
-            continue
+                continue
+        if raw is None:
+            try:
+                raw = read_bytes(path, options.max_bytes)
+            except InputError as exc:
+                report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc)))
+                continue
         if _is_generated_compat(path, raw):
             continue
         if b"\0" in raw:
@@ -369,12 +377,12 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             continue
         codes = tuple(r.code for r in python_rules if r.matches_bytes(raw, path.name))
         fresh[path] = (cache, rel, st, raw)
-        if not codes and not (verify and b"torch" in raw):
+        if not codes and not (scan_api and b"torch" in raw):
             cache.store(rel, st, raw)
             continue
         finder = hosts.setdefault(root, HostFinder(root))
         compat_import = finder.import_statement(path) if codes else None
-        jobs.append((root, path, raw, codes, options.target, compat_import, verify))
+        jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api))
     report.files_parsed = sum(1 for job in jobs if job[3])
     results: Iterable[FileOutcome]
     if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:

@@ -11,9 +11,9 @@ from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from .api_table import load, version_key
-from .base import SUPPRESS_RE, Site
+from .base import API_SCAN_CODE, SUPPRESS_RE, Site
 
-CODE = "TC100"
+CODE = API_SCAN_CODE
 NAME = "newer-torch-api"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

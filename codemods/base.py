@@ -32,6 +32,7 @@ class _LazyModule:
 cst = _LazyModule("libcst")
 
 COMPAT_MODULE = "_torch_compat"
+API_SCAN_CODE = "TC100"  # `check`'s finding for a newer-than-target torch API that no rule handles
 SUPPRESS_RE = re.compile(r"#\s*sam3d-codemod:\s*ignore(?:\[([A-Z0-9, ]+)\])?")
 
 
@@ -190,6 +191,15 @@ def _bytes_pattern(pattern: str) -> "re.Pattern[bytes]":
     return compiled
 
 
+def api_scan_enabled(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> bool:
+    """Whether ``--select/--ignore`` keep the TC100 scan on (same prefix matching as rules)."""
+    select = [s.strip().upper() for s in select if s.strip()]
+    ignore = [s.strip().upper() for s in ignore if s.strip()]
+    if any(API_SCAN_CODE.startswith(i) for i in ignore):
+        return False
+    return not select or "ALL" in select or any(API_SCAN_CODE.startswith(s) for s in select)
+
+
 def parse_version(text: str) -> Tuple[int, int]:
     """'2.0' -> (2, 0). Only for the tool's own --target-torch option, never for runtime gates."""
     parts = text.strip().split(".")
@@ -230,7 +240,7 @@ def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = (), target:
     ignore = [s.strip().upper() for s in ignore if s.strip()]
     target_v = parse_version(target)
     rules = all_rules()
-    known = {r.code for r in rules}
+    known = {r.code for r in rules} | {API_SCAN_CODE}
     for code in select + ignore:
         if code != "ALL" and not any(k.startswith(code) for k in known):
             raise ValueError(f"unknown rule code: {code} (see `sam3d-codemod rules`)")

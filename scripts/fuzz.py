@@ -280,6 +280,8 @@ def gen_grammar_program(rng: random.Random) -> str:
         lines.append('"""Module docstring."""\n')
     if rng.random() < 0.2:
         lines.append("from __future__ import annotations\n")
+    if rng.random() < 0.85:  # plausible modules import what they use; some do not
+        lines.append(rng.choice(("import torch\n", "import torch\nimport torch.nn as nn\n", "import os\nimport torch\n")))
     budget = [rng.randint(4, 30)]
     while budget[0] > 0:
         budget[0] -= 1
@@ -575,7 +577,9 @@ def _alarm(signum, frame):
 
 def _compiles(text: str) -> bool:
     try:
-        compile(text, "<fuzz>", "exec", dont_inherit=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, "<fuzz>", "exec", dont_inherit=True)
         return True
     except (SyntaxError, ValueError):
         return False
@@ -663,7 +667,9 @@ def _check(case: Case, out: Outcome) -> None:
         return
     if not _compiles(new):
         try:
-            compile(new, "<out>", "exec", dont_inherit=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                compile(new, "<out>", "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
             out.failures.append(("unparsable", f"output no longer compiles: {exc}"))
     if module.code != text:
@@ -781,7 +787,35 @@ def save_failure(out_dir: Path, case: Case, kind: str, detail: str) -> Path:
     return out_dir / f"{stem}.py"
 
 
-def replay(paths: List[str], timeout: float) -> int:
+def minimize(case: Case, kind: str, timeout: float) -> bytes:
+    """Line-based delta debugging: the smallest input (by lines) that still fails with ``kind``."""
+    from sam3d_codemod.cli.fileio import decode
+
+    source = decode(Path(case.filename), case.raw)
+    lines = lines_of(source.text)
+
+    def fails(candidate: List[str]) -> bool:
+        raw = source.encode("".join(candidate))
+        outcome = check_case(Case(case.index, case.family, raw, case.filename, case.compat_import), timeout)
+        return any(k == kind for k, _ in outcome.failures)
+
+    n = 2
+    while len(lines) >= 2:
+        size = max(1, len(lines) // n)
+        reduced = False
+        for start in range(0, len(lines), size):
+            candidate = lines[:start] + lines[start + size:]
+            if candidate and fails(candidate):
+                lines, n, reduced = candidate, max(n - 1, 2), True
+                break
+        if not reduced:
+            if size == 1:
+                break
+            n = min(n * 2, len(lines))
+    return source.encode("".join(lines))
+
+
+def replay(paths: List[str], timeout: float, shrink: bool = False) -> int:
     bad = 0
     files = []
     for p in paths:
@@ -799,6 +833,11 @@ def replay(paths: List[str], timeout: float) -> int:
         print(f"{f}: {status}")
         for kind, detail in outcome.failures:
             print(f"  {kind}: {detail}")
+            if shrink:
+                small = minimize(Case(0, "replay", f.read_bytes(), filename, compat), kind, timeout)
+                target = f.with_name(f.stem + f".min-{kind}.py")
+                target.write_bytes(small)
+                print(f"  minimized ({len(small)} bytes) -> {target}:\n{small.decode('utf-8', 'replace')}")
         bad += bool(outcome.failures)
     return 1 if bad else 0
 
@@ -814,9 +853,10 @@ def main(argv=None) -> int:
     ap.add_argument("--case-timeout", type=float, default=60.0)
     ap.add_argument("--out", default=None, help="where failing inputs go [out/fuzz-failures/<seed>]")
     ap.add_argument("--replay", nargs="+", default=None, help="re-check saved inputs (files or folders) and exit")
+    ap.add_argument("--minimize", action="store_true", help="with --replay: also shrink each failing input")
     args = ap.parse_args(argv)
     if args.replay:
-        return replay(args.replay, args.case_timeout)
+        return replay(args.replay, args.case_timeout, args.minimize)
     families = [f for f in args.families.split(",") if f]
     for f in families:
         if f not in FAMILIES:

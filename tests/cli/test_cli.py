@@ -79,6 +79,8 @@ def test_select_ignore_and_target(sample):
     # TC100: APIs that the deselected rules would have handled are now unhandled
     assert {s["code"] for s in json.loads(out)["sites"]} <= {"TC005", "TC000", "TC100"}
     code, out = invoke("check", sample, "--ignore", "TC00,TC01", "--output-format", "json")
+    assert {s["code"] for s in json.loads(out)["sites"]} == {"TC100"} and code == 1  # nothing handles them now
+    code, out = invoke("check", sample, "--ignore", "TC00,TC01,TC100", "--output-format", "json")
     assert json.loads(out)["sites"] == [] and code == 0
     code, out = invoke("check", sample, "--target-torch", "2.3", "--output-format", "json")
     codes = {s["code"] for s in json.loads(out)["sites"]}

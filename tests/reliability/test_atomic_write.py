@@ -146,3 +146,39 @@ def test_owner_kept_when_root(tmp_path):
     atomic_write(f, b"new\n")
     st = f.stat()
     assert (st.st_uid, st.st_gid) == (12345, 23456)
+
+
+def test_unwritable_directory_reported(tmp_path, monkeypatch):
+    f = tmp_path / "m.py"
+    f.write_bytes(b"old\n")
+
+    def deny(*a, **kw):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", deny)
+    with pytest.raises(InputError, match="cannot create a temp file in .*Permission denied"):
+        atomic_write(f, b"new\n")
+    assert f.read_bytes() == b"old\n"
+
+
+def test_hard_links_are_split_not_written_through(tmp_path):
+    """Documented: os.replace gives the path a new inode; other names keep the old bytes (a uv/pip
+    cache that hard-links files into the tree is never modified through the tree)."""
+    f = tmp_path / "m.py"
+    f.write_bytes(b"old\n")
+    other = tmp_path / "cache-copy.py"
+    os.link(f, other)
+    atomic_write(f, b"new\n")
+    assert f.read_bytes() == b"new\n"
+    assert other.read_bytes() == b"old\n"
+
+
+def test_tree_root_given_through_a_symlink(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "m.py").write_text(PATCHABLE)
+    (tmp_path / "via").symlink_to(real, target_is_directory=True)
+    code, out = invoke("apply", tmp_path / "via", "-q")
+    assert code == 0, out
+    assert (real / "m.py").read_text() == PATCHED
+    assert not (tmp_path / "via").resolve().joinpath(".sam3d-codemod-apply.lock").exists()
