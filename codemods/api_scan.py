@@ -19,9 +19,13 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @lru_cache(maxsize=8)
-def _newer_words(target: str) -> Tuple[FrozenSet[str], Dict[str, str]]:
-    """Last name components of every torch.* symbol newer than ``target`` (Tensor methods excluded:
-    a receiver's type is unknown statically, so ``x.foo()`` cannot be told apart from non-tensors)."""
+def _newer(target: str) -> Tuple[Dict[str, FrozenSet[str]], Dict[str, str]]:
+    """Newer-than-``target`` symbols, and for the pre-filter: last name -> the names that must
+    appear with it (its parent module/class, or the function a keyword belongs to).
+
+    Tensor methods are left out: a receiver's type is unknown statically, so ``x.foo()`` cannot
+    be told apart from a non-tensor's method.
+    """
     table = load()
     target_key = version_key(target)
     is_newer = {v: version_key(v) > target_key for v in set(table._first.values())}
@@ -29,28 +33,57 @@ def _newer_words(target: str) -> Tuple[FrozenSet[str], Dict[str, str]]:
         symbol: first for symbol, first in table._first.items()
         if is_newer[first] and not symbol.startswith("torch.Tensor.")
     }
-    words = set()
+    partners: Dict[str, set] = {}
     for symbol in newer:
-        base = symbol.split("(", 1)[0]
-        words.add(base.rsplit(".", 1)[-1])
         if "(" in symbol:
-            words.add(symbol[symbol.index("(") + 1 : -2].lstrip("*"))
-    return frozenset(words), newer
+            func, kwarg = symbol[:-2].split("(", 1)
+            last, partner = kwarg.lstrip("*"), func.rsplit(".", 1)[-1]
+        else:
+            parent, _, last = symbol.rpartition(".")
+            partner = parent.rsplit(".", 1)[-1]
+        partners.setdefault(last, set()).add(partner)
+    return {k: frozenset(v) for k, v in partners.items()}, newer
 
 
-def _resolver(tree: ast.AST):
+def _might_use_newer(words: set, partners: Dict[str, FrozenSet[str]]) -> bool:
+    return any(not partners[w].isdisjoint(words) for w in words if w in partners)
+
+
+def scan(text: str, path: str, target: str = "2.0") -> List[Site]:
+    """Sites for every newer-than-``target`` torch API use in ``text`` (suppressible per line)."""
+    if "torch" not in text:
+        return []
+    partners, newer = _newer(target)
+    if not _might_use_newer(set(_WORD.findall(text)), partners):
+        return []
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []  # the runner reports unparsable files itself
     aliases: Dict[str, str] = {}
+    interesting = []
+    guarded = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        kind = type(node)
+        if kind is ast.Import:
             for a in node.names:
                 if a.asname:
                     aliases[a.asname] = a.name
                 else:
                     aliases.setdefault(a.name.split(".")[0], a.name.split(".")[0])
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for a in node.names:
-                if a.name != "*":
-                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+            interesting.append(node)
+        elif kind is ast.ImportFrom:
+            if node.module and not node.level:
+                for a in node.names:
+                    if a.name != "*":
+                        aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+            interesting.append(node)
+        elif kind is ast.Attribute or kind is ast.Call or kind is ast.Assign:
+            interesting.append(node)
+        elif kind is ast.If:
+            test = node.test
+            if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "hasattr":
+                guarded.update(id(stmt) for stmt in node.body)  # TC002's guarded config writes
 
     def resolve(node) -> Optional[str]:
         parts = []
@@ -62,21 +95,6 @@ def _resolver(tree: ast.AST):
         parts.append(aliases[node.id])
         return ".".join(reversed(parts))
 
-    return resolve
-
-
-def scan(text: str, path: str, target: str = "2.0") -> List[Site]:
-    """Sites for every newer-than-``target`` torch API use in ``text`` (suppressible per line)."""
-    if "torch" not in text:
-        return []
-    words, newer = _newer_words(target)
-    if words.isdisjoint(_WORD.findall(text)):
-        return []
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return []  # the runner reports unparsable files itself
-    resolve = _resolver(tree)
     lines = text.splitlines()
     found: Dict[Tuple[int, str], Site] = {}
 
@@ -94,15 +112,17 @@ def scan(text: str, path: str, target: str = "2.0") -> List[Site]:
             f"`{symbol}` needs torch >= {first} (target {target}) and no rule handles it",
         ))
 
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and not isinstance(getattr(node, "ctx", None), ast.Store):
-            qualified = resolve(node)
-            if qualified and qualified.startswith("torch."):
-                hit(node, qualified)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level and node.module.startswith("torch"):
-            hit(node, node.module)
-            for a in node.names:
-                hit(node, f"{node.module}.{a.name}")
+    for node in interesting:
+        if isinstance(node, ast.Attribute):
+            if not isinstance(node.ctx, ast.Store):
+                qualified = resolve(node)
+                if qualified and qualified.startswith("torch."):
+                    hit(node, qualified)
+        elif isinstance(node, ast.ImportFrom):
+            if node.module and not node.level and node.module.startswith("torch"):
+                hit(node, node.module)
+                for a in node.names:
+                    hit(node, f"{node.module}.{a.name}")
         elif isinstance(node, ast.Import):
             for a in node.names:
                 if a.name.startswith("torch."):
@@ -113,11 +133,10 @@ def scan(text: str, path: str, target: str = "2.0") -> List[Site]:
                 for kw in node.keywords:
                     if kw.arg:
                         hit(node, f"{func}({kw.arg}=)")
-        elif isinstance(node, ast.Assign):
-            # writes to config keys the target lacks, outside a hasattr guard, are also uses
+        elif id(node) not in guarded:  # Assign: a config write is a use too, unless guarded
             for t in node.targets:
                 qualified = resolve(t) if isinstance(t, ast.Attribute) else None
-                if qualified and qualified.startswith("torch._dynamo.config.") and not _guarded(tree, node):
+                if qualified and qualified.startswith("torch._dynamo.config."):
                     hit(t, qualified)
     # report `torch.nn.attention.sdpa_kernel`, not also its module on the same line
     keys = set(found)
@@ -126,10 +145,3 @@ def scan(text: str, path: str, target: str = "2.0") -> List[Site]:
     return sorted(kept, key=lambda s: (s.line, s.message))
 
 
-def _guarded(tree: ast.AST, node: ast.AST) -> bool:
-    for parent in ast.walk(tree):
-        if isinstance(parent, ast.If) and node in parent.body:
-            test = parent.test
-            if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "hasattr":
-                return True
-    return False

@@ -94,25 +94,45 @@ def _ast_parse(text: str) -> Optional[ast.AST]:
         return None
 
 
-def def_hotness(text: str, tree: Optional[ast.AST], tokens: Sequence[str]):
-    """Pre-order list of (name, hot, index after subtree) for every def/class; hot = mentions a token."""
-    if tree is None or not tokens:
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # what Python's tokenizer counts as a line end (not \f, \v, ...)
+
+
+def hot_matcher(rules: Sequence[Rule], index: ImportIndex):
+    """What makes a def worth visiting: some rule's pre-filter (triggers, then pattern) matches its
+    source, or it mentions a local name bound to something a rule cares about
+    (``from torch.utils._pytree import tree_map as tm``)."""
+    checks = []
+    for rule in rules:
+        trig = re.compile("|".join(re.escape(t) for t in rule.triggers))
+        checks.append((trig, re.compile(rule.pattern) if rule.pattern else None))
+    triggers = [t for rule in rules for t in rule.triggers]
+    locals_ = [re.escape(local) for local, qualified in index.aliases.items() if any(t in qualified for t in triggers)]
+    alias = re.compile(r"\b(?:%s)\b" % "|".join(locals_)) if locals_ else None
+
+    def hot(source: str) -> bool:
+        if alias is not None and alias.search(source):
+            return True
+        return any(trig.search(source) and (pat is None or pat.search(source)) for trig, pat in checks)
+
+    return hot
+
+
+def def_hotness(text: str, tree: Optional[ast.AST], hot):
+    """Pre-order list of (name, hot, index after subtree) for every def/class; hot = its source matches."""
+    if tree is None:
         return None
     defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     defs.sort(key=lambda n: (n.lineno, n.col_offset))
-    starts = [0]
-    for line in text.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(set(tokens))))
+    starts = [0] + [m.end() for m in _NEWLINE.finditer(text)] + [len(text)]
     out = []
     for i, node in enumerate(defs):
         first = min([node.lineno] + [d.lineno for d in node.decorator_list])
         end = node.end_lineno or node.lineno
-        hot = pattern.search(text, starts[first - 1], starts[min(end, len(starts) - 1)]) is not None
+        is_hot = hot(text[starts[first - 1]:starts[min(end, len(starts) - 1)]])
         after = i + 1
         while after < len(defs) and defs[after].lineno <= end:
             after += 1
-        out.append((node.name, hot, after))
+        out.append((node.name, is_hot, after))
     return out
 
 
@@ -286,9 +306,7 @@ def transform_module(
     ctx.positions = _SnippetLines(text)
     ctx.suppressed = _suppressions(text)
     handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
-    tokens = [t for rule in rules for t in rule.triggers]
-    tokens += [local for local, qualified in index.aliases.items() if any(t in qualified for t in tokens)]
-    defs = def_hotness(text, tree, tokens)
+    defs = def_hotness(text, tree, hot_matcher(rules, index))
     new_module = module.visit(_MultiRuleTransformer(*_handler_maps(handlers), defs))
     if ctx.needs_compat and compat_import is None:
         # No package to host the helpers: keep the file as it was and say why.

@@ -33,7 +33,7 @@ RULE = Rule(
     fixes="RuntimeError: AutocastCPU only support Bfloat16",
     fixed_in="2.2",
     triggers=("autocast",),
-    pattern=r"float32|\.float\b",
+    pattern=r"dtype\s*=\s*[\w.]*\bfloat(32)?\b",
     transformer=Transformer,
     needs_compat=True,
 )
