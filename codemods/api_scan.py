@@ -23,21 +23,20 @@ def _newer(target: str) -> Tuple[Dict[str, FrozenSet[str]], Dict[str, str]]:
     """Newer-than-``target`` symbols, and for the pre-filter: last name -> the names that must
     appear with it (its parent module/class, or the function a keyword belongs to).
 
-    Tensor methods are left out: a receiver's type is unknown statically, so ``x.foo()`` cannot
-    be told apart from a non-tensor's method.
+    Class members are left out (see ``_class_member``).
     """
     table = load()
     target_key = version_key(target)
     is_newer = {v: version_key(v) > target_key for v in set(table._first.values())}
     newer: Dict[str, str] = {
         symbol: first for symbol, first in table._first.items()
-        if is_newer[first] and not symbol.startswith("torch.Tensor.")
+        if is_newer[first] and _kept(symbol)
     }
     partners: Dict[str, set] = {}
     for symbol in newer:
         if "(" in symbol:
             func, kwarg = symbol[:-2].split("(", 1)
-            last, partner = kwarg.lstrip("*"), func.rsplit(".", 1)[-1]
+            last, partner = kwarg.lstrip("*"), func.replace(".__init__", "").rsplit(".", 1)[-1]
         else:
             parent, _, last = symbol.rpartition(".")
             partner = parent.rsplit(".", 1)[-1]
@@ -45,7 +44,37 @@ def _newer(target: str) -> Tuple[Dict[str, FrozenSet[str]], Dict[str, str]]:
     return {k: frozenset(v) for k, v in partners.items()}, newer
 
 
+# Keyword arguments are checked for these functions only (scripts/gen_api_table.py KWARG_FUNCS):
+# the table's keyword data for the rest of torch comes from stubs and is too coarse to gate on.
+KEY_KWARG_FUNCS = frozenset({
+    "torch.nn.functional.scaled_dot_product_attention", "torch.load", "torch.save", "torch.compile",
+    "torch.autocast.__init__", "torch.amp.autocast.__init__", "torch.cuda.amp.autocast.__init__",
+    "torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential",
+    "torch.utils._pytree.tree_map", "torch.utils._pytree.tree_flatten", "torch.utils._pytree.tree_unflatten",
+    "torch.utils._pytree.tree_map_only", "torch.utils._pytree.register_pytree_node", "torch.compiler.disable",
+    "torch._dynamo.disable", "torch.nn.attention.sdpa_kernel", "torch.backends.cuda.sdp_kernel",
+    "torch.nn.init.trunc_normal_", "torch.set_default_device", "torch.use_deterministic_algorithms", "torch.jit.script",
+})
+_CALL_ALIASES = {"torch.autocast": "torch.autocast.__init__", "torch.amp.autocast": "torch.amp.autocast.__init__",
+                 "torch.cuda.amp.autocast": "torch.cuda.amp.autocast.__init__"}
+
+
+def _kept(symbol: str) -> bool:
+    if "(" in symbol:
+        return symbol.split("(", 1)[0] in KEY_KWARG_FUNCS
+    return not _class_member(symbol)
+
+
+def _class_member(symbol: str) -> bool:
+    """Members of classes (``torch.Tensor.foo``, ``torch.nn.Linear.__init__(bias=)``): their receiver
+    is an instance whose type is unknown statically, so they are left out of the scan."""
+    base = symbol.split("(", 1)[0]
+    return any(part[:1].isupper() for part in base.split(".")[:-1]) or "__init__" in base
+
+
 def _might_use_newer(words: set, partners: Dict[str, FrozenSet[str]]) -> bool:
+    """Cheap test before parsing: some newer symbol's name and its parent's (or, for a keyword,
+    its function's) name both occur in the file."""
     return any(not partners[w].isdisjoint(words) for w in words if w in partners)
 
 
@@ -129,6 +158,7 @@ def scan(text: str, path: str, target: str = "2.0") -> List[Site]:
                     hit(node, a.name)
         elif isinstance(node, ast.Call):
             func = resolve(node.func)
+            func = _CALL_ALIASES.get(func, func)
             if func and func.startswith("torch"):
                 for kw in node.keywords:
                     if kw.arg:

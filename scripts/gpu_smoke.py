@@ -505,9 +505,8 @@ def flash_check(device):
         return {f: bool(getattr(torch.backends.cuda, "%s_sdp_enabled" % f)()) for f in flags
                 if hasattr(torch.backends.cuda, "%s_sdp_enabled" % f)}
 
-    g = torch.Generator(device=device).manual_seed(0)
-
     def qkv(dtype, head_dim):
+        g = torch.Generator(device=device).manual_seed(head_dim)  # same inputs for every context manager
         return [torch.randn(1, 8, 256, head_dim, generator=g, device=device, dtype=torch.float32).to(dtype)
                 for _ in range(3)]
 
@@ -557,6 +556,8 @@ def worker(args):
     import torch
 
     device = torch.device(args.device)
+    if args.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
     spconv_impl = install_spconv(device.type)
     import sam3d_objects
 
@@ -652,6 +653,9 @@ def worker(args):
                     d = float((a.double() - v.double()).abs().max()) if a.numel() else 0.0
                     self_diff[k] = max(d, self_diff.get(k, 0.0)) if not isinstance(self_diff.get(k), str) else self_diff[k]
         del out
+        result["runs"] = runs
+        result["repeat_max_abs_diff"] = self_diff
+        Path(args.result).write_text(json.dumps(result, indent=2))  # partial results survive a timeout
     result["runs"] = runs
     result["repeat_max_abs_diff"] = self_diff  # same tree, same process, same seed: the noise floor
     if device.type == "cuda":
@@ -718,7 +722,7 @@ def summarize_timing(res):
 
 
 def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, runs=None, warmup=None,
-          stub_extra=""):
+          stub_extra="", timeout=None):
     env = dict(os.environ)
     env["ATTN_BACKEND"] = attn
     env.pop("SPARSE_ATTN_BACKEND", None)
@@ -745,19 +749,52 @@ def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, r
         cmd += ["--steps", str(args.steps)]
     if flash_check:
         cmd.append("--flash-check")
+    if args.deterministic:
+        cmd.append("--deterministic")
+        env["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
     print("\n=== %s: ATTN_BACKEND=%s%s" % (tag, attn, " SAM3D_CODEMOD_FORCE_FALLBACK=1" if force_fallback else ""),
           flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env)
+    try:
+        proc = subprocess.run(cmd, env=env, timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        rc = "timeout after %.0f s" % timeout
     took = time.perf_counter() - t0
-    if proc.returncode != 0 or not result.exists():
-        return {"error": "worker exited %d" % proc.returncode, "wall_s": took}, None
+    if not result.exists():
+        return {"error": "worker exited %s" % rc, "wall_s": took}, None
     data = json.loads(result.read_text())
     data["wall_s"] = took
+    if rc != 0:
+        data["error"] = "worker exited %s (partial results kept)" % rc
     return data, (dump if dump.exists() else None)
 
 
+def _finish_attn(entry, dumps, args):
+    """Compare the dumps of one ATTN_BACKEND and summarize its timings; returns whether all is equal."""
+    ok = True
+    ref_name = "unpatched" if dumps.get("unpatched") else "patched"
+    for name in ("patched", "patched_fallback"):
+        if name != ref_name and dumps.get(name) and dumps.get(ref_name):
+            cmp = compare(dumps[ref_name], dumps[name], args.rtol, args.atol_frac)
+            entry["compare"]["%s_vs_%s" % (name, ref_name)] = cmp
+            ok &= all(s["equal"] for s in cmp["stages"].values()) and len(cmp["stages"]) == len(STAGES)
+    for name, res in entry["workers"].items():
+        if res.get("runs"):
+            ms, peaks = summarize_timing(res)
+            entry["timing"][name] = {"median_ms": ms, "stage_peak_bytes": peaks, "peak_bytes": res.get("peak_bytes")}
+    t = entry["timing"]
+    if "patched" in t and "unpatched" in t:
+        ratio = {}
+        for st in list(STAGES) + ["total"]:
+            p, u = t["patched"]["median_ms"][st], t["unpatched"]["median_ms"][st]
+            ratio[st] = p / u if p is not None and u else None
+        entry["time_ratio_patched_over_unpatched"] = ratio
+    return ok
+
+
 def main_parent(args):
+    started = time.perf_counter()
     trees = {"patched": str(Path(args.tree).resolve())}
     if args.tree_unpatched:
         trees["unpatched"] = str(Path(args.tree_unpatched).resolve())
@@ -768,66 +805,81 @@ def main_parent(args):
             raise SystemExit("%s: not a sam3d_objects package dir" % trees[name])
     attns = ["torch_flash_attn", "sdpa"] if args.attn == "both" else [args.attn]
     tmp = tempfile.mkdtemp(prefix="gpu_smoke_")
-    report = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), "device": args.device,
-              "tiny": bool(args.tiny), "seed": args.seed, "runs": args.runs, "warmup": args.warmup,
-              "tolerance": {"rtol": args.rtol, "atol": "%g * max|reference|" % args.atol_frac},
-              "pipeline": PIPELINE, "sizes": SIZES["tiny" if args.tiny else "full"], "attn": {}}
+    report = None
+    if args.append and args.out and Path(args.out).is_file():
+        report = json.loads(Path(args.out).read_text())
+        report.setdefault("commands", [report.get("command")]).append(" ".join(sys.argv))
+    if report is None:
+        report = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), "device": args.device,
+                  "tiny": bool(args.tiny), "seed": args.seed, "runs": args.runs, "warmup": args.warmup,
+                  "deterministic": bool(args.deterministic),
+                  "tolerance": {"rtol": args.rtol, "atol": "%g * max|reference|" % args.atol_frac},
+                  "pipeline": PIPELINE, "sizes": SIZES["tiny" if args.tiny else "full"], "attn": {}}
+    skipped = []
+
+    def remaining():
+        return None if not args.deadline_s else args.deadline_s - (time.perf_counter() - started)
+
+    def save():
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
+
+    def run(tag, *a, **kw):
+        left = remaining()
+        if left is not None and left < args.min_child_s:
+            skipped.append(tag)
+            print("\n=== %s: skipped, %.0f s left before the deadline" % (tag, left), flush=True)
+            return {"error": "skipped (deadline)"}, None
+        return spawn(args, *a, timeout=left, **kw)
+
     ok = True
+    jobs = []  # (attn, worker name, kwargs)
     for attn in attns:
-        entry = {"workers": {}, "compare": {}, "timing": {}}
-        dumps = {}
         order = ["unpatched", "patched"] if "unpatched" in trees else ["patched"]
         for name in order:
-            res, dump = spawn(args, trees[name], attn, "%s-%s" % (name, attn), tmp,
-                              stub_extra="kaolin" if name == "unpatched" else "")
+            jobs.append((attn, name, dict(tree=trees[name], stub_extra="kaolin" if name == "unpatched" else "")))
+        if args.force_fallback:
+            jobs.append((attn, "patched_fallback", dict(tree=trees["patched"], force_fallback=True,
+                                                        runs=args.fallback_runs, warmup=0)))
+    for attn in attns:
+        entry = report["attn"].setdefault(attn, {})
+        entry.update({"workers": {}, "compare": {}, "timing": {}})
+        dumps = {}
+        for a, name, kw in jobs:
+            if a != attn:
+                continue
+            tree = kw.pop("tree")
+            tag = "%s-%s" % (name.replace("_", "-"), attn)
+            res, dump = run(tag, tree, attn, tag, tmp, **kw)
             entry["workers"][name] = res
             dumps[name] = dump
             ok &= "error" not in res
-        if args.force_fallback:
-            res, dump = spawn(args, trees["patched"], attn, "patched-fallback-%s" % attn, tmp, force_fallback=True,
-                              runs=args.fallback_runs, warmup=0)
-            entry["workers"]["patched_fallback"] = res
-            dumps["patched_fallback"] = dump
-            ok &= "error" not in res
-        ref_name = "unpatched" if dumps.get("unpatched") else "patched"
-        for name in ("patched", "patched_fallback"):
-            if name != ref_name and dumps.get(name) and dumps.get(ref_name):
-                cmp = compare(dumps[ref_name], dumps[name], args.rtol, args.atol_frac)
-                entry["compare"]["%s_vs_%s" % (name, ref_name)] = cmp
-                ok &= all(s["equal"] for s in cmp["stages"].values()) and len(cmp["stages"]) == len(STAGES)
-        for name, res in entry["workers"].items():
-            if "runs" in res:
-                ms, peaks = summarize_timing(res)
-                entry["timing"][name] = {"median_ms": ms, "stage_peak_bytes": peaks,
-                                         "peak_bytes": res.get("peak_bytes")}
-        t = entry["timing"]
-        if "patched" in t and "unpatched" in t:
-            ratio = {}
-            for st in list(STAGES) + ["total"]:
-                p, u = t["patched"]["median_ms"][st], t["unpatched"]["median_ms"][st]
-                ratio[st] = p / u if p is not None and u else None
-            entry["time_ratio_patched_over_unpatched"] = ratio
-        report["attn"][attn] = entry
+            save()
+        ok &= _finish_attn(entry, dumps, args)
+        save()
         for d in dumps.values():
             if d and not args.keep:
                 d.unlink(missing_ok=True)
-    if args.device == "cuda" or args.flash_check_cpu:
+    if (args.device == "cuda" or args.flash_check_cpu) and not args.no_flash_check:
         checks = {}
         for ff in (False, True):
-            res, _ = spawn(args, trees["patched"], "sdpa", "flashcheck-%s" % ("fallback" if ff else "native"), tmp,
-                           force_fallback=ff, flash_check=True)
+            tag = "flashcheck-%s" % ("fallback" if ff else "native")
+            res, _ = run(tag, trees["patched"], "sdpa", tag, tmp, force_fallback=ff, flash_check=True)
             checks["fallback" if ff else "native"] = res
         report["flash_check"] = checks
         report["flash_check_verdict"] = flash_verdict(checks, args.device)
         if args.device == "cuda":
             ok &= report["flash_check_verdict"]["ok"]
-    report["ok"] = bool(ok)
+    if skipped:
+        report["skipped"] = skipped
+    report["ok"] = bool(ok) and not skipped
+    report["parent_wall_s"] = time.perf_counter() - started
     print_summary(report)
+    save()
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
         print("wrote", args.out)
-    return 0 if ok else 1
+    return 0 if report["ok"] else 1
 
 
 def flash_verdict(checks, device):
@@ -913,6 +965,13 @@ def parse_args(argv=None):
     ap.add_argument("--atol-frac", type=float, default=1e-2, help="allclose atol as a fraction of max|reference|")
     ap.add_argument("--keep", action="store_true", help="keep the output dumps in the temp dir")
     ap.add_argument("--flash-check-cpu", action="store_true", help="run the flash-restriction check on CPU too")
+    ap.add_argument("--no-flash-check", action="store_true", help="skip the flash-restriction check")
+    ap.add_argument("--deterministic", action="store_true",
+                    help="torch.use_deterministic_algorithms(True, warn_only=True) in every worker")
+    ap.add_argument("--deadline-s", type=float, default=0,
+                    help="stop starting workers (and kill a running one) this many seconds after the start")
+    ap.add_argument("--min-child-s", type=float, default=45, help="don't start a worker with less time left")
+    ap.add_argument("--append", action="store_true", help="merge into an existing --out report")
     # worker-only
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--flash-check", action="store_true", help=argparse.SUPPRESS)

@@ -3,6 +3,7 @@
     PYTHON verify_probe.py --package-dir DIR [--device cpu|cuda|auto] [--json-out FILE]
                            [--sys-path DIR]... [--block PKG]... [--save-dir DIR] [--only NAME,...]
                            [--modules M,...] [--no-imports] [--no-checks] [--timeout SECONDS] [--seed N]
+                           [--jobs N]
 
 Standalone (standard library + torch), Python 3.8+. It imports torch once, then runs every unit
 in a child forked from that clean state (a fresh interpreter where ``fork`` is missing), so one
@@ -831,22 +832,32 @@ def _read_all(fd):
     return b"".join(chunks)
 
 
-def run_forked(unit, opts):
-    """Run a unit in a child forked from this process (torch imported, nothing else)."""
+class _Child(object):
+    def __init__(self, unit, pid, read_fd, log):
+        self.unit, self.pid, self.read_fd, self.log = unit, pid, read_fd, log
+        self.started = time.time()
+        self.chunks = []
+
+
+def _start_fork(unit, opts):
+    """Fork a child (torch imported, nothing else) that runs ``unit`` and writes its JSON result to a pipe."""
     read_fd, write_fd = os.pipe()
     log = tempfile.TemporaryFile()
+    sys.stdout.flush()
+    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # child
         code = 0
         try:
             os.close(read_fd)
-            sys.stdout.flush()
-            sys.stderr.flush()
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
+            if opts.jobs > 1:
+                import torch
+
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // opts.jobs))
             result = run_unit(unit, opts)
-            payload = json.dumps(_json_safe(result)).encode()
-            view = memoryview(payload)
+            view = memoryview(json.dumps(_json_safe(result)).encode())
             while view:
                 view = view[os.write(write_fd, view):]
         except BaseException:  # noqa: B902
@@ -854,38 +865,51 @@ def run_forked(unit, opts):
         finally:
             os._exit(code)
     os.close(write_fd)
-    deadline = time.time() + opts.timeout
-    data = b""
-    status = None
-    import select
+    return _Child(unit, pid, read_fd, log)
 
-    chunks = []
-    while True:
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            break
-        ready, _, _ = select.select([read_fd], [], [], min(remaining, 1.0))
-        if ready:
-            chunk = os.read(read_fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    data = b"".join(chunks)
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done == 0:
+
+def _finish(child, opts, timed_out):
+    status = None
+    if timed_out:
         try:
-            os.kill(pid, 9)
+            os.kill(child.pid, 9)
         except OSError:
             pass
-        os.waitpid(pid, 0)
-        status = None
-    os.close(read_fd)
+        os.waitpid(child.pid, 0)
+    else:
+        status = os.waitpid(child.pid, 0)[1]
+    os.close(child.read_fd)
+    log = child.log
     log.seek(0, 2)
-    size = log.tell()
-    log.seek(max(0, size - 2000))
+    log.seek(max(0, log.tell() - 2000))
     output = log.read().decode("utf-8", "replace")
     log.close()
-    return _decode_child(unit, data, status, output, opts)
+    return _decode_child(child.unit, b"" if timed_out else b"".join(child.chunks), status, output, opts)
+
+
+def run_forked_all(units, opts):
+    """Run units in forked children, ``opts.jobs`` at a time; results in the order of ``units``."""
+    import select
+
+    results = {}
+    pending = list(units)
+    running = []
+    while pending or running:
+        while pending and len(running) < opts.jobs:
+            running.append(_start_fork(pending.pop(0), opts))
+        ready, _, _ = select.select([c.read_fd for c in running], [], [], 0.5)
+        for child in list(running):
+            if child.read_fd in ready:
+                chunk = os.read(child.read_fd, 1 << 16)
+                if chunk:
+                    child.chunks.append(chunk)
+                    continue
+                results[child.unit] = _finish(child, opts, timed_out=False)
+                running.remove(child)
+            elif time.time() - child.started > opts.timeout:
+                results[child.unit] = _finish(child, opts, timed_out=True)
+                running.remove(child)
+    return [results[u] for u in units]
 
 
 def run_subprocess(unit, opts):
@@ -941,6 +965,7 @@ def parse_args(argv):
     parser.add_argument("--no-checks", action="store_true")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="units run at once")
     parser.add_argument("--no-fork", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--unit", help=argparse.SUPPRESS)
     parser.add_argument("--device-resolved", help=argparse.SUPPRESS)
@@ -961,6 +986,8 @@ def _emit(report, opts):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     opts = parse_args(argv)
+    started = time.time()
+    opts.jobs = max(1, opts.jobs)
     package_dir = os.path.abspath(opts.package_dir)
     opts.package_dir = package_dir
     if not os.path.isfile(os.path.join(package_dir, "__init__.py")):
@@ -998,17 +1025,19 @@ def main(argv=None):
     opts.device_resolved = "cuda" if cuda else "cpu"
     report["device"] = opts.device_resolved
     opts.passthrough += ["--device-resolved", opts.device_resolved]
-    runner = run_forked if (hasattr(os, "fork") and not opts.no_fork) else run_subprocess
-    only = set(filter(None, opts.only.split(",")))
+    units = []
     if not opts.no_imports:
-        modules = [m for m in opts.modules.split(",") if m] or list_modules(package_dir)
-        for module in modules:
-            report["imports"].append(runner(("import", module), opts))
+        units += [("import", m) for m in ([m for m in opts.modules.split(",") if m] or list_modules(package_dir))]
     if not opts.no_checks:
-        for name, _description, _rules, _fn in CHECKS:
-            if only and name not in only:
-                continue
-            report["checks"].append(runner(("check", name), opts))
+        only = set(filter(None, opts.only.split(",")))
+        units += [("check", c[0]) for c in CHECKS if not only or c[0] in only]
+    if hasattr(os, "fork") and not opts.no_fork:
+        results = run_forked_all(units, opts)
+    else:
+        results = [run_subprocess(unit, opts) for unit in units]
+    for result in results:
+        report["imports" if result["kind"] == "import" else "checks"].append(result)
+    report["seconds"] = round(time.time() - started, 2)
     _emit(report, opts)
     return 0
 

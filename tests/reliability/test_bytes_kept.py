@@ -194,3 +194,17 @@ def test_diff_names_the_real_file_not_an_in_tree_link(tmp_path):
     assert code == 0, out
     assert (patched / "zz_real.py").read_bytes() == (applied / "zz_real.py").read_bytes()
     assert os.readlink(applied / "aa_link.py") == "zz_real.py"
+
+
+def test_bom_file_whose_first_line_triggers_a_rule(tmp_path):
+    """The pre-filter's ``^import`` patterns must see the first line of a file that starts with a BOM."""
+    pkg = tmp_path / "t" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    data = codecs.BOM_UTF8 + b"import lightning.pytorch as pl\nimport torch\n"
+    (pkg / "m.py").write_bytes(data)
+    code, out = invoke("apply", tmp_path / "t", "-q")
+    assert code == 0, out
+    new = (pkg / "m.py").read_bytes()
+    assert new.startswith(codecs.BOM_UTF8) and new != data
+    assert b"except" in new  # the import is guarded

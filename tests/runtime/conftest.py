@@ -25,8 +25,9 @@ _FEATURES = r"""
 import json, sys, warnings
 import torch
 out = {"torch": torch.__version__, "python": sys.version_info[:2]}
-out["dynamo_loaded_by_import"] = "torch._dynamo" in sys.modules
-out["checkpoint_loaded_by_import"] = "torch.utils.checkpoint" in sys.modules
+# reachable as attributes right after ``import torch`` (newer torch loads them lazily on access)
+out["dynamo_attr"] = hasattr(torch, "_dynamo")
+out["checkpoint_attr"] = hasattr(torch.utils, "checkpoint")
 try:
     import torch.nn.attention as a
     out["nn_attention"] = hasattr(a, "sdpa_kernel") and hasattr(a, "SDPBackend")
