@@ -290,5 +290,41 @@ def rules(target_torch, output_format):
     Console(highlight=False).print(table)
 
 
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--python", "python", default=None, help="Interpreter of the environment to verify (it needs torch). [default: this one]")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True,
+              help="Where the smoke checks run; auto uses CUDA when that torch sees a GPU.")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--sys-path", "sys_path", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Extra directory put before the tree on the probe's sys.path (stand-ins for packages you cannot install).")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds allowed to each import or check.")
+@click.option("-v", "--verbose", is_flag=True, help="List every module, not only the failures.")
+def verify(path, python, device, output_format, sys_path, timeout, verbose):
+    """Import every module of PATH and run the patched paths under PYTHON's torch (never in this process).
+
+    Exit 0 when no torch-API failure (and no other error) remains, 1 otherwise, 2 when nothing could be
+    verified (bad PATH, interpreter without torch, --device cuda without CUDA). Missing optional packages
+    are reported with the pip command, not failed.
+    """
+    from . import verify as verifier
+
+    try:
+        report, code = verifier.verify(path, python, device, sys_path, timeout)
+    except verifier.VerifyError as exc:
+        if output_format == "json":
+            import json
+
+            click.echo(json.dumps({"command": "verify", "exit_code": EXIT_ERROR, "error": str(exc)}, indent=2))
+        else:
+            click.echo(f"sam3d-codemod: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    if output_format == "json":
+        click.echo(verifier.to_json(report, code))
+    else:
+        verifier.render_text(report, code, verbose=verbose)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

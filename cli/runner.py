@@ -308,6 +308,12 @@ def transform_file(job: tuple) -> FileOutcome:
         outcome.sites = [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in result.sites]
         outcome.needs_compat = result.needs_compat
         if result.code is not None:
+            reprinted = module.code
+            if reprinted != text:  # LibCST would drop bytes outside the patched sites: refuse
+                at = next((i for i, (a, b) in enumerate(zip(text, reprinted)) if a != b), min(len(text), len(reprinted)))
+                outcome.error = (f"LibCST cannot reproduce this file byte for byte (line {text.count(chr(10), 0, at) + 1}: "
+                                 "form feed, lone CR, or trailing whitespace-only lines?); left unchanged")
+                return outcome
             try:
                 outcome.new = source.encode(result.code)
             except InputError as exc:  # new code the file's declared encoding cannot hold
@@ -375,7 +381,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
         if b"\0" in raw:
             report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
             continue
-        codes = tuple(r.code for r in python_rules if r.matches_bytes(raw, path.name))
+        body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a BOM would hide line 1 from `^import` patterns
+        codes = tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
         fresh[path] = (cache, rel, st, raw)
         if not codes and not (scan_api and b"torch" in raw):
             cache.store(rel, st, raw)

@@ -254,6 +254,33 @@ def _cpu_spconv_module():
     return module
 
 
+def _weight_dtype_convs(sptp):
+    """``spconv.pytorch`` of spconv-triton, with convolutions that feed features in the weight's dtype.
+
+    Upstream runs the SLat flow's fp16 sparse convs under bf16 autocast; after the transformer
+    blocks the features are float32, and spconv-triton's inference path (eval mode) wants
+    features and weights of one dtype. The cast is the one spconv's autocast path does
+    (``custom_fwd(cast_inputs=float16)``); both trees get the same adapter.
+    """
+    module = types.ModuleType("spconv.pytorch")
+    module.__dict__.update({k: v for k, v in vars(sptp).items() if not k.startswith("__")})
+
+    def adapt(base):
+        class Conv(base):
+            def forward(self, input, *args, **kwargs):
+                feats = input.features
+                if feats.is_floating_point() and feats.dtype != self.weight.dtype:
+                    input = input.replace_feature(feats.to(self.weight.dtype))
+                return super().forward(input, *args, **kwargs)
+
+        Conv.__name__ = Conv.__qualname__ = base.__name__
+        return Conv
+
+    for name in ("SubMConv3d", "SparseConv3d", "SparseInverseConv3d"):
+        setattr(module, name, adapt(getattr(sptp, name)))
+    return module
+
+
 def install_spconv(device_type):
     """Make ``import spconv.pytorch`` work: real spconv, else spconv-triton (CUDA), else the CPU stand-in."""
     if importlib.util.find_spec("spconv") is not None:
@@ -262,9 +289,12 @@ def install_spconv(device_type):
     if device_type == "cuda" and importlib.util.find_spec("spconv_triton") is not None:
         import spconv_triton
         import spconv_triton.pytorch as sptp
+        adapted = _weight_dtype_convs(sptp)
+        spconv_triton.pytorch = adapted
         sys.modules["spconv"] = spconv_triton
-        sys.modules["spconv.pytorch"] = sptp
-        return "spconv-triton %s (as spconv.pytorch)" % getattr(spconv_triton, "__version__", "?")
+        sys.modules["spconv.pytorch"] = adapted
+        return "spconv-triton %s (as spconv.pytorch; features cast to the weight dtype)" % getattr(
+            spconv_triton, "__version__", "?")
     if device_type != "cpu":
         raise SystemExit("no spconv and no spconv-triton: install one (pip install spconv-triton)")
     parent = types.ModuleType("spconv")
@@ -301,8 +331,6 @@ def randomize_(module, seed, gain=1.0):
 
 
 def weights_checksum(modules):
-    import torch
-
     total = 0.0
     for m in modules:
         for p in m.parameters():
@@ -499,11 +527,16 @@ def flash_check(device):
         from torch.nn.attention import SDPBackend as NativeBackend, sdpa_kernel as native_kernel
     except ImportError:
         NativeBackend = native_kernel = None
-    flags = ("flash", "mem_efficient", "math", "cudnn")
+    # every SDPA backend flag this torch has: torch 2.0 has flash/mem_efficient/math, newer ones add
+    # cudnn, overrideable, fa3 (native sdpa_kernel sets them all through torch._C._set_sdp_use_<name>)
+    names = sorted(n[len("_set_sdp_use_"):] for n in dir(torch._C) if n.startswith("_set_sdp_use_"))
+    if not names:
+        names = ["flash", "mem_efficient", "math"]
+    getters = {n: getattr(torch._C, "_get_%s_sdp_enabled" % n, None) for n in names}
+    setters = {n: getattr(torch._C, "_set_sdp_use_%s" % n, None) for n in names}
 
     def flag_state():
-        return {f: bool(getattr(torch.backends.cuda, "%s_sdp_enabled" % f)()) for f in flags
-                if hasattr(torch.backends.cuda, "%s_sdp_enabled" % f)}
+        return {n: bool(g()) for n, g in getters.items() if g is not None}
 
     def qkv(dtype, head_dim):
         g = torch.Generator(device=device).manual_seed(head_dim)  # same inputs for every context manager
@@ -541,6 +574,24 @@ def flash_check(device):
     a, b = outputs.get(("compat", "bfloat16_hd64")), outputs.get(("native", "bfloat16_hd64"))
     if a is not None and b is not None:
         result["compat_vs_native_max_abs_diff"] = float((a - b).abs().max())
+    # diagnosis: the fallback with every backend flag torch has (not only the four of torch 2.0) turned off
+    extra = [k for k in setters if k not in ("flash", "mem_efficient", "math", "cudnn") and setters[k]]
+    if extra and tc.FORCE_FALLBACK:
+        saved = flag_state()
+        q, k, v = qkv(torch.float32, 64)
+        try:
+            with tc.sdpa_kernel([tc.SDPBackend.FLASH_ATTENTION]):
+                for name in extra:
+                    setters[name](False)
+                F.scaled_dot_product_attention(q, k, v)
+                _sync(device)
+            result["fallback_with_%s_off" % "_".join(extra)] = "ran"
+        except RuntimeError as e:
+            result["fallback_with_%s_off" % "_".join(extra)] = str(e).strip().splitlines()[0][:300]
+        finally:
+            for name, value in saved.items():
+                if setters.get(name):
+                    setters[name](value)
     # reference: what an unrestricted call does with the incompatible inputs
     q, k, v = qkv(torch.float32, 64)
     ref = F.scaled_dot_product_attention(q, k, v)
@@ -595,6 +646,7 @@ def worker(args):
         "attn_backend": os.environ.get("ATTN_BACKEND"),
         "force_fallback_env": os.environ.get("SAM3D_CODEMOD_FORCE_FALLBACK"),
         "force_fallback_active": bool(getattr(compat, "FORCE_FALLBACK", False)),
+        "compat_version": "%s (%s)" % (getattr(compat, "SAM3D_CODEMOD_VERSION", "-"), getattr(compat, "SAM3D_CODEMOD_HASH", "-")),
         "stubbed": stubbed,
         "spconv": spconv_impl,
     }
@@ -756,7 +808,7 @@ def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, r
           flush=True)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, env=env, timeout=timeout)
+        proc = subprocess.run(cmd, env=env, timeout=timeout, check=False)
         rc = proc.returncode
     except subprocess.TimeoutExpired:
         rc = "timeout after %.0f s" % timeout
@@ -835,13 +887,26 @@ def main_parent(args):
 
     ok = True
     jobs = []  # (attn, worker name, kwargs)
-    for attn in attns:
-        order = ["unpatched", "patched"] if "unpatched" in trees else ["patched"]
+    for i, attn in enumerate(attns):
+        # alternate which tree goes first, so a drift of the GPU's clocks does not favour one tree
+        order = (["unpatched", "patched"] if i % 2 == 0 else ["patched", "unpatched"]) if "unpatched" in trees else ["patched"]
         for name in order:
             jobs.append((attn, name, dict(tree=trees[name], stub_extra="kaolin" if name == "unpatched" else "")))
         if args.force_fallback:
             jobs.append((attn, "patched_fallback", dict(tree=trees["patched"], force_fallback=True,
                                                         runs=args.fallback_runs, warmup=0)))
+    # the flash-only restriction check first: it is quick, and must not be squeezed out by the deadline
+    if (args.device == "cuda" or args.flash_check_cpu) and not args.no_flash_check:
+        checks = {}
+        for ff in (False, True):
+            tag = "flashcheck-%s" % ("fallback" if ff else "native")
+            res, _ = run(tag, trees["patched"], "sdpa", tag, tmp, force_fallback=ff, flash_check=True)
+            checks["fallback" if ff else "native"] = res
+        report["flash_check"] = checks
+        report["flash_check_verdict"] = flash_verdict(checks, args.device)
+        if args.device == "cuda":
+            ok &= report["flash_check_verdict"]["ok"]
+        save()
     for attn in attns:
         entry = report["attn"].setdefault(attn, {})
         entry.update({"workers": {}, "compare": {}, "timing": {}})
@@ -861,16 +926,6 @@ def main_parent(args):
         for d in dumps.values():
             if d and not args.keep:
                 d.unlink(missing_ok=True)
-    if (args.device == "cuda" or args.flash_check_cpu) and not args.no_flash_check:
-        checks = {}
-        for ff in (False, True):
-            tag = "flashcheck-%s" % ("fallback" if ff else "native")
-            res, _ = run(tag, trees["patched"], "sdpa", tag, tmp, force_fallback=ff, flash_check=True)
-            checks["fallback" if ff else "native"] = res
-        report["flash_check"] = checks
-        report["flash_check_verdict"] = flash_verdict(checks, args.device)
-        if args.device == "cuda":
-            ok &= report["flash_check_verdict"]["ok"]
     if skipped:
         report["skipped"] = skipped
     report["ok"] = bool(ok) and not skipped
@@ -894,7 +949,7 @@ def flash_verdict(checks, device):
         if mode == "fallback" and not fc.get("force_fallback"):
             problems.append("fallback: FORCE_FALLBACK not active")
         for key, entry in fc["cases"].items():
-            impl, case = key.split("/")
+            case = key.split("/")[1]
             if case == "bfloat16_hd64":
                 if entry["outcome"] != "ran":
                     problems.append("%s %s: compatible input failed: %s" % (mode, key, entry.get("message")))

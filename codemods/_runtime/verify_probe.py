@@ -135,6 +135,11 @@ def classify(exc, package):
         found = TORCH_API_MARK.search(message)
         if found:
             return "torch-api", None, "this torch has no %s.%s" % (found.group(1), found.group(2))
+    arity = re.match(r"\s*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\(\) (?:takes|missing|got)", message)
+    if isinstance(exc, TypeError) and arity:  # a call with the wrong arguments: whose function is it?
+        if _torch_callable_named(arity.group(1)):
+            return "torch-api", None, "torch's %s() has another signature here" % arity.group(1)
+        return "error", None, "TypeError"
     innermost = _frame_module(frames[-1]) if frames else ""
     if _is_torch_module(innermost):
         return "torch-api", None, "raised inside %s" % innermost
@@ -234,6 +239,13 @@ def _pick(ctx, layouts):
     raise Skip("not in this tree (looked for %s)" % ", ".join(rel for rel, _ in layouts))
 
 
+def _to(module, device):
+    """``module.to(device)`` through the tensors, for modules that shadow ``nn.Module._apply``."""
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        tensor.data = tensor.data.to(device)
+    return module
+
+
 def _latents(torch, device, channels, names=("shape", "6drotation", "translation"), tokens=(8, 1, 1), batch=2):
     return {n: torch.randn(batch, t, channels, device=device) for n, t in zip(names, tokens)}
 
@@ -260,7 +272,7 @@ def check_mot_self_attention(ctx):
     def sample():
         mod = ctx.imp("model.backbone.attention.mot")
         ctx.manual_seed()
-        block = mod.MOTBlock(["shape", "pose"], 16).to(ctx.device)
+        block = _to(mod.MOTBlock(["shape", "pose"], 16), ctx.device)
         x = _latents(torch, ctx.device, 16, names=("shape", "pose"), tokens=(4, 1))
         out, shapes = block(x)
         ctx.save("out", out)
@@ -290,7 +302,7 @@ def check_mot_modulated_block(ctx):
     def sample():
         mod = ctx.imp("model.backbone.attention.mot")
         ctx.manual_seed()
-        block = mod.MOTBlock(["shape", "pose"], 16, use_checkpoint=True).to(ctx.device)
+        block = _to(mod.MOTBlock(["shape", "pose"], 16, use_checkpoint=True), ctx.device)
         x = _latents(torch, ctx.device, 16, names=("shape", "pose"), tokens=(4, 1))
         out, shapes = block(x)
         ctx.save("out", out)

@@ -208,3 +208,22 @@ def test_bom_file_whose_first_line_triggers_a_rule(tmp_path):
     new = (pkg / "m.py").read_bytes()
     assert new.startswith(codecs.BOM_UTF8) and new != data
     assert b"except" in new  # the import is guarded
+
+
+@pytest.mark.parametrize("tail", [
+    b"\n    \n",        # a blank line, then a whitespace-only last line
+    b"    # over-indented last comment\n  \n",
+    b"\x0cz = 1\n",      # form feed at the start of a line
+])
+def test_file_libcst_cannot_reproduce_is_reported_not_damaged(tmp_path, tail):
+    """LibCST drops these bytes when it prints the module; writing would lose them silently."""
+    f = tmp_path / "m.py"
+    data = b"import torch\ny = x.index_add_(0, i, s)\n" + tail
+    f.write_bytes(data)
+    (tmp_path / "ok.py").write_text(PATCHABLE)
+    code, out = invoke("apply", tmp_path)
+    assert code == 2, out
+    lines = [line for line in out.splitlines() if line.startswith("error") and "m.py" in line]
+    assert len(lines) == 1 and "byte for byte" in lines[0], out
+    assert f.read_bytes() == data
+    assert (tmp_path / "ok.py").read_text() == PATCHED
