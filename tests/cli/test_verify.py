@@ -162,7 +162,7 @@ def _features():
 def _patched(src, tmp_path):
     from sam3d_codemod.cli.runner import Options, run
 
-    dest = tmp_path / "tree"
+    dest = tmp_path / src.name  # a package directory keeps its name (the tree imports itself by it)
     shutil.copytree(src, dest)
     report = run([str(dest)], Options(), write=True)
     assert not report.errors
