@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..codemods.base import COMPAT_MODULE, Rule, Site, api_scan_enabled, select_rules
 from .cache import ResultCache
-from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
+from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, deferred_signals, read_bytes
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules", ".mypy_cache",
              ".pytest_cache", ".ruff_cache", ".sam3d-codemod-cache", "build", "dist", ".eggs"}
@@ -392,13 +392,16 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
         jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api))
     report.files_parsed = sum(1 for job in jobs if job[3])
     results: Iterable[FileOutcome]
-    if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
-        pool = ProcessPoolExecutor(max_workers=options.jobs)
-        results = pool.map(transform_file, jobs, chunksize=max(1, len(jobs) // (options.jobs * 4)))
-    else:
-        pool = None
-        results = map(transform_file, jobs)
+    pool = None
     try:
+        if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
+            pool = ProcessPoolExecutor(max_workers=options.jobs)
+            # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process
+            # group) interrupts only this process, which cancels the rest; no worker is cut mid-message.
+            with deferred_signals():
+                results = pool.map(transform_file, jobs, chunksize=max(1, len(jobs) // (options.jobs * 4)))
+        else:
+            results = map(transform_file, jobs)
         for i, outcome in enumerate(results, 1):
             report.outcomes.append(outcome)
             cache, rel, st, raw = fresh[outcome.path]
