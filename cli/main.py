@@ -142,7 +142,9 @@ def main() -> None:
     \b
     apply PATH   rewrite the tree in place
     diff PATH    print a git-apply-able unified diff, write nothing
-    check PATH   CI gate: exit 1 if any rule still has work or an API is unhandled
+    check PATH   CI gate: exit 1 if any rule still has work, a count drifted, or an API is unhandled
+    lock PATH    record per-rule site counts for `check --lock`
+    verify PATH  import and smoke-test the patched tree under a torch interpreter (--python)
     rules        list the rules
     """
 

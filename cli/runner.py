@@ -382,6 +382,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
             continue
         body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a BOM would hide line 1 from `^import` patterns
+        if b"\r" in body:  # Python also ends a line at a lone CR; `(?m)^` only sees LF
+            body = body.replace(b"\r", b"\n")
         codes = tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
         fresh[path] = (cache, rel, st, raw)
         if not codes and not (scan_api and b"torch" in raw):

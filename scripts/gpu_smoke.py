@@ -458,7 +458,7 @@ class StageTimer:
         self.peaks[name] = torch.cuda.max_memory_allocated(self.device) if cuda else 0
 
 
-def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std):
+def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std, stop_after=None):
     """One sample from noise, following InferencePipeline.sample_sparse_structure / sample_slat / decode_slat."""
     import torch
     from sam3d_objects.model.backbone.tdfy_dit.modules import sparse as sp
@@ -488,6 +488,8 @@ def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std)
     out["ss_decoder/coords"] = coords
     info = {"voxels_before_downsample": int(coords_full.shape[0]), "voxels": int(coords.shape[0]),
             "downsample_factor": int(downsample_factor)}
+    if stop_after == "ss_decoder":
+        return out, timer, info
 
     slat_generator = models["slat_generator"]
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16), torch.no_grad():
@@ -683,7 +685,8 @@ def worker(args):
         torch.cuda.reset_peak_memory_stats(device)
     for i in range(total_runs):
         t0 = time.perf_counter()
-        out, timer, info = run_sample(models, S, device, cond_ss, cond_slat, args.seed, SLAT_MEAN, SLAT_STD)
+        out, timer, info = run_sample(models, S, device, cond_ss, cond_slat, args.seed, SLAT_MEAN, SLAT_STD,
+                                      stop_after=args.stop_after)
         _sync(device)
         wall = (time.perf_counter() - t0) * 1000.0
         warm = i < args.warmup
@@ -814,11 +817,11 @@ def _median(xs):
 
 def summarize_timing(res):
     runs = res.get("runs") or []
-    med = {st: _median([r["stage_ms"][st] for r in runs]) for st in STAGES}
+    med = {st: _median([r["stage_ms"][st] for r in runs if st in r["stage_ms"]]) for st in STAGES}
     med["total"] = _median([r["total_ms"] for r in runs])
-    best = {st: min((r["stage_ms"][st] for r in runs), default=None) for st in STAGES}
+    best = {st: min((r["stage_ms"][st] for r in runs if st in r["stage_ms"]), default=None) for st in STAGES}
     best["total"] = min((r["total_ms"] for r in runs), default=None)
-    peaks = {st: max((r["stage_peak_bytes"][st] for r in runs), default=0) for st in STAGES}
+    peaks = {st: max((r["stage_peak_bytes"].get(st, 0) for r in runs), default=0) for st in STAGES}
     return med, best, peaks
 
 
@@ -850,6 +853,8 @@ def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, r
         cmd += ["--steps", str(args.steps)]
     if flash_check:
         cmd.append("--flash-check")
+    if args.stop_after:
+        cmd += ["--stop-after", args.stop_after]
     if args.deterministic:
         cmd.append("--deterministic")
         env["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
@@ -881,7 +886,8 @@ def _finish_attn(entry, dumps, args):
         if name != ref_name and dumps.get(name) and dumps.get(ref_name):
             cmp = compare(dumps[ref_name], dumps[name], args.rtol, args.atol_frac, noise)
             entry["compare"]["%s_vs_%s" % (name, ref_name)] = cmp
-            ok &= all(s["within_noise"] for s in cmp["stages"].values()) and len(cmp["stages"]) == len(STAGES)
+            expected = STAGES[:STAGES.index(args.stop_after) + 1] if args.stop_after else STAGES
+            ok &= all(s["within_noise"] for s in cmp["stages"].values()) and len(cmp["stages"]) == len(expected)
     merged = {}  # the rounds of one tree pool their timed runs
     for name, res in entry["workers"].items():
         if res.get("runs"):
@@ -1098,6 +1104,8 @@ def parse_args(argv=None):
                     help="stop starting workers (and kill a running one) this many seconds after the start")
     ap.add_argument("--min-child-s", type=float, default=45, help="don't start a worker with less time left")
     ap.add_argument("--append", action="store_true", help="merge into an existing --out report")
+    ap.add_argument("--stop-after", choices=["ss_decoder"],
+                    help="run stage 1 and the sparse-structure decoder only (dense modules; no sparse convs)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="worker processes per tree and backend, in A B B A order; their timed runs are pooled")
     # worker-only

@@ -228,9 +228,7 @@ def test_runtime_pypi_tree_patched_0_unpatched_1(tmp_path):
     assert code == 0, [(u["name"], u["error"]) for u in data["imports"] + data["checks"] if u["status"] == "fail"]
     assert data["summary"]["torch_api"] == 0 and data["summary"]["error"] == 0
     assert "astor" in data["missing_packages"] or data["summary"]["missing_package"] == 0
-    # with stand-ins for the packages that cannot be installed here, everything runs
-    code, data = _verify_json(patched, "--sys-path", STUBS)
-    assert code == 0 and data["summary"]["imports_failed"] == 0 and data["summary"]["checks_ok"] == 13, json.dumps(data["summary"])
+    # (with the stand-ins of tests/runtime/stubs everything runs: tests/runtime/test_realtree_runtime.py)
     # unpatched: torch-API failures (index_add_ dtypes fail on every torch)
     code, data = _verify_json(pristine, "--sys-path", STUBS, env={"LIDRA_SKIP_INIT": "1"})
     assert code == 1

@@ -227,3 +227,16 @@ def test_file_libcst_cannot_reproduce_is_reported_not_damaged(tmp_path, tail):
     assert len(lines) == 1 and "byte for byte" in lines[0], out
     assert f.read_bytes() == data
     assert (tmp_path / "ok.py").read_text() == PATCHED
+
+
+def test_lone_cr_line_break_before_a_trigger(tmp_path):
+    """Python ends a line at a lone CR: the pre-filter's ``^import`` patterns must too."""
+    pkg = tmp_path / "t" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    data = b"# old Mac line end\rimport lightning.pytorch as pl\nimport torch\n"
+    (pkg / "m.py").write_bytes(data)
+    code, out = invoke("apply", tmp_path / "t", "-q")
+    assert code == 0, out
+    new = (pkg / "m.py").read_bytes()
+    assert new.startswith(b"# old Mac line end\r") and b"except" in new

@@ -1,6 +1,7 @@
 """The short fuzz: ~200 cases of every family through the library, plus a CLI-level sample.
 
 The long run is ``python scripts/fuzz.py --cases 2000 --seed 1`` (see the README)."""
+import os
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_short_fuzz(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "fuzz.py"), "--cases", "200", "--seed", "7", "--jobs", "2",
+        [sys.executable, str(ROOT / "scripts" / "fuzz.py"), "--cases", "200", "--seed", "7", "--jobs", str(min(4, os.cpu_count() or 2)),
          "--out", str(tmp_path / "failures")],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
