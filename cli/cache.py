@@ -19,6 +19,20 @@ from ..codemods.base import Site
 CACHE_DIR = ".sam3d-codemod-cache"
 
 
+def _code_fingerprint() -> str:
+    """Changes whenever the tool's own code or data changes (not only its version number)."""
+    here = Path(__file__).resolve().parent.parent
+    parts = []
+    for folder in ("codemods", "cli", "codemods/data", "codemods/_runtime"):
+        d = here / folder
+        if not d.is_dir():
+            continue
+        for f in sorted(d.glob("*.py")) + sorted(d.glob("*.json")):
+            st = f.stat()
+            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 def _stat_key(st: os.stat_result) -> list:
     return [st.st_mtime_ns, st.st_size, st.st_ino]
 
@@ -36,7 +50,7 @@ class ResultCache:
     def __init__(self, root: Path, config: str, enabled: bool = True) -> None:
         self.enabled = enabled
         self.dir = root / CACHE_DIR
-        digest = hashlib.sha256(f"{__version__}|{config}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(f"{__version__}|{_code_fingerprint()}|{config}".encode()).hexdigest()[:16]
         self.file = self.dir / f"results-{digest}.json"
         self.entries: Dict[str, dict] = {}
         self.dirty = False

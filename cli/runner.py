@@ -282,7 +282,7 @@ def transform_file(job: tuple) -> FileOutcome:
         rules = _rules_for(codes, target)
         import libcst as cst
 
-        from ..codemods.engine import RuleBug, transform_module, transform_source
+        from ..codemods.engine import LossyInput, RuleBug, transform_module, transform_source
 
         try:
             module = cst.parse_module(text)
@@ -301,6 +301,9 @@ def transform_file(job: tuple) -> FileOutcome:
         except RuleBug as exc:
             outcome.error = f"internal error: {exc}"
             return outcome
+        except LossyInput as exc:
+            outcome.error = str(exc)
+            return outcome
         except Exception as exc:  # a rule crashed on this file: report it, go on with the other files
             detail = str(exc).splitlines()[0] if str(exc) else ""
             outcome.error = f"internal error (please report): {type(exc).__name__}: {detail}"
@@ -308,12 +311,6 @@ def transform_file(job: tuple) -> FileOutcome:
         outcome.sites = [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in result.sites]
         outcome.needs_compat = result.needs_compat
         if result.code is not None:
-            reprinted = module.code
-            if reprinted != text:  # LibCST would drop bytes outside the patched sites: refuse
-                at = next((i for i, (a, b) in enumerate(zip(text, reprinted)) if a != b), min(len(text), len(reprinted)))
-                outcome.error = (f"LibCST cannot reproduce this file byte for byte (line {text.count(chr(10), 0, at) + 1}: "
-                                 "form feed, lone CR, or trailing whitespace-only lines?); left unchanged")
-                return outcome
             try:
                 outcome.new = source.encode(result.code)
             except InputError as exc:  # new code the file's declared encoding cannot hold

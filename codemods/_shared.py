@@ -6,14 +6,15 @@ from typing import Dict, Optional, Tuple
 from .base import COMPAT_MODULE, RuleTransformer, cst
 
 
-def compat_from_import(ctx, names) -> "cst.ImportFrom":
-    """``from <host>._torch_compat import <names>`` built from the file's compat import statement."""
+def compat_from_import(ctx, original: "cst.ImportFrom") -> "cst.ImportFrom":
+    """``original`` with its module replaced by ``<host>._torch_compat`` (names, parentheses and
+    trailing commas kept)."""
     stmt = cst.parse_statement(ctx.compat_import + "\n").body[0]
     if stmt.module is None:  # from ... import _torch_compat
         module = cst.Name(COMPAT_MODULE)
     else:
         module = cst.Attribute(value=stmt.module, attr=cst.Name(COMPAT_MODULE))
-    return cst.ImportFrom(module=module, relative=stmt.relative, names=names)
+    return original.with_changes(module=module, relative=stmt.relative)
 
 
 class SubmoduleUse(RuleTransformer):
@@ -58,7 +59,7 @@ class Redirect(RuleTransformer):
             self.report(original, "unhandled", f"`from {self.MODULE} import ...` needs a package to host _torch_compat")
             return updated
         self.report(original, "patched", f"`from {self.MODULE} import` -> _torch_compat")
-        return compat_from_import(self.ctx, updated.names)
+        return compat_from_import(self.ctx, updated)
 
     def leave_Attribute(self, original, updated):
         qualified = self.ctx.index.resolve(original)

@@ -206,34 +206,59 @@ def _suppressions(text: str) -> Dict[int, Optional[set]]:
 
 
 class _SnippetLines:
-    """Line numbers without PositionProvider (a full extra codegen pass per file).
+    """Line numbers, cheaply where that is exact.
 
-    LibCST is lossless, so a node's own code is a substring of the source; sites arrive roughly
-    in source order, so each lookup searches forward from the previous hit, then from the start.
+    LibCST is lossless, so a node's own code is a substring of the source. When that substring
+    occurs once, its line is the node's line; only when it occurs again (a comment, a string, a
+    repeated call) does this fall back to PositionProvider, a full extra pass over the module.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, module: cst.Module) -> None:
         self.text = text
-        self.cursor = 0
+        self.module = module
+        self._positions = None
         self._empty = cst.Module(body=[])
 
     def get(self, node):
-        if hasattr(node, "leading_lines"):
-            node = node.with_changes(leading_lines=())
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.decorators:
-            node = node.decorators[0]
-        code = self._empty.code_for_node(node).strip()
-        # Compound statements render their bodies at another indent: match the header line then.
-        for snippet in (code, code.splitlines()[0] if code else ""):
-            if not snippet:
-                return None
-            at = self.text.find(snippet, self.cursor)
-            if at < 0:
-                at = self.text.find(snippet)
-            if at >= 0:
-                self.cursor = at + 1
-                return self.text.count("\n", 0, at) + 1
-        return None
+        probe = node.with_changes(leading_lines=()) if hasattr(node, "leading_lines") else node
+        if isinstance(probe, (cst.FunctionDef, cst.ClassDef)) and probe.decorators:
+            probe = probe.decorators[0]
+        code = self._empty.code_for_node(probe).strip()
+        snippet = code.splitlines()[0] if "\n" in code else code  # bodies render at another indent
+        at = self.text.find(snippet) if snippet else -1
+        if at >= 0 and self.text.find(snippet, at + 1) < 0:
+            return self.text.count("\n", 0, at) + 1
+        return self._exact(node)
+
+    def _exact(self, node):
+        if self._positions is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        pos = self._positions.get(node)
+        return pos.start.line if pos is not None else None
+
+
+_NOT_ROUND_TRIP = re.compile(r"[\f\v]|\r(?!\n)")
+
+
+def may_lose_bytes(text: str) -> bool:
+    """Inputs LibCST may not print back byte for byte (found by fuzzing): form feeds, vertical
+    tabs, lone CRs, and indented blank or comment lines after the last statement. Those get a
+    full reprint check; everything else round-trips."""
+    if _NOT_ROUND_TRIP.search(text):
+        return True
+    for line in reversed(text.splitlines()[-50:]):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return False  # reached the last statement
+        if line[:1] in (" ", "\t"):
+            return True
+    return False
+
+
+class LossyInput(Exception):
+    """LibCST cannot reproduce this file byte for byte; rewriting it would lose bytes elsewhere."""
 
 
 def _is_import_line(stmt) -> bool:
@@ -299,11 +324,12 @@ def transform_module(
     path: str = "<string>",
     compat_import: Optional[str] = "from . import _torch_compat",
     target: str = "2.0",
+    _depth: int = 0,
 ) -> TransformResult:
     tree = _ast_parse(text)
     index = build_index(text, tree)
     ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
-    ctx.positions = _SnippetLines(text)
+    ctx.positions = _SnippetLines(text, module)
     ctx.suppressed = _suppressions(text)
     handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
     defs = def_hotness(text, tree, hot_matcher(rules, index))
@@ -318,6 +344,17 @@ def transform_module(
     code = new_module.code
     if code == text:
         return TransformResult(None, ctx.sites, ctx.needs_compat)
+    if may_lose_bytes(text) and module.code != text:
+        reprinted = module.code
+        at = next((i for i, (a, b) in enumerate(zip(text, reprinted)) if a != b), min(len(text), len(reprinted)))
+        raise LossyInput(f"LibCST cannot reproduce this file byte for byte (line {text.count(chr(10), 0, at) + 1}: "
+                         "form feed, lone CR, or trailing indented lines); left unchanged")
+    new_roots = {m.split(".")[0] for m in ctx.needed_modules} - set(index.aliases)
+    if new_roots and _depth < 2:
+        # `import torch._dynamo` binds `torch` where nothing did: uses of it resolve only now.
+        again = transform_source(code, rules, path, compat_import, target, _depth=_depth + 1)
+        if again.code is not None:
+            return TransformResult(again.code, ctx.sites + again.sites, ctx.needs_compat or again.needs_compat)
     try:
         ast.parse(code)  # C-speed check that the output is valid Python
     except (SyntaxError, ValueError) as exc:
@@ -331,6 +368,8 @@ def transform_source(
     path: str = "<string>",
     compat_import: Optional[str] = "from . import _torch_compat",
     target: str = "2.0",
+    _depth: int = 0,
 ) -> TransformResult:
-    """Parse ``text`` and apply ``rules``. Raises ``libcst.ParserSyntaxError`` on bad input."""
-    return transform_module(cst.parse_module(text), text, rules, path, compat_import, target)
+    """Parse ``text`` and apply ``rules``. Raises ``libcst.ParserSyntaxError`` on bad input,
+    ``LossyInput`` where LibCST cannot round-trip the file."""
+    return transform_module(cst.parse_module(text), text, rules, path, compat_import, target, _depth)

@@ -22,7 +22,7 @@ RULE = Rule(
     fixes="ModuleNotFoundError: No module named 'torch.nn.attention'",
     fixed_in="2.3",
     triggers=("attention",),
-    pattern=r"nn\.attention|from[ \t]+torch\.nn[ \t]+import[^\n]*\battention\b",
+    pattern=r"nn\.attention|from\s+torch\.nn\s+import\s+(?:\([^)]*|[^\n]*)\battention\b",
     transformer=Transformer,
     needs_compat=True,
 )

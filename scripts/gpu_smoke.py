@@ -113,9 +113,12 @@ class _StubModule(types.ModuleType):
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self, roots):
         self.roots = set(roots)
+        self.imported = set()  # the stubbed packages the tree really imported
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".")[0] in self.roots:
+        root = fullname.split(".")[0]
+        if root in self.roots:
+            self.imported.add(root)
             return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
         return None
 
@@ -129,11 +132,11 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install_stubs(names):
-    """Stub each top-level package in ``names`` that cannot be imported here; returns the stubbed ones."""
-    missing = [n for n in names if importlib.util.find_spec(n) is None]
-    if missing:
-        sys.meta_path.insert(0, _StubFinder(missing))
-    return missing
+    """Stub each top-level package in ``names`` that cannot be imported here; returns the finder."""
+    finder = _StubFinder([n for n in names if importlib.util.find_spec(n) is None])
+    if finder.roots:
+        sys.meta_path.insert(0, finder)
+    return finder
 
 
 def _cpu_spconv_module():
@@ -602,11 +605,67 @@ def flash_check(device):
     return result
 
 
+HELPERS = ("tree_map", "sdpa_kernel", "is_compiling", "check_tensor", "autocast", "compile")
+
+
+def count_helper_calls(compat):
+    """Wrap the _torch_compat helpers (the patched tree looks them up at call time) with call counters."""
+    counts = {}
+    for name in HELPERS:
+        fn = getattr(compat, name, None)
+        if fn is None:
+            continue
+
+        def counted(*args, __fn=fn, __name=name, **kwargs):
+            counts[__name] = counts.get(__name, 0) + 1
+            return __fn(*args, **kwargs)
+
+        setattr(compat, name, counted)
+    return counts
+
+
+def helper_bench(compat, number=20000):
+    """Host-side cost of each helper against the native call the unpatched tree makes (microseconds)."""
+    import timeit
+
+    import torch
+    import torch.utils._pytree as pytree
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    t = torch.zeros(1)
+    tree = {"shape": t, "6drotation_normalized": t}
+    other = {"shape": t, "6drotation_normalized": t}
+
+    def fn(a, b):
+        return a
+
+    def enter_exit(cm):
+        with cm:
+            pass
+
+    cases = {
+        "tree_map": (lambda: pytree.tree_map(fn, tree, other), lambda: compat.tree_map(fn, tree, other)),
+        "sdpa_kernel": (lambda: enter_exit(sdpa_kernel(backends=[SDPBackend.FLASH_ATTENTION])),
+                        lambda: enter_exit(compat.sdpa_kernel(backends=[compat.SDPBackend.FLASH_ATTENTION]))),
+        "is_compiling": (lambda: torch.compiler.is_compiling(), lambda: compat.is_compiling()),
+    }
+    out = {}
+    for name, (native, helper) in cases.items():
+        best = {"native": float("inf"), "helper": float("inf")}
+        native(), helper()
+        for _ in range(9):  # interleaved, best of 9: the least disturbed measurement of each
+            for label, f in (("native", native), ("helper", helper)):
+                best[label] = min(best[label], timeit.timeit(f, number=number) / number * 1e6)
+        out[name] = {"native_us": best["native"], "helper_us": best["helper"],
+                     "overhead_us": best["helper"] - best["native"]}
+    return out
+
+
 def worker(args):
     tree_parent = str(Path(args.tree).resolve().parent)
     sys.path.insert(0, tree_parent)
     stub_names = list(OPTIONAL_STUBS) + [n for n in args.stub_extra.split(",") if n]
-    stubbed = install_stubs(stub_names)
+    stubs = install_stubs(stub_names)
     import torch
 
     device = torch.device(args.device)
@@ -650,13 +709,19 @@ def worker(args):
         "force_fallback_env": os.environ.get("SAM3D_CODEMOD_FORCE_FALLBACK"),
         "force_fallback_active": bool(getattr(compat, "FORCE_FALLBACK", False)),
         "compat_version": "%s (%s)" % (getattr(compat, "SAM3D_CODEMOD_VERSION", "-"), getattr(compat, "SAM3D_CODEMOD_HASH", "-")),
-        "stubbed": stubbed,
+        "stubbed": sorted(stubs.roots),  # missing here, so importable as stubs; see stubs_imported
         "spconv": spconv_impl,
     }
     if args.flash_check:
         result["flash_check"] = flash_check(device)
+        result["stubs_imported"] = sorted(stubs.imported)
         Path(args.result).write_text(json.dumps(result, indent=2))
         return 0
+    if args.helper_bench:
+        result["helper_bench"] = helper_bench(compat)
+        Path(args.result).write_text(json.dumps(result, indent=2))
+        return 0
+    helper_counts = count_helper_calls(compat) if (args.count_helpers and compat is not None) else None
     from sam3d_objects.model.backbone.tdfy_dit.modules import attention as dense_attn
     from sam3d_objects.model.backbone.tdfy_dit.modules import sparse as sp
     from sam3d_objects.pipeline.inference_utils import SLAT_MEAN, SLAT_STD
@@ -665,6 +730,9 @@ def worker(args):
     result["sparse_attention"] = sp.ATTN
     result["sparse_backend"] = sp.BACKEND
     S = dict(SIZES["tiny" if args.tiny else "full"])
+    if args.full_depth:  # released block counts and steps at the chosen widths (for counting helper calls)
+        for k in ("ss_blocks", "slat_blocks", "dec_blocks", "steps"):
+            S[k] = SIZES["full"][k]
     if args.steps:
         S["steps"] = args.steps
     result["sizes"] = S
@@ -696,6 +764,8 @@ def worker(args):
         result.setdefault("run_infos", []).append(info)
         if not warm:
             runs.append({"stage_ms": timer.times, "stage_peak_bytes": timer.peaks, "total_ms": wall})
+        if helper_counts is not None and "helper_calls_per_sample" not in result:
+            result["helper_calls_per_sample"] = dict(helper_counts)
         if first is None:
             first = out
             torch.save({k: v.detach().cpu() for k, v in out.items()}, args.dump)
@@ -712,11 +782,12 @@ def worker(args):
         del out
         result["runs"] = runs
         result["repeat_max_abs_diff"] = self_diff
+        result["stubs_imported"] = sorted(stubs.imported)
+        if device.type == "cuda":
+            result["peak_bytes"] = max(max(r["stage_peak_bytes"].values()) for r in runs) if runs else None
         Path(args.result).write_text(json.dumps(result, indent=2))  # partial results survive a timeout
     result["runs"] = runs
     result["repeat_max_abs_diff"] = self_diff  # same tree, same process, same seed: the noise floor
-    if device.type == "cuda":
-        result["peak_bytes"] = torch.cuda.max_memory_allocated(device)
     Path(args.result).write_text(json.dumps(result, indent=2))
     return 0
 
@@ -826,7 +897,7 @@ def summarize_timing(res):
 
 
 def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, runs=None, warmup=None,
-          stub_extra="", timeout=None):
+          stub_extra="", timeout=None, helper_bench=False, count_helpers=False):
     env = dict(os.environ)
     env["ATTN_BACKEND"] = attn
     env.pop("SPARSE_ATTN_BACKEND", None)
@@ -855,6 +926,10 @@ def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, r
         cmd.append("--flash-check")
     if args.stop_after:
         cmd += ["--stop-after", args.stop_after]
+    if helper_bench:
+        cmd.append("--helper-bench")
+    if count_helpers:
+        cmd += ["--count-helpers", "--full-depth"]
     if args.deterministic:
         cmd.append("--deterministic")
         env["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
@@ -894,7 +969,7 @@ def _finish_attn(entry, dumps, args):
             base = re.sub(r"_r\d+$", "", name)
             m = merged.setdefault(base, {"runs": [], "peak_bytes": 0})
             m["runs"] += res["runs"]
-            m["peak_bytes"] = max(m["peak_bytes"], res.get("peak_bytes") or 0)
+            m["peak_bytes"] = max([m["peak_bytes"]] + [max(r["stage_peak_bytes"].values()) for r in res["runs"]])
     for name, res in merged.items():
         med, best, peaks = summarize_timing(res)
         entry["timing"][name] = {"median_ms": med, "min_ms": best, "stage_peak_bytes": peaks,
@@ -978,7 +1053,24 @@ def main_parent(args):
         if args.device == "cuda":
             ok &= report["flash_check_verdict"]["ok"]
         save()
+    if args.helper_report:
+        # host-side cost of the helpers: calls per sample (released depths, toy widths) x cost per call
+        hr = {}
+        res, _ = run("helper-bench", trees["patched"], "torch_flash_attn", "helper-bench", tmp, helper_bench=True)
+        hr["bench"] = res.get("helper_bench", res)
+        for attn in attns:
+            tag = "helper-count-%s" % attn
+            res, _ = run(tag, trees["patched"], attn, tag, tmp, count_helpers=True, runs=1, warmup=0)
+            calls = res.get("helper_calls_per_sample") or {}
+            bench = hr["bench"] if isinstance(hr["bench"], dict) else {}
+            # a negative difference is below the timer's resolution: count it as zero
+            cost = sum(n * max(bench.get(k, {}).get("overhead_us", 0.0), 0.0) for k, n in calls.items()) / 1000.0
+            hr[attn] = {"calls_per_sample": calls, "sizes": res.get("sizes"), "estimated_overhead_ms": cost}
+        report["helper_overhead"] = hr
+        save()
     for attn in attns:
+        if args.helper_report and args.no_pipeline:
+            break
         entry = report["attn"].setdefault(attn, {})
         entry.update({"workers": {}, "compare": {}, "timing": {}})
         dumps = {}
@@ -1072,15 +1164,239 @@ def print_summary(report):
         rmin = entry.get("time_ratio_patched_over_unpatched_min", {})
         if rmin.get("total"):
             print("  ratio of best runs: %s" % ", ".join("%s %.3f" % (st, v) for st, v in rmin.items() if v))
+    hr = report.get("helper_overhead")
+    if hr:
+        for k, v in (hr.get("bench") or {}).items():
+            if isinstance(v, dict) and "overhead_us" in v:
+                print("helper %-13s native %.2f us, _torch_compat %.2f us (+%.2f us a call)" % (
+                    k, v["native_us"], v["helper_us"], v["overhead_us"]))
+        for attn, v in hr.items():
+            if attn != "bench" and isinstance(v, dict):
+                print("helper calls per sample (%s): %s -> about %.2f ms a sample" % (
+                    attn, v.get("calls_per_sample"), v.get("estimated_overhead_ms", 0.0)))
     if "flash_check_verdict" in report:
         v = report["flash_check_verdict"]
         print("\nflash-only restriction: %s" % ("OK" if v["ok"] else "PROBLEMS: " + "; ".join(v["problems"])))
     print("\nOK" if report["ok"] else "\nFAILED")
 
 
+# =========================================================================== collect (docs)
+def _parse_worker_log(path):
+    """{tag: [info dict of every run]} from a log of this script (the '[worker] run N: ... {...}' lines)."""
+    import ast
+
+    runs, tag = {}, None
+    for line in Path(path).read_text(errors="replace").splitlines():
+        m = re.match(r"=== (\S+): ATTN_BACKEND=", line)
+        if m:
+            tag = m.group(1)
+            continue
+        m = re.match(r"\[worker\] run \d+.*?(\{.*\})\s*$", line)
+        if m and tag:
+            runs.setdefault(tag, []).append(ast.literal_eval(m.group(1)))
+    return runs
+
+
+def _reverdict(entry, attn, log_runs):
+    """Noise-aware verdicts for a report written before compare() had them (from its stored numbers)."""
+    workers = entry["workers"]
+    for name, res in workers.items():
+        if "run_infos" not in res:
+            tag = "%s-%s" % (name.replace("_", "-"), attn)
+            if tag in log_runs:
+                res["run_infos"] = log_runs[tag]
+    values, counts = noise_floor(workers)
+    entry["run_to_run"] = {"max_abs": values, "length_spread": counts}
+    for cmp in entry["compare"].values():
+        for k, e in cmp["outputs"].items():
+            if "within_noise" in e:
+                continue
+            if "why" in e and e["why"].startswith("shape"):
+                m = re.match(r"shape \((\d+), [^)]*\) vs \((\d+), ", e["why"])
+                spread = counts.get(COUNT_OF.get(k, ""), 0)
+                diff = abs(int(m.group(1)) - int(m.group(2))) if m else None
+                e.update({"length_diff": diff, "run_to_run_length_spread": spread,
+                          "within_noise": diff is not None and spread > 0 and diff <= 2 * spread})
+            else:
+                floor = values.get(k)
+                e["run_to_run_max_abs"] = floor
+                e["within_noise"] = e["equal"] or (floor is not None and e.get("max_abs", float("inf")) <= 2 * floor)
+        for st, sv in cmp["stages"].items():
+            keys = [k for k in cmp["outputs"] if k.startswith(st + "/")]
+            sv["within_noise"] = all(cmp["outputs"][k]["within_noise"] for k in keys)
+            floors = [cmp["outputs"][k].get("run_to_run_max_abs") for k in keys]
+            floors = [f for f in floors if f is not None]
+            sv["run_to_run_max_abs"] = max(floors) if floors else None
+            sv["length_diffs"] = {k: cmp["outputs"][k]["length_diff"] for k in keys if "length_diff" in cmp["outputs"][k]}
+            nums = [cmp["outputs"][k] for k in keys if "max_rel" in cmp["outputs"][k]]
+            sv["max_abs"] = max((e["max_abs"] for e in nums), default=None)
+            sv["max_rel"] = max((e["max_rel"] for e in nums), default=None)
+
+
+def _verdict(sv):
+    return ("bitwise" if sv.get("exact") else "allclose" if sv.get("equal") else
+            "within run-to-run noise" if sv.get("within_noise") else "DIFFERENT")
+
+
+def collect(args):
+    """Merge device reports (``name=report.json[,log.txt]``) into one results file, with a summary and a plot."""
+    sources = {}
+    for spec in args.collect:
+        name, _, paths = spec.partition("=")
+        report_path, _, log_path = paths.partition(",")
+        report = json.loads(Path(report_path).read_text())
+        log_runs = _parse_worker_log(log_path) if log_path else {}
+        for attn, entry in report.get("attn", {}).items():
+            if entry.get("compare"):
+                _reverdict(entry, attn, log_runs)
+            # reports written before the fix hold the last stage's peak as the sample's: use the max
+            for tree, tt in entry.get("timing", {}).items():
+                tt["peak_bytes"] = max(tt["stage_peak_bytes"].values())
+            for res in entry.get("workers", {}).values():
+                if res.get("runs"):
+                    res["peak_bytes"] = max(max(r["stage_peak_bytes"].values()) for r in res["runs"])
+        sources[name] = report
+    summary = {"equality": {}, "timing": {}, "peak_memory_bytes": {}}
+    for name, report in sources.items():
+        for attn, entry in report.get("attn", {}).items():
+            for cname, cmp in entry.get("compare", {}).items():
+                summary["equality"].setdefault(name, {}).setdefault(attn, {})[cname] = {
+                    st: {"verdict": _verdict(sv), "max_abs": sv.get("max_abs"), "max_rel": sv.get("max_rel"),
+                         "run_to_run_max_abs": sv.get("run_to_run_max_abs"), "length_diffs": sv.get("length_diffs")}
+                    for st, sv in cmp["stages"].items()}
+            t = entry.get("timing", {})
+            if "patched" in t and "unpatched" in t:
+                rows = {}
+                for st in list(STAGES) + ["total"]:
+                    p, u = t["patched"]["median_ms"].get(st), t["unpatched"]["median_ms"].get(st)
+                    if p is None or u is None:
+                        continue
+                    pm, um = t["patched"].get("min_ms", {}).get(st), t["unpatched"].get("min_ms", {}).get(st)
+                    rows[st] = {"patched_ms": p, "unpatched_ms": u, "ratio": p / u,
+                                "ratio_of_best": pm / um if pm and um else None,
+                                "runs": [t["patched"].get("n_runs") or len(report["attn"][attn]["workers"]["patched"].get("runs", [])),
+                                         t["unpatched"].get("n_runs") or len(report["attn"][attn]["workers"]["unpatched"].get("runs", []))]}
+                summary["timing"].setdefault(name, {})[attn] = rows
+                summary["peak_memory_bytes"].setdefault(name, {})[attn] = {
+                    tree: dict(t[tree]["stage_peak_bytes"], sample=max(t[tree]["stage_peak_bytes"].values()))
+                    for tree in ("patched", "unpatched")}
+        if "flash_check_verdict" in report:
+            fc = {"verdict": report["flash_check_verdict"]}
+            for mode, res in report.get("flash_check", {}).items():
+                f = res.get("flash_check", {})
+                fc[mode] = {"cases": {k: {kk: vv for kk, vv in v.items() if kk in ("outcome", "message", "flags_inside", "flags_restored")}
+                                      for k, v in f.get("cases", {}).items()},
+                            **{k: v for k, v in f.items() if k.startswith("fallback_with_") or k == "compat_vs_native_max_abs_diff"}}
+            summary["flash_check"] = fc
+        if "helper_overhead" in report:
+            summary["helper_overhead"] = report["helper_overhead"]
+    # every patched/unpatched ratio measured, pooled (geometric mean) per stage
+    pooled = {}
+    for name, per_attn in summary["timing"].items():
+        for attn, rows in per_attn.items():
+            for st, row in rows.items():
+                if st == "total" and not all(x in rows for x in STAGES):
+                    continue  # a stage-1-only run's total is not the pipeline's
+                pooled.setdefault(st, []).append(row["ratio"])
+    summary["time_ratio_geomean_all_measurements"] = {
+        st: {"geomean": math.exp(sum(math.log(x) for x in xs) / len(xs)), "min": min(xs), "max": max(xs), "n": len(xs)}
+        for st, xs in pooled.items()}
+    first = next(iter(sources.values()))
+    any_worker = next((w for e in first.get("attn", {}).values() for w in e.get("workers", {}).values() if "torch" in w), {})
+    summary["environment"] = {k: any_worker.get(k) for k in ("device_name", "torch", "python", "spconv", "stubbed", "params", "sizes", "info")}
+    out = {"summary": summary, "sources": sources}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print("wrote", args.out)
+    if args.plot and args.plot_source in sources:
+        plot_stage_times(sources[args.plot_source], args.plot, args.plot_source)
+        print("wrote", args.plot)
+    if args.plot_source in sources:
+        print(markdown_tables(sources[args.plot_source]))
+    return 0
+
+
+def markdown_tables(report):
+    """The per-stage table of docs/gpu.md for one report (one table per ATTN_BACKEND)."""
+    gib = lambda b: "%.2f GiB" % (b / 2 ** 30) if b else "-"  # noqa: E731
+    lines = []
+    for attn, entry in report["attn"].items():
+        t = entry.get("timing", {})
+        if "patched" not in t or "unpatched" not in t:
+            continue
+        cmp = entry.get("compare", {}).get("patched_vs_unpatched", {"stages": {}, "outputs": {}})
+        n = tuple(t[tree].get("n_runs") or len(entry["workers"][tree].get("runs", [])) for tree in ("patched", "unpatched"))
+        lines += ["", "ATTN_BACKEND=%s (median of %s patched / %s unpatched timed runs)" % (attn, n[0], n[1]), "",
+                  "| stage | patched ms | unpatched ms | ratio | peak mem patched | peak mem unpatched | max abs diff (run-to-run) | outputs |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for st in list(STAGES) + ["total"]:
+            p, u = t["patched"]["median_ms"].get(st), t["unpatched"]["median_ms"].get(st)
+            if p is None or u is None:
+                continue
+            if st == "total":
+                pp, pu = t["patched"]["peak_bytes"], t["unpatched"]["peak_bytes"]
+                diff, verdict = "", ""
+            else:
+                pp, pu = t["patched"]["stage_peak_bytes"].get(st), t["unpatched"]["stage_peak_bytes"].get(st)
+                sv = cmp["stages"].get(st, {})
+                if sv.get("length_diffs"):
+                    spreads = {k: cmp["outputs"][k].get("run_to_run_length_spread") for k in sv["length_diffs"]}
+                    diff = "; ".join("%s %+d rows (run-to-run spread %s)" % (k.split("/")[1], v, spreads[k])
+                                     for k, v in sorted(sv["length_diffs"].items()) if k.endswith(("faces", "vertices")))
+                elif sv.get("max_abs") is not None:
+                    floor = sv.get("run_to_run_max_abs")
+                    diff = "%.3g (%s)" % (sv["max_abs"], "%.3g" % floor if floor is not None else "-")
+                else:
+                    diff = "-"
+                verdict = _verdict(sv) if sv else "-"
+            lines.append("| %s | %.1f | %.1f | %.3f | %s | %s | %s | %s |" % (st, p, u, p / u, gib(pp), gib(pu), diff, verdict))
+        for cname, c in entry.get("compare", {}).items():
+            if cname == "patched_vs_unpatched":
+                continue
+            lines += ["", "%s: %s" % (cname, "; ".join(
+                "%s %s%s" % (st, _verdict(sv), " (max abs %.3g)" % sv["max_abs"] if sv.get("max_abs") else "")
+                for st, sv in c["stages"].items()))]
+    return "\n".join(lines)
+
+
+def plot_stage_times(report, path, label):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attns = [a for a, e in report["attn"].items() if "patched" in e.get("timing", {}) and "unpatched" in e["timing"]]
+    fig, axes = plt.subplots(1, len(attns), figsize=(6.5 * len(attns), 4.6), squeeze=False)
+    for ax, attn in zip(axes[0], attns):
+        t = report["attn"][attn]["timing"]
+        stages = [st for st in STAGES if t["patched"]["median_ms"].get(st) is not None]
+        xs = range(len(stages))
+        for off, tree, color in ((-0.2, "unpatched", "#8c8c8c"), (0.2, "patched", "#1f77b4")):
+            med = [t[tree]["median_ms"][st] for st in stages]
+            runs = t[tree].get("all_ms") or []
+            lo = [med[i] - min(r[st] for r in runs) if runs else 0 for i, st in enumerate(stages)]
+            hi = [max(r[st] for r in runs) - med[i] if runs else 0 for i, st in enumerate(stages)]
+            ax.bar([x + off for x in xs], med, width=0.4, color=color, label="%s (median, min-max)" % tree,
+                   yerr=[lo, hi], capsize=3)
+        for i, st in enumerate(stages):
+            r = t["patched"]["median_ms"][st] / t["unpatched"]["median_ms"][st]
+            ax.text(i, max(t["patched"]["median_ms"][st], t["unpatched"]["median_ms"][st]) * 1.35, "x%.3f" % r,
+                    ha="center", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(stages, rotation=15)
+        ax.set_ylabel("wall time per sample, ms (log)")
+        ax.set_title("ATTN_BACKEND=%s" % attn)
+        ax.legend(fontsize=8, loc="upper right")
+    fig.suptitle("SAM 3D Objects stack on one H200, random weights at released sizes: patched vs unpatched (%s)" % label,
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tree", required=True, help="patched sam3d_objects package dir (or its parent)")
+    ap.add_argument("--tree", help="patched sam3d_objects package dir (or its parent)")
     ap.add_argument("--tree-unpatched", help="unpatched sam3d_objects package dir, the reference")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per tree (median reported)")
@@ -1104,6 +1420,16 @@ def parse_args(argv=None):
                     help="stop starting workers (and kill a running one) this many seconds after the start")
     ap.add_argument("--min-child-s", type=float, default=45, help="don't start a worker with less time left")
     ap.add_argument("--append", action="store_true", help="merge into an existing --out report")
+    ap.add_argument("--collect", nargs="+", metavar="NAME=REPORT[,LOG]",
+                    help="merge reports of earlier runs into --out (no GPU, no torch), with a summary")
+    ap.add_argument("--plot", help="with --collect: write the per-stage time plot here")
+    ap.add_argument("--plot-source", help="with --collect: which NAME to plot")
+    ap.add_argument("--helper-report", action="store_true",
+                    help="count _torch_compat helper calls per sample and time each helper against the native call")
+    ap.add_argument("--no-pipeline", action="store_true", help="with --helper-report: only that")
+    ap.add_argument("--full-depth", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--count-helpers", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--helper-bench", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stop-after", choices=["ss_decoder"],
                     help="run stage 1 and the sparse-structure decoder only (dense modules; no sparse convs)")
     ap.add_argument("--rounds", type=int, default=1,
@@ -1119,6 +1445,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.collect:
+        if not args.out:
+            raise SystemExit("--collect needs --out")
+        return collect(args)
+    if not args.tree:
+        raise SystemExit("--tree is required")
     if args.worker:
         return worker(args)
     return main_parent(args)
