@@ -19,10 +19,20 @@ Each tree runs in its own subprocess (``--worker``), so the patched and the unpa
 ``sam3d_objects`` never meet in one interpreter. The parent compares the saved outputs stage by
 stage, and reports per-stage median wall time and peak memory of both trees.
 
-Usage (on a CUDA machine)::
+Usage (on a CUDA machine; spconv or spconv-triton installed)::
 
     python scripts/gpu_smoke.py --tree PATCHED/sam3d_objects --tree-unpatched PRISTINE/sam3d_objects \
-        --device cuda --runs 3 --attn both --force-fallback --out docs/gpu_results.json
+        --device cuda --runs 3 --attn both --force-fallback --out report.json
+    # timing in balanced order (two workers per tree and backend, A B B A), stage 1 only:
+    python scripts/gpu_smoke.py ... --rounds 2 --stop-after ss_decoder --no-flash-check
+    # host-side cost of the _torch_compat helpers (calls per sample x cost per call; CPU is fine):
+    python scripts/gpu_smoke.py --tree PATCHED/sam3d_objects --device cpu --tiny --helper-report --no-pipeline
+    # merge reports into docs/gpu_results.json and draw docs/gpu_stage_times.png (no torch needed):
+    python scripts/gpu_smoke.py --collect NAME=report.json[,log.txt] ... --out docs/gpu_results.json \
+        --plot docs/gpu_stage_times.png --plot-source NAME
+
+The report also holds the flash-only check (``_torch_compat.sdpa_kernel([FLASH_ATTENTION])`` against
+``torch.nn.attention.sdpa_kernel`` on flash-incompatible and compatible inputs, in both branches).
 
 On a machine without a GPU, ``--device cpu --tiny`` runs the same code at toy sizes (a small
 pure-torch stand-in replaces spconv there); that is for developing this script, not a result.
@@ -1250,7 +1260,7 @@ def collect(args):
             if entry.get("compare"):
                 _reverdict(entry, attn, log_runs)
             # reports written before the fix hold the last stage's peak as the sample's: use the max
-            for tree, tt in entry.get("timing", {}).items():
+            for tt in entry.get("timing", {}).values():
                 tt["peak_bytes"] = max(tt["stage_peak_bytes"].values())
             for res in entry.get("workers", {}).values():
                 if res.get("runs"):
@@ -1318,7 +1328,9 @@ def collect(args):
 
 def markdown_tables(report):
     """The per-stage table of docs/gpu.md for one report (one table per ATTN_BACKEND)."""
-    gib = lambda b: "%.2f GiB" % (b / 2 ** 30) if b else "-"  # noqa: E731
+    def gib(b):
+        return "%.2f GiB" % (b / 2 ** 30) if b else "-"
+
     lines = []
     for attn, entry in report["attn"].items():
         t = entry.get("timing", {})
