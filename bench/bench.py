@@ -307,7 +307,13 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, default=BENCH / "results.json")
     ap.add_argument("--plot", type=Path, default=REPO / "docs" / "bench_scaling.png")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--replot", action="store_true", help="only redraw --plot from an existing --results file")
     args = ap.parse_args(argv)
+    if args.replot:
+        data = json.loads(args.results.read_text())
+        plot(data["scaling"], data.get("j1_point"), args.plot)
+        print(f"wrote {args.plot}")
+        return 0
     quick = args.quick
     runs = args.runs or (3 if quick else 5)
     slow_runs = args.slow_runs or 1
@@ -621,7 +627,9 @@ def plot(points: List[dict], j1: Optional[dict], out: Path) -> None:
     a1.plot(xs, [p["cpu_s"] for p in points], "s--", label="check -j 2 (CPU, all processes)")
     a1.plot(xs, [p["ruff_wall_s"] for p in points], "^:", label="ruff --select UP (wall)")
     for p in points:
-        a1.annotate(f"{p['files']} files", (p["lines"], p["wall_s"]), textcoords="offset points", xytext=(-10, 8), fontsize=8)
+        a1.annotate(f"{p['files']} files", (p["lines"], p["wall_s"]), textcoords="offset points", xytext=(-30, 8),
+                    fontsize=8)
+    a1.margins(x=0.08, y=0.15)
     if j1:
         a1.plot([j1["lines"]], [j1["wall_s"]], "D", label="check -j 1 (wall)")
     a1.set_xscale("log")
@@ -630,7 +638,7 @@ def plot(points: List[dict], j1: Optional[dict], out: Path) -> None:
     a1.set_ylabel("seconds")
     a1.set_title("cold check (--no-cache --select ALL)")
     a1.grid(True, which="both", alpha=0.3)
-    a1.legend(fontsize=8)
+    a1.legend(fontsize=8, loc="upper left")
     a2.plot(xs, [p["us_per_line"] for p in points], "o-", label="wall")
     a2.plot(xs, [p["cpu_us_per_line"] for p in points], "s--", label="CPU")
     a2.set_xscale("log")

@@ -1107,6 +1107,12 @@ def main_parent(args):
     save()
     if args.out:
         print("wrote", args.out)
+    if args.keep:
+        print("worker results and dumps kept in", tmp)
+    else:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if report["ok"] else 1
 
 
@@ -1147,8 +1153,9 @@ def print_summary(report):
             if "error" in res:
                 print("  %s: ERROR %s" % (name, res["error"]))
             else:
-                print("  %s: voxels %s, stubbed %s, spconv %s" % (
-                    name, res.get("info", {}).get("voxels"), ",".join(res.get("stubbed", [])) or "-", res.get("spconv")))
+                stubs = res.get("stubs_imported", res.get("stubbed", []))
+                print("  %s: voxels %s, stubs imported %s, spconv %s" % (
+                    name, res.get("info", {}).get("voxels"), ",".join(stubs) or "-", res.get("spconv")))
         t = entry["timing"]
         ratio = entry.get("time_ratio_patched_over_unpatched", {})
         cmp = next((c for k, c in entry["compare"].items() if k.startswith("patched_vs")), None)

@@ -64,6 +64,7 @@ class _ShimSDPBackend(enum.Enum):
     FLASH_ATTENTION = 1
     EFFICIENT_ATTENTION = 2
     CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
 
 
 try:
@@ -87,6 +88,7 @@ _SDP_FLAGS = (
     ("EFFICIENT_ATTENTION", "mem_efficient"),
     ("MATH", "math"),
     ("CUDNN_ATTENTION", "cudnn"),
+    ("OVERRIDEABLE", "overrideable"),  # torch >= 2.5; native sdpa_kernel switches it too
 )
 
 
@@ -104,12 +106,13 @@ def _backend_names(backends):
 @contextlib.contextmanager
 def _fallback_sdpa_kernel(names):
     """torch 2.0's ``torch.backends.cuda.sdp_kernel``: set each backend flag, restore on exit."""
-    cuda = torch.backends.cuda
     toggles = []
     for member, suffix in _SDP_FLAGS:
-        enable = getattr(cuda, "enable_%s_sdp" % suffix, None)
-        enabled = getattr(cuda, "%s_sdp_enabled" % suffix, None)
-        if enable is not None and enabled is not None:  # cudnn flags only exist on newer torch
+        # The same private setters native sdpa_kernel and 2.0's sdp_kernel use; each backend
+        # flag this torch has is switched (cudnn and overrideable exist only on newer torch).
+        enable = getattr(torch._C, "_set_sdp_use_%s" % suffix, None)
+        enabled = getattr(torch._C, "_get_%s_sdp_enabled" % suffix, None)
+        if enable is not None and enabled is not None:
             toggles.append((enable, enabled(), member in names))
     try:
         for enable, _previous, wanted in toggles:

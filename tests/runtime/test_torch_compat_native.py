@@ -531,10 +531,25 @@ def test_sdpa_kernel_restores_flags_on_error(force, clean_sdp_flags):
 
 def test_shim_sdpbackend_members():
     names = [m.name for m in tc._ShimSDPBackend]
-    assert names == ["ERROR", "MATH", "FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION"]
+    assert names == ["ERROR", "MATH", "FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION", "OVERRIDEABLE"]
     if native_attention is not None:
         for member in tc._ShimSDPBackend:
-            assert int(getattr(native_attention.SDPBackend, member.name)) == member.value
+            if hasattr(native_attention.SDPBackend, member.name):  # OVERRIDEABLE arrived in 2.5
+                assert int(getattr(native_attention.SDPBackend, member.name)) == member.value
+
+
+def test_fallback_switches_every_flag_native_switches():
+    """Native sdpa_kernel also switches backends newer than 2.0 (overrideable); so must the fallback,
+    or a flash-only restriction fails with another error than native's "No available kernel"."""
+    if native_attention is None:
+        pytest.skip("native torch.nn.attention needs torch >= 2.3")
+    flags = {suffix: getattr(torch._C, "_get_%s_sdp_enabled" % suffix) for _, suffix in tc._SDP_FLAGS
+             if hasattr(torch._C, "_get_%s_sdp_enabled" % suffix)}
+    with native_attention.sdpa_kernel([native_attention.SDPBackend.FLASH_ATTENTION]):
+        native = {k: f() for k, f in flags.items()}
+    with tc._fallback_sdpa_kernel(["FLASH_ATTENTION"]):
+        fallback = {k: f() for k, f in flags.items()}
+    assert fallback == native
 
 
 # ----------------------------------------------------------------------------- check_tensor
