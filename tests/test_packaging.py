@@ -1,0 +1,30 @@
+"""`pip install .` lays out only `sam3d_codemod` (no top-level `cli`/`codemods`), with its data files.
+The editable install is what the rest of the suite runs against (scripts/dev-env)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_install_layout(tmp_path):
+    target = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",
+                           "--disable-pip-version-check", "--target", str(target), str(ROOT)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    top = {p.name for p in target.iterdir() if not p.name.endswith((".dist-info", ".egg-info"))} - {"bin", "__pycache__"}
+    assert top == {"sam3d_codemod"}, top
+    pkg = target / "sam3d_codemod"
+    for rel in ("cli/main.py", "codemods/base.py", "codemods/data/torch_api.json",
+                "codemods/_runtime/torch_compat.py", "codemods/_runtime/verify_probe.py"):
+        assert (pkg / rel).is_file(), rel
+    env = dict(os.environ, PYTHONPATH=str(target))
+    out = subprocess.run([sys.executable, "-c", "import sys, sam3d_codemod.cli.main as m; "
+                          "from click.testing import CliRunner; r = CliRunner().invoke(m.main, ['rules', '--output-format', 'json']); "
+                          "print(r.exit_code, m.__file__); print('torch' in sys.modules)"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    code, path = out.stdout.splitlines()[0].split(" ", 1)
+    assert code == "0" and path.startswith(str(target)), out.stdout + out.stderr
+    assert out.stdout.splitlines()[1] == "False"  # start-up never imports torch
