@@ -84,6 +84,7 @@ class ResultCache:
                 return  # errors are re-reported from scratch every run
             entry["sites"] = [[s.code, s.line, s.status, s.message] for s in outcome.sites]
             entry["needs_compat"] = outcome.needs_compat
+            entry["host"] = outcome.host.relative_to(outcome.root).as_posix() if outcome.host is not None else None
             entry["new"] = base64.b64encode(zlib.compress(outcome.new)).decode() if outcome.new is not None else None
         self.entries[rel] = entry
         self.dirty = True
@@ -97,6 +98,9 @@ class ResultCache:
         except (ValueError, TypeError, zlib.error):
             return False
         outcome.sites, outcome.needs_compat, outcome.new = sites, entry["needs_compat"], new
+        host = entry.get("host")
+        if isinstance(host, str):
+            outcome.host = outcome.root / host
         return True
 
     def save(self) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -37,6 +36,7 @@ class FileOutcome:
     sites: List[Site] = field(default_factory=list)
     error: Optional[str] = None
     needs_compat: bool = False
+    host: Optional[Path] = None  # package that hosts _torch_compat for this file, when it needs it
     written: bool = False
 
     @property
@@ -394,6 +394,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     pool = None
     try:
         if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
+            from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
+
             pool = ProcessPoolExecutor(max_workers=options.jobs)
             # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process
             # group) interrupts only this process, which cancels the rest; no worker is cut mid-message.
@@ -403,6 +405,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             results = map(transform_file, jobs)
         for i, outcome in enumerate(results, 1):
             report.outcomes.append(outcome)
+            if outcome.needs_compat and not outcome.error:
+                outcome.host = hosts[outcome.root].host_for(outcome.path)[0]
             cache, rel, st, raw = fresh[outcome.path]
             cache.store(rel, st, raw, outcome)
             if progress:
@@ -430,7 +434,7 @@ def _add_compat_modules(report: RunReport, hosts: Dict[Path, HostFinder]) -> Non
     needed: Dict[Path, Path] = {}
     for outcome in report.outcomes:
         if outcome.needs_compat and not outcome.error:
-            host = hosts[outcome.root].host_for(outcome.path)[0]
+            host = outcome.host or hosts[outcome.root].host_for(outcome.path)[0]
             if host is not None:
                 needed[host] = outcome.root
     for root in hosts:  # refresh helper modules an earlier run wrote
