@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
-from .base import COMPAT_MODULE, RuleTransformer, cst
+from .base import COMPAT_MODULE, RuleTransformer, cst, dotted_name
 
 
 def compat_from_import(ctx, original: "cst.ImportFrom") -> "cst.ImportFrom":
@@ -42,7 +42,7 @@ class Redirect(RuleTransformer):
     def leave_ImportFrom(self, original, updated):
         if updated.relative or updated.module is None:
             return updated
-        module = _dotted(updated.module)
+        module = dotted_name(updated.module)
         if module is not None and module.startswith(self.MODULE + "."):
             self.report(original, "unhandled", f"`{module}` has no compat helper")
             return updated
@@ -74,17 +74,6 @@ class Redirect(RuleTransformer):
         if not self.report(original, "patched", f"`{qualified}` -> _torch_compat.{name}"):
             return updated
         return self.ctx.compat_attr(name).with_changes(lpar=updated.lpar, rpar=updated.rpar)
-
-
-def _dotted(node) -> Optional[str]:
-    parts = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
-        node = node.value
-    if not isinstance(node, cst.Name):
-        return None
-    parts.append(node.value)
-    return ".".join(reversed(parts))
 
 
 class OptionalImport(RuleTransformer):
@@ -124,7 +113,7 @@ class OptionalImport(RuleTransformer):
         bindings = []  # (local name, qualified name)
         if isinstance(imp, cst.Import):
             for alias in imp.names:
-                name = _dotted(alias.name)
+                name = dotted_name(alias.name)
                 if self._package_of(name) is None:
                     return None
                 if alias.asname is not None:
@@ -132,7 +121,7 @@ class OptionalImport(RuleTransformer):
                 else:
                     bindings.append((name.split(".")[0], name.split(".")[0]))
         elif isinstance(imp, cst.ImportFrom) and not imp.relative and imp.module is not None:
-            module = _dotted(imp.module)
+            module = dotted_name(imp.module)
             if self._package_of(module) is None or isinstance(imp.names, cst.ImportStar):
                 return None
             for alias in imp.names:

@@ -36,6 +36,18 @@ API_SCAN_CODE = "TC100"  # `check`'s finding for a newer-than-target torch API t
 SUPPRESS_RE = re.compile(r"#\s*sam3d-codemod:\s*ignore(?:\[([A-Z0-9, ]+)\])?")
 
 
+def dotted_name(node) -> Optional[str]:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    parts: List[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if not isinstance(node, cst.Name):
+        return None
+    parts.append(node.value)
+    return ".".join(reversed(parts))
+
+
 @dataclass(frozen=True)
 class Site:
     """One place a rule looked at: patched, left unhandled (needs a human), or a note."""

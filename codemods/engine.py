@@ -4,15 +4,14 @@ This is the library entry point (``transform_source``); the CLI runner adds disc
 """
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-import ast
-import re
-
 import libcst as cst
 
-from .base import COMPAT_MODULE, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site
+from .base import COMPAT_MODULE, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site, dotted_name
 
 
 class RuleBug(Exception):
@@ -32,17 +31,6 @@ def dotted(name: str) -> cst.BaseExpression:
     for part in parts[1:]:
         node = cst.Attribute(value=node, attr=cst.Name(part))
     return node
-
-
-def dotted_name(node) -> Optional[str]:
-    parts = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
-        node = node.value
-    if not isinstance(node, cst.Name):
-        return None
-    parts.append(node.value)
-    return ".".join(reversed(parts))
 
 
 def build_index(text: str, tree: Optional[ast.AST] = None) -> ImportIndex:

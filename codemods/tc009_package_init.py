@@ -8,18 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .base import Rule, RuleTransformer, cst
-
-
-def _dotted(node):
-    parts = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
-        node = node.value
-    if isinstance(node, cst.Name):
-        parts.append(node.value)
-        return ".".join(reversed(parts))
-    return None
+from .base import Rule, RuleTransformer, cst, dotted_name
 
 
 def _ships(package_dir: str, sub: str) -> bool:
@@ -50,7 +39,7 @@ class Transformer(RuleTransformer):
         imp = updated.body[0]
         if len(imp.names) != 1 or imp.names[0].asname is not None:
             return updated
-        name = _dotted(imp.names[0].name)
+        name = dotted_name(imp.names[0].name)
         prefix = self.package + "."
         if name is None or not name.startswith(prefix) or _ships(self.package_dir, name[len(prefix):]):
             return updated
