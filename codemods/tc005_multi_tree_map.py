@@ -7,7 +7,7 @@ Single-tree calls stay as they are.
 """
 from __future__ import annotations
 
-from .base import Rule, RuleTransformer, cst
+from .base import Rule, RuleTransformer
 
 TREE_MAP = "torch.utils._pytree.tree_map"
 

@@ -4,7 +4,6 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

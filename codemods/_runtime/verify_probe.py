@@ -33,7 +33,6 @@ directories in front of the tree on ``sys.path`` (stand-ins for packages that ca
 trees with them).
 """
 import argparse
-import contextlib
 import importlib
 import importlib.abc
 import json
@@ -789,7 +788,6 @@ def run_unit(unit, opts):
     package = os.path.basename(os.path.normpath(package_dir))
     roots = [os.path.abspath(package_dir)]
     started = time.time()
-    caught = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if kind == "import":

@@ -1,6 +1,5 @@
 """The command line on the bundled sample tree and on small hand-made trees."""
 import json
-import os
 import shutil
 import subprocess
 import sys
