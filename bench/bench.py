@@ -443,15 +443,19 @@ def main(argv=None) -> int:
         lib_files = py_files(lib_src)
         lib_tree = tmp / "libcst" / "sam3d_objects"
         ours_tree = copy_tree(lib_src, tmp / "ours-j1" / "sam3d_objects")
-        step(f"check -j 1 vs libcst.tool codemod -j 1 on the {lib_label} ({slow_runs} runs)")
+        step(f"check -j 1 vs libcst.tool codemod -j 1 on the {lib_label} ({max(runs, slow_runs)} / {slow_runs} runs)")
         (tmp / "libcst" ).mkdir(exist_ok=True)
         lib_env = dict(ENV, PYTHONPATH=str(BENCH))
         l_ours = Series("ours", [tool, "check", ours_tree, "--no-cache", "-j", "1"])
         l_base = Series("libcst", [py, "-m", "libcst.tool", "codemod", "-x", "reference_codemod.TreeMapDynamoCommand",
                                    "--no-format", "-j", "1", "--hide-progress", lib_tree])
-        for _ in range(slow_runs):
-            touch_all(ours_tree)
-            l_ours.samples.append(run_once(l_ours.cmd, cwd=ours_tree.parent))
+        # ours is fast: `runs` samples, spread around the reference's `slow_runs` (it takes ~40 s each)
+        ours_left = max(runs, slow_runs)
+        for i in range(slow_runs):
+            for _ in range(ours_left // (slow_runs - i) if i < slow_runs - 1 else ours_left):
+                touch_all(ours_tree)
+                l_ours.samples.append(run_once(l_ours.cmd, cwd=ours_tree.parent))
+            ours_left = max(runs, slow_runs) - len(l_ours.samples)
             copy_tree(lib_src, lib_tree)  # the codemod writes: a fresh copy every run
             l_base.samples.append(run_once(l_base.cmd, cwd=lib_tree.parent, env=lib_env))
         l_ours.label, l_base.label = "cold check -j 1 (libcst comparison)", "libcst.tool codemod reference -j 1"
