@@ -40,7 +40,7 @@ def _ensure_dev_interpreter() -> None:
         import libcst  # noqa: F401
         import sam3d_codemod  # noqa: F401
     except ImportError:
-        if DEV_PYTHON.is_file() and Path(sys.executable).resolve() != DEV_PYTHON.resolve() \
+        if DEV_PYTHON.is_file() and Path(sys.prefix).resolve() != DEV_PYTHON.parent.parent.resolve() \
                 and not os.environ.get("SAM3D_BENCH_REEXEC"):
             os.environ["SAM3D_BENCH_REEXEC"] = "1"
             os.execv(str(DEV_PYTHON), [str(DEV_PYTHON), __file__, *sys.argv[1:]])
@@ -309,6 +309,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--replot", action="store_true", help="only redraw --plot from an existing --results file")
     args = ap.parse_args(argv)
+    _ensure_dev_interpreter()
     if args.replot:
         data = json.loads(args.results.read_text())
         plot(data["scaling"], data.get("j1_point"), args.plot)
@@ -322,7 +323,6 @@ def main(argv=None) -> int:
     speedup_arg = args.speedup_files or ("100" if quick else "all")
     libcst_files = args.libcst_files if args.libcst_files is not None else (30 if quick else 0)
 
-    _ensure_dev_interpreter()
     sys.path.insert(0, str(REPO))
     from sam3d_codemod import __version__
     from sam3d_codemod.codemods.base import select_rules
@@ -631,7 +631,7 @@ def plot(points: List[dict], j1: Optional[dict], out: Path) -> None:
     a1.plot(xs, [p["cpu_s"] for p in points], "s--", label="check -j 2 (CPU, all processes)")
     a1.plot(xs, [p["ruff_wall_s"] for p in points], "^:", label="ruff --select UP (wall)")
     for p in points:
-        a1.annotate(f"{p['files']} files", (p["lines"], p["wall_s"]), textcoords="offset points", xytext=(-30, 8),
+        a1.annotate(f"{p['files']} files", (p["lines"], p["wall_s"]), textcoords="offset points", xytext=(-20, -16),
                     fontsize=8)
     a1.margins(x=0.08, y=0.15)
     if j1:

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     from sam3d_codemod.cli import runner  # what every CLI command imports first
     t_cli = time.perf_counter() - t0
     t0 = time.perf_counter()
-    import libcst  # noqa: F401  (what the first pre-filtered file costs)
+    import libcst  # what the first pre-filtered file costs
     t_libcst = time.perf_counter() - t0
     t0 = time.perf_counter()
     import ast
