@@ -77,17 +77,14 @@ class ImportIndex:
 
     def resolve(self, node) -> Optional[str]:
         """Dotted qualified name of a Name/Attribute chain, or None if it is not rooted in an import."""
-        parts: List[str] = []
-        while isinstance(node, cst.Attribute):
-            parts.append(node.attr.value)
-            node = node.value
-        if not isinstance(node, cst.Name):
+        name = dotted_name(node)
+        if name is None:
             return None
-        base = self.aliases.get(node.value)
+        root, _, rest = name.partition(".")
+        base = self.aliases.get(root)
         if base is None:
             return None
-        parts.append(base)
-        return ".".join(reversed(parts))
+        return f"{base}.{rest}" if rest else base
 
 
 @dataclass
