@@ -277,25 +277,24 @@ def transform_file(job: tuple) -> FileOutcome:
     except InputError as exc:
         outcome.error = str(exc)
         return outcome
-    text = source.text
+    text, tree = source.text, None
     if codes:
         rules = _rules_for(codes, target)
         import libcst as cst
 
-        from ..codemods.engine import LossyInput, RuleBug, transform_module, transform_source
+        from ..codemods.engine import CannotParse, LossyInput, RuleBug, transform_source
 
         try:
-            module = cst.parse_module(text)
-        except cst.ParserSyntaxError as exc:
-            outcome.error = _syntax_error(text, exc)
-            return outcome
-        except Exception as exc:  # libcst raises a few non-ParserSyntaxError errors on odd input
-            outcome.error = f"cannot parse: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            return outcome
-        try:
-            result = transform_module(module, text, rules, str(path), compat_import, target)
+            try:
+                result = transform_source(text, rules, str(path), compat_import, target)
+            except cst.ParserSyntaxError as exc:
+                outcome.error = _syntax_error(text, exc)
+                return outcome
+            except CannotParse as exc:
+                outcome.error = str(exc)
+                return outcome
             if verify and result.code is not None:
-                again = transform_source(result.code, rules, str(path), compat_import, target)
+                again = transform_source(result.code, rules, str(path), compat_import, target, tree=result.tree)
                 if again.code is not None:
                     raise RuleBug(f"rules {sorted({s.code for s in again.sites if s.status == 'patched'})} are not idempotent here")
         except RuleBug as exc:
@@ -317,10 +316,11 @@ def transform_file(job: tuple) -> FileOutcome:
                 outcome.error = str(exc)
                 return outcome
             text = result.code
+        tree = result.tree
     if scan_api:
         from ..codemods.api_scan import scan
 
-        outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in scan(text, outcome.rel, target)]
+        outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in scan(text, outcome.rel, target, tree)]
     return outcome
 
 

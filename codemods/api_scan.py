@@ -78,17 +78,19 @@ def _might_use_newer(words: set, partners: Dict[str, FrozenSet[str]]) -> bool:
     return any(not partners[w].isdisjoint(words) for w in words if w in partners)
 
 
-def scan(text: str, path: str, target: str = "2.0") -> List[Site]:
-    """Sites for every newer-than-``target`` torch API use in ``text`` (suppressible per line)."""
+def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = None) -> List[Site]:
+    """Sites for every newer-than-``target`` torch API use in ``text`` (suppressible per line).
+    ``tree``: ``ast.parse(text)`` when the caller already has it."""
     if "torch" not in text:
         return []
     partners, newer = _newer(target)
     if not _might_use_newer(set(_WORD.findall(text)), partners):
         return []
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return []  # the runner reports unparsable files itself
+    if tree is None:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return []  # the runner reports unparsable files itself
     aliases: Dict[str, str] = {}
     interesting = []
     guarded = set()

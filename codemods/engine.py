@@ -14,6 +14,10 @@ import libcst as cst
 from .base import COMPAT_MODULE, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site, dotted_name
 
 
+class CannotParse(Exception):
+    """LibCST failed on the input with something other than a syntax error."""
+
+
 class RuleBug(Exception):
     """A rule produced code that does not parse: a bug in the tool, reported per file."""
 
@@ -23,6 +27,10 @@ class TransformResult:
     code: Optional[str]  # new source, or None when nothing changed
     sites: List[Site] = field(default_factory=list)
     needs_compat: bool = False
+    tree: Optional[ast.AST] = field(default=None, repr=False)  # ast of the result (``code``, else the input)
+
+    def __post_init__(self) -> None:
+        self.sites = sorted(self.sites, key=lambda s: s.line)  # file order, whichever rule found it
 
 
 def dotted(name: str) -> cst.BaseExpression:
@@ -105,23 +113,39 @@ def hot_matcher(rules: Sequence[Rule], index: ImportIndex):
     return hot
 
 
-def def_hotness(text: str, tree: Optional[ast.AST], hot):
-    """Pre-order list of (name, hot, index after subtree) for every def/class; hot = its source matches."""
-    if tree is None:
+def def_hotness(text: str, tree: Optional[ast.AST], hot, starts: Optional[List[int]] = None, roots=None):
+    """Pre-order list of (name, hot, index after subtree) for every def/class under ``roots``
+    (default: the whole tree); hot = its source matches."""
+    if tree is None and roots is None:
         return None
-    defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    if roots is None:
+        roots = [tree]
+    defs = [n for root in roots for n in ast.walk(root) if isinstance(n, _DEFS)]
     defs.sort(key=lambda n: (n.lineno, n.col_offset))
-    starts = [0] + [m.end() for m in _NEWLINE.finditer(text)] + [len(text)]
+    if starts is None:
+        starts = _line_starts(text)
     out = []
     for i, node in enumerate(defs):
-        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
         end = node.end_lineno or node.lineno
-        is_hot = hot(text[starts[first - 1]:starts[min(end, len(starts) - 1)]])
+        is_hot = hot(text[starts[_first_line(node) - 1]:starts[min(end, len(starts) - 1)]])
         after = i + 1
         while after < len(defs) and defs[after].lineno <= end:
             after += 1
         out.append((node.name, is_hot, after))
     return out
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _line_starts(text: str) -> List[int]:
+    """Offsets where each line starts; ``starts[k]`` is also where line ``k`` ends (past its newline)."""
+    return [0] + [m.end() for m in _NEWLINE.finditer(text)] + [len(text)]
+
+
+def _first_line(node) -> int:
+    decorators = getattr(node, "decorator_list", None)
+    return min([node.lineno] + [d.lineno for d in decorators]) if decorators else node.lineno
 
 
 def _handler_maps(handlers: Sequence[object]):
@@ -201,9 +225,10 @@ class _SnippetLines:
     repeated call) does this fall back to PositionProvider, a full extra pass over the module.
     """
 
-    def __init__(self, text: str, module: cst.Module) -> None:
+    def __init__(self, text: str, module: cst.Module, offset: int = 0) -> None:
         self.text = text
         self.module = module
+        self.offset = offset  # lines above ``text`` in the file (a statement parsed on its own)
         self._positions = None
         self._empty = cst.Module(body=[])
 
@@ -215,7 +240,8 @@ class _SnippetLines:
         snippet = code.splitlines()[0] if "\n" in code else code  # bodies render at another indent
         at = self.text.find(snippet) if snippet else -1
         if at >= 0 and self.text.find(snippet, at + 1) < 0:
-            return self.text.count("\n", 0, at) + 1
+            lines = self.text.count("\n", 0, at) if "\r" not in self.text else len(_NEWLINE.findall(self.text, 0, at))
+            return lines + 1 + self.offset
         return self._exact(node)
 
     def _exact(self, node):
@@ -224,7 +250,7 @@ class _SnippetLines:
 
             self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         pos = self._positions.get(node)
-        return pos.start.line if pos is not None else None
+        return pos.start.line + self.offset if pos is not None else None
 
 
 _NOT_ROUND_TRIP = re.compile(r"[\f\v]|\r(?!\n)")
@@ -313,8 +339,12 @@ def transform_module(
     compat_import: Optional[str] = "from . import _torch_compat",
     target: str = "2.0",
     _depth: int = 0,
+    tree: Optional[ast.AST] = None,
 ) -> TransformResult:
-    tree = _ast_parse(text)
+    """The whole-module path: every statement through LibCST. ``transform_source`` takes it only
+    where parsing statement by statement cannot be exact; tests compare the two."""
+    if tree is None:
+        tree = _ast_parse(text)
     index = build_index(text, tree)
     ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
     ctx.positions = _SnippetLines(text, module)
@@ -324,30 +354,34 @@ def transform_module(
     new_module = module.visit(_MultiRuleTransformer(*_handler_maps(handlers), defs))
     if ctx.needs_compat and compat_import is None:
         # No package to host the helpers: keep the file as it was and say why.
-        return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites])
+        return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites], tree=tree)
     compat = compat_import if ctx.needs_compat and not index.has_compat_import else None
     new_module = _add_imports(new_module, module, ctx.needed_modules, compat)
     if new_module is module or not any(s.status == "patched" for s in ctx.sites) and not ctx.needed_modules:
-        return TransformResult(None, ctx.sites, ctx.needs_compat)
+        return TransformResult(None, ctx.sites, ctx.needs_compat, tree)
     code = new_module.code
     if code == text:
-        return TransformResult(None, ctx.sites, ctx.needs_compat)
+        return TransformResult(None, ctx.sites, ctx.needs_compat, tree)
     if may_lose_bytes(text) and module.code != text:
         reprinted = module.code
         at = next((i for i, (a, b) in enumerate(zip(text, reprinted)) if a != b), min(len(text), len(reprinted)))
         raise LossyInput(f"LibCST cannot reproduce this file byte for byte (line {text.count(chr(10), 0, at) + 1}: "
                          "form feed, lone CR, or trailing indented lines); left unchanged")
+    return _finish(code, ctx, index, rules, path, compat_import, target, _depth)
+
+
+def _finish(code: str, ctx: FileContext, index: ImportIndex, rules, path, compat_import, target, depth) -> TransformResult:
     new_roots = {m.split(".")[0] for m in ctx.needed_modules} - set(index.aliases)
-    if new_roots and _depth < 2:
+    if new_roots and depth < 2:
         # `import torch._dynamo` binds `torch` where nothing did: uses of it resolve only now.
-        again = transform_source(code, rules, path, compat_import, target, _depth=_depth + 1)
+        again = transform_source(code, rules, path, compat_import, target, _depth=depth + 1)
         if again.code is not None:
-            return TransformResult(again.code, ctx.sites + again.sites, ctx.needs_compat or again.needs_compat)
+            return TransformResult(again.code, ctx.sites + again.sites, ctx.needs_compat or again.needs_compat, again.tree)
     try:
-        ast.parse(code)  # C-speed check that the output is valid Python
+        tree = ast.parse(code)  # C-speed check that the output is valid Python
     except (SyntaxError, ValueError) as exc:
         raise RuleBug(f"rules {sorted({s.code for s in ctx.sites})} produced unparsable code: {exc}") from None
-    return TransformResult(code, ctx.sites, ctx.needs_compat)
+    return TransformResult(code, ctx.sites, ctx.needs_compat, tree)
 
 
 def transform_source(
@@ -357,7 +391,250 @@ def transform_source(
     compat_import: Optional[str] = "from . import _torch_compat",
     target: str = "2.0",
     _depth: int = 0,
+    tree: Optional[ast.AST] = None,
 ) -> TransformResult:
-    """Parse ``text`` and apply ``rules``. Raises ``libcst.ParserSyntaxError`` on bad input,
-    ``LossyInput`` where LibCST cannot round-trip the file."""
-    return transform_module(cst.parse_module(text), text, rules, path, compat_import, target, _depth)
+    """Apply ``rules`` to ``text``. Raises ``libcst.ParserSyntaxError`` on bad input,
+    ``LossyInput`` where LibCST cannot round-trip the file.
+
+    Only the statements some rule's pre-filter matches go through LibCST, each parsed on its own
+    (a method as the body of a dummy ``if 1:``); the rest of the file is kept as text. Layouts
+    where that could differ from parsing the whole module take ``transform_module`` instead.
+    """
+    if tree is None:
+        tree = _ast_parse(text)
+    if tree is not None:
+        try:
+            return _transform_statements(text, tree, rules, path, compat_import, target, _depth)
+        except _WholeModule:
+            pass
+    try:
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError:
+        raise
+    except Exception as exc:  # the native parser raises a few other errors on odd input
+        raise CannotParse(f"cannot parse: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    return transform_module(module, text, rules, path, compat_import, target, _depth, tree)
+
+
+class _WholeModule(Exception):
+    """Statement-level parsing cannot be exact here: parse the whole module."""
+
+
+DESCEND_MIN_LINES = 12  # smaller defs are parsed whole: one parse call costs more than a few lines
+_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
+             ast.With, ast.AsyncWith, ast.Try, ast.Match) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+
+
+def _groups(body) -> List[list]:
+    """Statements as LibCST sees them: simple statements sharing a line (``a; b``) are one."""
+    groups: List[list] = []
+    for stmt in body:
+        last = groups[-1][-1] if groups else None
+        if last is not None and not isinstance(last, _COMPOUND) and stmt.lineno == last.end_lineno:
+            groups[-1].append(stmt)
+        else:
+            groups.append([stmt])
+    return groups
+
+
+@dataclass
+class _Region:
+    first: int  # first line (1-based), decorators included
+    last: int
+    nodes: list  # the ast statements it holds
+    top: int  # index of the top-level group it is part of
+    indent: str = ""  # "" at module level; else parsed as the body of ``if 1:``
+    new_text: Optional[str] = None
+
+
+class _StatementPlan:
+    """Which lines go through LibCST: hot top-level statements, and inside a hot def or class whose
+    header is cold, only its hot statements (no rule's meaning depends on an enclosing def/class)."""
+
+    def __init__(self, text: str, tree: ast.Module, hot) -> None:
+        self.text = text
+        self.starts = _line_starts(text)
+        self.hot = hot
+        self.regions: List[_Region] = []
+        self.top_groups = _groups(tree.body)
+        for i, group in enumerate(self.top_groups):
+            self._add(group, i, nested=False)
+
+    def line(self, lineno: int) -> str:
+        return self.text[self.starts[lineno - 1]:self.starts[min(lineno, len(self.starts) - 1)]]
+
+    def span(self, first: int, last: int) -> str:
+        return self.text[self.starts[first - 1]:self.starts[min(last, len(self.starts) - 1)]]
+
+    def _add(self, group: list, top: int, nested: bool) -> None:
+        first, last = _first_line(group[0]), group[-1].end_lineno
+        if not self.hot(self.span(first, last)):
+            return
+        if self.line(last).rstrip("\r\n").endswith("\\"):
+            raise _WholeModule  # a backslash joins the next line to this statement
+        node = group[0]
+        if len(group) == 1 and isinstance(node, _DEFS) and last - first + 1 >= DESCEND_MIN_LINES:
+            body_line = _first_line(node.body[0])
+            if not self.line(body_line)[: node.body[0].col_offset].strip() and not self.hot(self.span(first, body_line - 1)):
+                for child in _groups(node.body):
+                    self._add(child, top, nested=True)
+                return
+        indent = ""
+        if nested:
+            head = self.line(first)
+            indent = head[: len(head) - len(head.lstrip(" \t"))]
+            if not indent:
+                raise _WholeModule
+        self.regions.append(_Region(first, last, group, top, indent))
+
+
+def _prologue(region_indent: str, indent: str, newline: str) -> str:
+    """Lines parsed before a statement so LibCST sees the file's first indentation and newline
+    (new blocks copy them) and, for a statement in a def or class body, its indentation."""
+    if not region_indent:
+        return f"if 1:{newline}{indent}pass{newline}"
+    if region_indent == indent:
+        return f"if 1:{newline}"
+    if region_indent.startswith(indent):
+        return f"if 1:{newline}{indent}if 1:{newline}"
+    raise _WholeModule
+
+
+def _detect_layout(text: str, tree: ast.Module, starts: List[int]):
+    """LibCST's module defaults without a LibCST parse: the first newline, and the first indented
+    block's indentation (necessarily under a top-level statement)."""
+    m = _NEWLINE.search(text)
+    newline = m.group() if m else "\n"
+    indent = "    "
+    for node in tree.body:
+        if not isinstance(node, _COMPOUND):
+            continue
+        first = node.body[0]
+        line_no = _first_line(first)
+        line = text[starts[line_no - 1]:starts[min(line_no, len(starts) - 1)]]
+        prefix = line[: first.col_offset]
+        if line_no > node.lineno and prefix and not prefix.strip():
+            indent = prefix
+            break
+        if node.end_lineno != node.lineno:
+            raise _WholeModule  # an else/except block or a multi-line one-liner: not worth guessing
+    return newline, indent
+
+
+def _is_import_group(group) -> bool:
+    return all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in group)
+
+
+def _is_torch_group(group) -> bool:
+    if not _is_import_group(group):
+        return False
+    for s in group:
+        if isinstance(s, ast.Import) and any(a.name.split(".")[0] == "torch" for a in s.names):
+            return True
+        if isinstance(s, ast.ImportFrom) and s.module is not None and s.module.split(".")[0] == "torch":
+            return True
+    return False
+
+
+def _insertion_group(groups) -> int:
+    """``_insertion_index`` over ast statement groups."""
+    leading_end = 0
+    for i, group in enumerate(groups):
+        if _is_torch_group(group):
+            return i + 1
+        first = group[0]
+        if i == 0 and isinstance(first, ast.Expr) and isinstance(first.value, ast.JoinedStr):
+            raise _WholeModule  # LibCST's ConcatenatedString vs FormattedString: not told apart here
+        if _is_import_group(group) or (
+            i == 0 and isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, (str, bytes))
+        ):
+            leading_end = i + 1
+            continue
+        break
+    for i, group in enumerate(groups):
+        if _is_torch_group(group):
+            return i + 1
+    return leading_end
+
+
+def _transform_statements(text, tree, rules, path, compat_import, target, depth) -> TransformResult:
+    index = build_index(text, tree)
+    hot = hot_matcher(rules, index)
+    plan = _StatementPlan(text, tree, hot)
+    ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
+    ctx.suppressed = _suppressions(text)
+    newline, indent = _detect_layout(text, tree, plan.starts) if plan.regions else ("\n", "    ")
+    handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
+    visitors, leavers = _handler_maps(handlers)
+    keep_alive = []  # sites are deduplicated by node id: no parsed node may be freed and its id reused
+    for region in plan.regions:
+        snippet = plan.span(region.first, region.last)
+        header = _prologue(region.indent, indent, newline)
+        try:
+            module = cst.parse_module(header + snippet)
+        except Exception:  # the whole-module parse gives the error with the file's own line numbers
+            raise _WholeModule from None
+        if module.default_indent != indent or module.default_newline != newline:
+            raise _WholeModule
+        if _NOT_ROUND_TRIP.search(snippet) and module.code != header + snippet:
+            raise _WholeModule
+        ctx.positions = _SnippetLines(header + snippet, module, region.first - 1 - header.count(newline))
+        for handler in handlers:
+            handler.reset()
+        defs = def_hotness(text, None, hot, plan.starts, region.nodes)
+        new_module = module.visit(_MultiRuleTransformer(visitors, leavers, defs))
+        keep_alive.append((module, new_module))
+        if new_module is not module:
+            code = new_module.code
+            if not code.startswith(header):
+                raise _WholeModule
+            code = code[len(header):]
+            if code != snippet:
+                region.new_text = code
+    if ctx.needs_compat and compat_import is None:
+        return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites], tree=tree)
+    compat = compat_import if ctx.needs_compat and not index.has_compat_import else None
+    changed = [r for r in plan.regions if r.new_text is not None]
+    new_lines = [f"import {m}" for m in ctx.needed_modules] + ([compat] if compat is not None else [])
+    if not changed and not new_lines or not any(s.status == "patched" for s in ctx.sites) and not ctx.needed_modules:
+        return TransformResult(None, ctx.sites, ctx.needs_compat, tree)
+    pieces = []
+    at_offset = None
+    if new_lines:
+        groups = plan.top_groups
+        if not groups:
+            raise _WholeModule
+        at = _insertion_group(groups)
+        if compat is not None:
+            first_new = min((r.top for r in changed if r.top < at), default=None)
+            if first_new is not None:
+                at = first_new
+        if at == 0:
+            at_offset = plan.starts[_first_line(groups[0][0]) - 1]
+        else:
+            prev = groups[at - 1]
+            end = plan.starts[min(prev[-1].end_lineno, len(plan.starts) - 1)]
+            if isinstance(prev[-1], _COMPOUND) or not text[:end].endswith(("\n", "\r")):
+                raise _WholeModule  # a block's trailing comments, or no newline at the end of the file
+            at_offset = end
+    pos = 0
+    for region in changed:
+        start, stop = plan.starts[region.first - 1], plan.starts[min(region.last, len(plan.starts) - 1)]
+        if at_offset is not None and pos <= at_offset <= start:
+            pieces.append(text[pos:at_offset])
+            pieces.extend(line + newline for line in new_lines)
+            pos = at_offset
+            at_offset = None
+        pieces.append(text[pos:start])
+        pieces.append(region.new_text)
+        pos = stop
+    if at_offset is not None:
+        pieces.append(text[pos:at_offset])
+        pieces.extend(line + newline for line in new_lines)
+        pos = at_offset
+    pieces.append(text[pos:])
+    code = "".join(pieces)
+    if code == text:
+        return TransformResult(None, ctx.sites, ctx.needs_compat, tree)
+    return _finish(code, ctx, index, rules, path, compat_import, target, depth)

@@ -16,7 +16,7 @@ Case families (each case is one module, as bytes):
   deleted or wrapped in try/except, re-indented, CRLF/mixed line endings, BOM, latin-1 with a
   coding cookie, trailing newline dropped, trigger snippets inserted.
 
-Checks for every case, through the library API (``engine.transform_module`` with all rules):
+Checks for every case, through the library API (``engine.transform_source`` with all rules):
 
 * crash: any exception but LibCST's ParserSyntaxError (input rejected: a clean per-file error);
 * unparsable: the output does not ``ast.parse`` (or no longer compiles while the input did), or the
@@ -24,11 +24,14 @@ Checks for every case, through the library API (``engine.transform_module`` with
 * non-idempotent: a second pass changes the output again;
 * untouched-changed: the output differs although no rule reported a patched site;
 * eol-changed: a CRLF-only file gets LF lines, or a BOM is lost;
-* prefilter-miss: a rule patched a file its own text pre-filter rejects (the CLI would skip it).
+* prefilter-miss: a rule patched a file its own text pre-filter rejects (the CLI would skip it);
+* path-mismatch: the statement-level path (``transform_source``) differs in code, sites or
+  compat need from parsing the whole module (``transform_module``).
 
-Inputs LibCST cannot print back byte for byte ("lossy": trailing whitespace-only lines, an
-over-indented last comment, form feeds, lone CRs) are counted, not failed: the CLI refuses to
-write them (a per-file error), which the CLI sample checks.
+Inputs LibCST cannot print back byte for byte (trailing whitespace-only lines, an over-indented
+last comment, form feeds, lone CRs) are counted, not failed: "kept" when those bytes lie outside
+the statements the rules touch (the output must still hold them), "lossy" when inside (the CLI
+refuses the file with a per-file error, which the CLI sample checks).
 
 Plus a CLI-level sample: batches of cases are written into a package, ``sam3d-codemod apply`` runs
 in a subprocess, and every file must hold exactly the library's bytes (unchanged and refused ones
@@ -63,7 +66,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 FAILURE_KINDS = ("crash", "unparsable", "non-idempotent", "untouched-changed", "eol-changed",
-                 "prefilter-miss", "timeout", "cli")
+                 "prefilter-miss", "path-mismatch", "timeout", "cli")
 FAMILIES = ("hypothesmith", "grammar", "upstream")
 COMPAT_CHOICES = (("from . import _torch_compat", 6), ("from sam3d_objects import _torch_compat", 2),
                   ("from .. import _torch_compat", 1), (None, 1))
@@ -660,19 +663,26 @@ def _check(case: Case, out: Outcome) -> None:
         out.status = "rejected"
         return
     all_rules = rules()
+    whole_module_lossy = module.code != text
     try:
-        result = transform_module(module, text, all_rules, str(path), case.compat_import, "2.0")
+        result = transform_source(text, all_rules, str(path), case.compat_import, "2.0")
     except RuleBug as exc:
         out.failures.append(("unparsable", str(exc)))
         return
     except LossyInput as exc:
-        # The engine refuses inputs LibCST cannot print back byte for byte; it must be right.
-        if module.code == text:
+        # Refused only where LibCST cannot print back a statement the rules touch; it must be right.
+        if not whole_module_lossy:
             out.failures.append(("crash", f"LossyInput on a file LibCST round-trips: {exc}"))
         else:
             out.status = "lossy"
             out.detail = _first_difference(text, module.code)
         return
+    if not whole_module_lossy:
+        # The statement-level path must give exactly what parsing the whole module gives.
+        reference = transform_module(module, text, all_rules, str(path), case.compat_import, "2.0")
+        mismatch = _result_difference(reference, result)
+        if mismatch:
+            out.failures.append(("path-mismatch", mismatch))
     patched = sorted({s.code for s in result.sites if s.status == "patched"})
     out.patched_codes = patched
     body = prefilter_bytes(case.raw)
@@ -698,11 +708,11 @@ def _check(case: Case, out: Outcome) -> None:
                 compile(new, "<out>", "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
             out.failures.append(("unparsable", f"output no longer compiles: {exc}"))
-    if module.code != text:
-        # LibCST drops these bytes when it prints the module (trailing whitespace-only lines, an
-        # over-indented last comment, form feeds, a lone CR). The CLI refuses such a file with a
-        # per-file error; the CLI sample checks that it does and leaves the bytes alone.
-        out.status = "lossy"
+    if whole_module_lossy:
+        # LibCST would drop these bytes printing the whole module (trailing whitespace-only lines,
+        # an over-indented last comment, form feeds, a lone CR); they lie outside the patched
+        # statements, so the output must still hold them.
+        out.status = "kept"
         out.detail = _first_difference(text, module.code)
     if "\r\n" in text and not re.search(r"(?<!\r)\n", text) and re.search(r"(?<!\r)\n", new):
         out.failures.append(("eol-changed", "CRLF file got LF-only lines"))
@@ -720,6 +730,19 @@ def _check(case: Case, out: Outcome) -> None:
         return
     if again.code is not None:
         out.failures.append(("non-idempotent", "second pass changed the output again:\n" + _short_diff(new, again.code)))
+
+
+def _result_difference(reference, result) -> str:
+    """Where two TransformResults differ (code, sites, compat need), or ""."""
+    if reference.code != result.code:
+        return "code differs from the whole-module path:\n" + _short_diff(reference.code or "", result.code or "")
+    ref_sites = [(s.code, s.line, s.status, s.message) for s in reference.sites]
+    sites = [(s.code, s.line, s.status, s.message) for s in result.sites]
+    if ref_sites != sites:
+        return f"sites differ: whole-module {ref_sites} vs statements {sites}"
+    if reference.needs_compat != result.needs_compat:
+        return "needs_compat differs"
+    return ""
 
 
 def prefilter_bytes(raw: bytes) -> bytes:
@@ -753,13 +776,13 @@ def run_chunk(task) -> List[Outcome]:
         outcome = check_case(case, timeout)
         outcome.family = family
         outcomes.append(outcome)
-        if outcome.status in ("ok", "lossy") and not outcome.failures:
+        if outcome.status in ("ok", "lossy", "kept") and not outcome.failures:
             outcome.case = case  # candidates for the CLI sample
     return outcomes
 
 
 # ------------------------------------------------------------------ CLI sample
-def cli_sample(cases: List[Case], workdir: Path, timeout: float, lossy=frozenset()) -> List[Tuple[Case, str, str]]:
+def cli_sample(cases: List[Case], workdir: Path, timeout: float) -> List[Tuple[Case, str, str]]:
     """Write ``cases`` into a package, run ``sam3d-codemod apply`` twice; returns (case, kind, detail) failures."""
     from sam3d_codemod.cli.fileio import decode
     from sam3d_codemod.codemods.engine import transform_source
@@ -783,7 +806,7 @@ def cli_sample(cases: List[Case], workdir: Path, timeout: float, lossy=frozenset
             result = transform_source(source.text, all_rules, name, "from . import _torch_compat", "2.0")
         except LossyInput:
             result = None
-        if result is None or (case.index in lossy and result.code is not None):
+        if result is None:
             refused.add(f"fuzzpkg/{name}")  # the CLI must refuse it, not write a lossy copy
             expected[name] = (case, case.raw)
         else:
@@ -950,7 +973,6 @@ def main(argv=None) -> int:
     # CLI-level sample: clean, changed-or-not cases, written into one package per run.
     rng = random.Random(f"{args.seed}:cli")
     pool_cases = [o.case for o in outcomes if o.case is not None and not o.failures and o.case.filename == "mod.py"]
-    lossy = frozenset(o.index for o in outcomes if o.status == "lossy")
     runs = max(1, args.cases // args.cli_every)
     cli_files = 0
     with tempfile.TemporaryDirectory(prefix="sam3d-fuzz-") as tmp:
@@ -959,7 +981,7 @@ def main(argv=None) -> int:
                 break
             sample = rng.sample(pool_cases, min(args.cli_files, len(pool_cases)))
             cli_files += len(sample)
-            failures += cli_sample(sample, Path(tmp), timeout=max(120.0, args.case_timeout * 4), lossy=lossy)
+            failures += cli_sample(sample, Path(tmp), timeout=max(120.0, args.case_timeout * 4))
 
     counts = {kind: 0 for kind in FAILURE_KINDS}
     for _case, kind, _detail in failures:
@@ -969,7 +991,7 @@ def main(argv=None) -> int:
             if re.match(r"[a-z-]+-(hypothesmith|grammar|upstream|replay)-\d{6}(\.min-[a-z-]+)?\.(py|txt)$", old.name):
                 old.unlink()
     saved = [save_failure(out_dir, case, kind, detail) for case, kind, detail in failures]
-    status = {s: sum(o.status == s for o in outcomes) for s in ("ok", "rejected", "invalid", "lossy")}
+    status = {s: sum(o.status == s for o in outcomes) for s in ("ok", "rejected", "invalid", "lossy", "kept")}
     by_family = {f: sum(o.family == f for o in outcomes) for f in ("hypothesmith", "grammar", "upstream")}
     changed = sum(o.changed for o in outcomes)
     elapsed = time.monotonic() - start_time
@@ -977,8 +999,9 @@ def main(argv=None) -> int:
         f"fuzz: cases={len(outcomes)} crashes={counts['crash']} unparsable={counts['unparsable']} "
         f"non-idempotent={counts['non-idempotent']} untouched-changed={counts['untouched-changed']} "
         f"eol-changed={counts['eol-changed']} prefilter-miss={counts['prefilter-miss']} "
+        f"path-mismatch={counts['path-mismatch']} "
         f"timeouts={counts['timeout']} cli-failures={counts['cli']} | changed={changed} "
-        f"rejected={status['rejected']} lossy={status['lossy']} invalid={status['invalid']} cli-files={cli_files} "
+        f"rejected={status['rejected']} lossy={status['lossy']} kept={status['kept']} invalid={status['invalid']} cli-files={cli_files} "
         f"families={','.join(f'{k}:{v}' for k, v in by_family.items() if v)} seed={args.seed} time={elapsed:.1f}s"
     )
     if saved:

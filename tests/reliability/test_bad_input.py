@@ -272,14 +272,14 @@ def test_unexpected_exception_in_a_rule_is_one_file_error(tmp_path, monkeypatch)
     from sam3d_codemod.codemods import engine
 
     root = _tree(tmp_path, "boom.py", PATCHABLE.encode())
-    real = engine.transform_module
+    real = engine.transform_source
 
-    def flaky(module, text, rules, path, *a, **kw):
+    def flaky(text, rules, path, *a, **kw):
         if path.endswith("boom.py"):
             raise RuntimeError("rule exploded")
-        return real(module, text, rules, path, *a, **kw)
+        return real(text, rules, path, *a, **kw)
 
-    monkeypatch.setattr(engine, "transform_module", flaky)
+    monkeypatch.setattr(engine, "transform_source", flaky)
     code, out = invoke("apply", root, "-j", "1", "--no-cache")
     assert code == 2, out
     lines = _error_lines(out, "boom.py")

@@ -215,10 +215,21 @@ def test_bom_file_whose_first_line_triggers_a_rule(tmp_path):
     b"    # over-indented last comment\n  \n",
     b"\x0cz = 1\n",      # form feed at the start of a line
 ])
-def test_file_libcst_cannot_reproduce_is_reported_not_damaged(tmp_path, tail):
-    """LibCST drops these bytes when it prints the module; writing would lose them silently."""
+def test_bytes_libcst_cannot_print_outside_patched_statements_are_kept(tmp_path, tail):
+    """LibCST drops these bytes when it prints a whole module; only the patched statement goes
+    through LibCST, so the file is patched and every other byte stays."""
     f = tmp_path / "m.py"
     data = b"import torch\ny = x.index_add_(0, i, s)\n" + tail
+    f.write_bytes(data)
+    code, out = invoke("apply", tmp_path)
+    assert code == 0, out
+    assert f.read_bytes() == data.replace(b"(0, i, s)", b"(0, i, s.to(x.dtype))")
+
+
+def test_statement_libcst_cannot_reproduce_is_reported_not_damaged(tmp_path):
+    """A form feed inside the statement to patch: LibCST would drop it, so the file is an error."""
+    f = tmp_path / "m.py"
+    data = b"import torch\nif a:\n  y = x.index_add_(0, i, s)\n\x0c  z = 2\n"
     f.write_bytes(data)
     (tmp_path / "ok.py").write_text(PATCHABLE)
     code, out = invoke("apply", tmp_path)
