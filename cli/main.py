@@ -225,17 +225,21 @@ def _colour(patch: bytes) -> bytes:
 def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache, lock_file):
     """CI gate. Exit 0 when clean; 1 when a rule has work (without --lock), a site count drifted from
     the lock, or a newer-than-target torch API is unhandled; 2 on errors (e.g. unparsable files)."""
-    from .lockfile import compare, read_lock
-
     lock = None
     if lock_file is not None:
+        from .lockfile import read_lock
+
         try:
             lock = read_lock(lock_file)
         except ValueError as exc:
             click.echo(f"sam3d-codemod: error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
     report, elapsed = _execute("check", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
-    drift = compare(lock, report) if lock is not None else []
+    drift = []
+    if lock is not None:
+        from .lockfile import compare
+
+        drift = compare(lock, report)
     pending = bool(report.changed) and lock is None
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
     if drift and output_format == "text":

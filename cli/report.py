@@ -74,31 +74,80 @@ def _escape(text: str) -> str:
 
 
 def print_text(report: RunReport, command: str, stream: IO = None, show_sites: bool = True, elapsed: float = None) -> None:
+    stream = stream or sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        stream.write(plain_text(report, command, show_sites, elapsed))  # no rich import: most of a warm run
+        return
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+    console = Console(file=stream, highlight=False, soft_wrap=True)
     for o in report.errors:  # file names and messages are data: never rich markup
         console.print(f"[red]error[/red]: {escape(o.rel)}: {escape(o.error)}")
     if show_sites:
-        for s in sorted(report.sites, key=lambda s: (s.path, s.line, s.code)):
+        for s in _shown_sites(report, command):
             if s.status == "unhandled":
                 console.print(f"[yellow]{escape(s.path)}:{s.line}[/yellow]: [bold]{s.code}[/bold] unhandled: {escape(s.message)}")
-            elif command == "check" and s.status == "patched":
+            else:
                 console.print(f"{escape(s.path)}:{s.line}: [bold]{s.code}[/bold] {escape(s.message)}")
     for s in report.notes:
         console.print(f"[cyan]note[/cyan]: {s.code}: {escape(s.message)}")
-    rows = summary_rows(report)
     table = Table(title=f"sam3d-codemod {command}", show_lines=False)
-    for col in ("rule", "name", "sites", "patched", "unhandled", "files"):
-        table.add_column(col, justify="right" if col in ("sites", "patched", "unhandled", "files") else "left")
-    for r in rows:
-        table.add_row(r["code"], r["name"], str(r["found"]), str(r["patched"]), str(r["unhandled"]), str(r["files"]))
+    for col in COLUMNS:
+        table.add_column(col, justify="right" if col in NUMERIC else "left")
+    for row in _table_rows(report):
+        table.add_row(*row)
     console.print(table)
+    console.print(_summary_line(report, command, elapsed))
+
+
+COLUMNS = ("rule", "name", "sites", "patched", "unhandled", "files")
+NUMERIC = ("sites", "patched", "unhandled", "files")
+
+
+def _shown_sites(report: RunReport, command: str):
+    for s in sorted(report.sites, key=lambda s: (s.path, s.line, s.code)):
+        if s.status == "unhandled" or (command == "check" and s.status == "patched"):
+            yield s
+
+
+def _table_rows(report: RunReport) -> List[tuple]:
+    return [(r["code"], r["name"], str(r["found"]), str(r["patched"]), str(r["unhandled"]), str(r["files"]))
+            for r in summary_rows(report)]
+
+
+def _summary_line(report: RunReport, command: str, elapsed: float = None) -> str:
     verb = {"apply": "changed", "diff": "would change", "check": "would change"}.get(command, "changed")
     tail = f" in {elapsed:.2f}s" if elapsed is not None else ""
-    console.print(
-        f"{report.files_seen} files scanned, {report.files_parsed} parsed, {len(report.changed)} {verb}, "
-        f"{len(report.unhandled)} unhandled, {len(report.errors)} errors{tail}"
-    )
+    return (f"{report.files_seen} files scanned, {report.files_parsed} parsed, {len(report.changed)} {verb}, "
+            f"{len(report.unhandled)} unhandled, {len(report.errors)} errors{tail}")
+
+
+def plain_text(report: RunReport, command: str, show_sites: bool = True, elapsed: float = None) -> str:
+    """The text report as rich prints it to a pipe or file (same lines and table), without rich."""
+    lines = [f"error: {o.rel}: {o.error}" for o in report.errors]
+    if show_sites:
+        for s in _shown_sites(report, command):
+            middle = " unhandled:" if s.status == "unhandled" else ""
+            lines.append(f"{s.path}:{s.line}: {s.code}{middle} {s.message}")
+    lines += [f"note: {s.code}: {s.message}" for s in report.notes]
+    rows = _table_rows(report)
+    widths = [max([len(col)] + [len(row[i]) for row in rows]) for i, col in enumerate(COLUMNS)]
+
+    def cells(values, left: str, mid: str, right: str) -> str:
+        padded = (v.rjust(w) if c in NUMERIC else v.ljust(w) for v, w, c in zip(values, widths, COLUMNS))
+        return left + mid.join(f" {v} " for v in padded) + right
+
+    def rule(left: str, fill: str, mid: str, right: str) -> str:
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    lines.append(f"sam3d-codemod {command}")
+    lines.append(rule("┏", "━", "┳", "┓"))
+    lines.append(cells(COLUMNS, "┃", "┃", "┃"))
+    lines.append(rule("┡", "━", "╇", "┩"))
+    lines += [cells(row, "│", "│", "│") for row in rows]
+    lines.append(rule("└", "─", "┴", "┘"))
+    lines.append(_summary_line(report, command, elapsed))
+    return "\n".join(lines) + "\n"

@@ -6,7 +6,9 @@ pre-filter keep it cheap: most files share no word with the table's newer symbol
 from __future__ import annotations
 
 import ast
+from bisect import bisect_left
 import re
+import warnings
 from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
@@ -19,9 +21,10 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @lru_cache(maxsize=8)
-def _newer(target: str) -> Tuple[Dict[str, FrozenSet[str]], Dict[str, str]]:
-    """Newer-than-``target`` symbols, and for the pre-filter: last name -> the names that must
-    appear with it (its parent module/class, or the function a keyword belongs to).
+def _newer(target: str) -> Tuple[Dict[str, Tuple[FrozenSet[str], ...]], Dict[str, str]]:
+    """Newer-than-``target`` symbols, and for the pre-filter: last name -> for each symbol ending
+    in it, the words its source must contain. A use resolves only through this file's own
+    imports, so every component of the dotted name (but ``torch``) occurs in the file as a word.
 
     Class members are left out (see ``_class_member``).
     """
@@ -32,16 +35,16 @@ def _newer(target: str) -> Tuple[Dict[str, FrozenSet[str]], Dict[str, str]]:
         symbol: first for symbol, first in table._first.items()
         if is_newer[first] and _kept(symbol)
     }
-    partners: Dict[str, set] = {}
+    required: Dict[str, set] = {}
     for symbol in newer:
         if "(" in symbol:
             func, kwarg = symbol[:-2].split("(", 1)
-            last, partner = kwarg.lstrip("*"), func.replace(".__init__", "").rsplit(".", 1)[-1]
+            last, path = kwarg.lstrip("*"), func.replace(".__init__", "")
         else:
-            parent, _, last = symbol.rpartition(".")
-            partner = parent.rsplit(".", 1)[-1]
-        partners.setdefault(last, set()).add(partner)
-    return {k: frozenset(v) for k, v in partners.items()}, newer
+            last, path = symbol.rpartition(".")[2], symbol
+        words = frozenset(path.split(".")[1:]) | {last}
+        required.setdefault(last, set()).add(words)
+    return {last: tuple(sets) for last, sets in required.items()}, newer
 
 
 # Keyword arguments are checked for these functions only (scripts/gen_api_table.py KWARG_FUNCS):
@@ -72,10 +75,112 @@ def _class_member(symbol: str) -> bool:
     return any(part[:1].isupper() for part in base.split(".")[:-1]) or "__init__" in base
 
 
-def _might_use_newer(words: set, partners: Dict[str, FrozenSet[str]]) -> bool:
-    """Cheap test before parsing: some newer symbol's name and its parent's (or, for a keyword,
-    its function's) name both occur in the file."""
-    return any(not partners[w].isdisjoint(words) for w in words if w in partners)
+_BLOCKS = ("body", "orelse", "finalbody", "handlers")
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.FunctionDef,
+             ast.AsyncFunctionDef, ast.ClassDef, ast.Try) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+_GAP = r"(?:[\s\\]|#[^\n]*)*"  # what may stand between `.` and an attribute name
+
+
+@lru_cache(maxsize=256)
+def _use_pattern(names: Tuple[str, ...]) -> "re.Pattern[str]":
+    """Text that can hold a hit: ``.name`` of a newer symbol's last name, or ``name=`` of a newer keyword."""
+    alternation = "|".join(map(re.escape, names))
+    return re.compile(rf"\.{_GAP}(?:{alternation})\b|\b(?:{alternation})\s*=")
+
+
+def _candidates(text: str, tree: ast.AST, names: Tuple[str, ...]):
+    """Imports (with their depth and position, to replay ``ast.walk``'s breadth-first order), the
+    Attribute/Call/Assign nodes of statements whose text can hold a hit (``_use_pattern``), and
+    the statements under a ``hasattr`` guard. Expressions of other statements are never walked."""
+    uses = [m.start() for m in _use_pattern(names).finditer(text)]
+    starts = [0]
+    starts += [m.end() for m in _LINE_END.finditer(text)]
+    starts.append(len(text))
+    last_line = len(starts) - 1
+
+    def matches(first: int, last: int) -> bool:
+        i = bisect_left(uses, starts[first - 1])
+        return i < len(uses) and uses[i] < starts[min(last, last_line)]
+
+    imports: list = []
+    interesting: list = []
+    guarded: set = set()
+
+    def collect(node) -> None:
+        for sub in ast.walk(node):
+            kind = type(sub)
+            if kind is ast.Attribute or kind is ast.Call or kind is ast.Assign:
+                interesting.append(sub)
+
+    def statements(body, depth: int) -> None:
+        for stmt in body:
+            kind = type(stmt)
+            if kind is ast.Import or kind is ast.ImportFrom:
+                imports.append((depth, stmt.lineno, stmt.col_offset, stmt))
+            elif isinstance(stmt, _COMPOUND):
+                first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+                if matches(first, stmt.body[0].lineno):
+                    for name, value in ast.iter_fields(stmt):
+                        if name not in _BLOCKS:
+                            for part in value if isinstance(value, list) else (value,):
+                                if isinstance(part, ast.AST):
+                                    collect(part)
+                if kind is ast.If:
+                    test = stmt.test
+                    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "hasattr":
+                        guarded.update(id(s) for s in stmt.body)  # TC002's guarded config writes
+                statements(stmt.body, depth + 1)
+                statements(getattr(stmt, "orelse", ()), depth + 1)
+                for handler in getattr(stmt, "handlers", ()):
+                    if handler.type is not None and matches(handler.lineno, handler.body[0].lineno):
+                        collect(handler.type)
+                    statements(handler.body, depth + 2)
+                statements(getattr(stmt, "finalbody", ()), depth + 1)
+            elif hasattr(ast, "Match") and kind is ast.Match:
+                if matches(stmt.lineno, stmt.end_lineno):
+                    collect(stmt.subject)
+                    for case in stmt.cases:
+                        collect(case.pattern)
+                        if case.guard is not None:
+                            collect(case.guard)
+                for case in stmt.cases:
+                    statements(case.body, depth + 2)
+            elif matches(stmt.lineno, stmt.end_lineno):
+                collect(stmt)
+
+    statements(tree.body, 1)
+    return imports, interesting, guarded
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_IMPORT_LINE = re.compile(r"(?m)^.*\bimport\b.*$")
+
+
+def _might_hit(text: str, names: Tuple[str, ...]) -> bool:
+    """Whether parsing can find anything: an attribute or keyword use of a candidate name, or a
+    candidate name in an import line that mentions torch."""
+    if _use_pattern(names).search(text):
+        return True
+    word = _names_pattern(names)
+    for m in _IMPORT_LINE.finditer(text):
+        start, end = m.start(), m.end()
+        segment = text[start:end]
+        while "(" in segment and ")" not in segment or segment.rstrip().endswith("\\"):
+            more = text.find("\n", end + 1)  # a parenthesised or continued import goes on
+            if more < 0:
+                more = len(text)
+            if more <= end:
+                break
+            end = more
+            segment = text[start:end]
+        if "torch" in segment and word.search(segment):
+            return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def _names_pattern(names: Tuple[str, ...]) -> "re.Pattern[str]":
+    return re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, names)))
 
 
 def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = None) -> List[Site]:
@@ -83,38 +188,32 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
     ``tree``: ``ast.parse(text)`` when the caller already has it."""
     if "torch" not in text:
         return []
-    partners, newer = _newer(target)
-    if not _might_use_newer(set(_WORD.findall(text)), partners):
+    required, newer = _newer(target)
+    words = set(_WORD.findall(text))
+    names = tuple(sorted(w for w in words if w in required and any(need <= words for need in required[w])))
+    if not names or not _might_hit(text, names):
         return []
     if tree is None:
         try:
-            tree = ast.parse(text)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # invalid escapes in the input are not ours to report
+                tree = ast.parse(text)
         except (SyntaxError, ValueError):
             return []  # the runner reports unparsable files itself
+    imports, interesting, guarded = _candidates(text, tree, names)
     aliases: Dict[str, str] = {}
-    interesting = []
-    guarded = set()
-    for node in ast.walk(tree):
-        kind = type(node)
-        if kind is ast.Import:
+    for _depth, _line, _col, node in sorted(imports, key=lambda item: item[:3]):
+        if type(node) is ast.Import:
             for a in node.names:
                 if a.asname:
                     aliases[a.asname] = a.name
                 else:
                     aliases.setdefault(a.name.split(".")[0], a.name.split(".")[0])
-            interesting.append(node)
-        elif kind is ast.ImportFrom:
-            if node.module and not node.level:
-                for a in node.names:
-                    if a.name != "*":
-                        aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-            interesting.append(node)
-        elif kind is ast.Attribute or kind is ast.Call or kind is ast.Assign:
-            interesting.append(node)
-        elif kind is ast.If:
-            test = node.test
-            if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "hasattr":
-                guarded.update(id(stmt) for stmt in node.body)  # TC002's guarded config writes
+        elif node.module and not node.level:
+            for a in node.names:
+                if a.name != "*":
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    interesting += [item[3] for item in imports]
 
     def resolve(node) -> Optional[str]:
         parts = []

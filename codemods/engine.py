@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Dict, List, Optional, Sequence
 
 import libcst as cst
@@ -85,7 +87,9 @@ def build_index(text: str, tree: Optional[ast.AST] = None) -> ImportIndex:
 
 def _ast_parse(text: str) -> Optional[ast.AST]:
     try:
-        return ast.parse(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes in the input are not ours to report
+            return ast.parse(text)
     except (SyntaxError, ValueError):
         return None
 
@@ -204,6 +208,66 @@ class _MultiRuleTransformer(cst.CSTTransformer):
 
     def on_leave(self, original_node, updated_node):
         return _leave(self.leavers, original_node, updated_node)
+
+
+class _Walker(_MultiRuleTransformer):
+    """The same dispatch without LibCST's generic traversal, which rebuilds every node it enters:
+    only the path from a replaced node up to the root is rebuilt (``with_changes``), and subtrees
+    no handler can act in (names, literals, whitespace, operators) are not entered."""
+
+    def __init__(self, visitors, leavers, defs=None) -> None:
+        super().__init__(visitors, leavers, defs)
+        self.inert = _inert_types(frozenset(visitors) | frozenset(leavers))
+
+    def walk(self, node):
+        if not self.on_visit(node):
+            return self.on_leave(node, node)
+        inert = self.inert
+        changes = None
+        for name in _child_fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                if type(value) in inert:
+                    continue
+                new = self.walk(value)
+                if new is not value:
+                    changes = changes or {}
+                    changes[name] = new
+            elif isinstance(value, (tuple, list)) and value:
+                items = None
+                for i, item in enumerate(value):
+                    if isinstance(item, cst.CSTNode) and type(item) not in inert:
+                        new = self.walk(item)
+                        if new is not item:
+                            items = items or list(value)
+                            items[i] = new
+                if items is not None:
+                    changes = changes or {}
+                    changes[name] = type(value)(items)
+        return self.on_leave(node, node.with_changes(**changes) if changes else node)
+
+
+_FIELDS: Dict[type, tuple] = {}
+
+
+def _child_fields(cls) -> tuple:
+    names = _FIELDS.get(cls)
+    if names is None:
+        import dataclasses
+
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+@lru_cache(maxsize=None)
+def _inert_types(handled: frozenset) -> frozenset:
+    """Node types that cannot hold a node some handler acts on."""
+    from libcst._nodes import op, whitespace
+
+    inert = {cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis}
+    for module in (op, whitespace):
+        inert.update(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, cst.CSTNode))
+    return frozenset(t for t in inert if t.__name__ not in handled)
 
 
 def _suppressions(text: str) -> Dict[int, Optional[set]]:
@@ -378,7 +442,9 @@ def _finish(code: str, ctx: FileContext, index: ImportIndex, rules, path, compat
         if again.code is not None:
             return TransformResult(again.code, ctx.sites + again.sites, ctx.needs_compat or again.needs_compat, again.tree)
     try:
-        tree = ast.parse(code)  # C-speed check that the output is valid Python
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)  # C-speed check that the output is valid Python
     except (SyntaxError, ValueError) as exc:
         raise RuleBug(f"rules {sorted({s.code for s in ctx.sites})} produced unparsable code: {exc}") from None
     return TransformResult(code, ctx.sites, ctx.needs_compat, tree)
@@ -583,7 +649,7 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth)
         for handler in handlers:
             handler.reset()
         defs = def_hotness(text, None, hot, plan.starts, region.nodes)
-        new_module = module.visit(_MultiRuleTransformer(visitors, leavers, defs))
+        new_module = _Walker(visitors, leavers, defs).walk(module)
         keep_alive.append((module, new_module))
         if new_module is not module:
             code = new_module.code
