@@ -1,0 +1,112 @@
+"""The TC100 scan walks only statements whose text can hold a hit, and skips parsing files that
+cannot hold one; it must find exactly what walking every node finds."""
+import ast
+from pathlib import Path
+
+import pytest
+
+from sam3d_codemod.codemods import api_scan
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _every_node(text, tree, names):
+    """The reference: every node of the tree, imports in ``ast.walk``'s breadth-first order."""
+    imports, interesting, guarded = [], [], set()
+    for order, node in enumerate(ast.walk(tree)):
+        kind = type(node)
+        if kind in (ast.Import, ast.ImportFrom):
+            imports.append((0, order, 0, node))
+        elif kind in (ast.Attribute, ast.Call, ast.Assign):
+            interesting.append(node)
+        elif kind is ast.If:
+            test = node.test
+            if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "hasattr":
+                guarded.update(id(s) for s in node.body)
+    return imports, interesting, guarded
+
+
+def _reference_scan(monkeypatch, text):
+    with monkeypatch.context() as m:
+        m.setattr(api_scan, "_candidates", _every_node)
+        m.setattr(api_scan, "_might_hit", lambda text, names: True)
+        return api_scan.scan(text, "mod.py")
+
+
+CASES = {
+    "attribute chain": "import torch\nwith torch.nn.attention.sdpa_kernel(b):\n    pass\n",
+    "alias": "import torch.nn.attention as A\nx = A.SDPBackend.FLASH_ATTENTION\n",
+    "from import": "from torch.nn.attention import sdpa_kernel, SDPBackend\n",
+    "parenthesised import": "import os\nfrom torch.nn.attention import (\n    sdpa_kernel,\n)\n",
+    "continued import": "from torch.nn.attention import \\\n    sdpa_kernel\n",
+    "nested import, later use": "def f():\n    import torch\n    return torch.compiler.is_compiling()\n",
+    "attribute across lines": "import torch\nx = (torch.compiler\n     .is_compiling())\n",
+    "comment inside a chain": "import torch\nx = (torch.compiler.  # why\n     is_compiling())\n",
+    "keyword": "import torch\ntorch.load(f, weights_only=True, mmap=True)\n",
+    "decorator": "import torch\n@torch.compiler.disable\ndef f():\n    pass\n",
+    "except clause": "import torch\ntry:\n    pass\nexcept torch.compiler.SomeError:\n    pass\n",
+    "config write": "import torch._dynamo\ntorch._dynamo.config.accumulated_cache_size_limit = 8\n",
+    "guarded config write": "import torch._dynamo\nif hasattr(torch._dynamo.config, 'x'):\n"
+    "    torch._dynamo.config.accumulated_cache_size_limit = 8\n",
+    "rebound alias": "import numpy as np\ndef f():\n    import torch as np\n    return np.compiler.is_compiling()\n",
+    "suppressed": "import torch\nx = torch.compiler.is_compiling()  # sam3d-codemod: ignore[TC100]\n",
+    "no hit": "import torch\nx = torch.zeros(3).type(torch.float32)\n",
+    "match": "import torch\nmatch x:\n    case torch.compiler.Y:\n        import torch.nn.attention\n",
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_same_as_walking_every_node(monkeypatch, name):
+    text = CASES[name]
+    assert api_scan.scan(text, "mod.py") == _reference_scan(monkeypatch, text)
+
+
+def test_cases_find_what_they_should(monkeypatch):
+    found = {name: api_scan.scan(text, "mod.py") for name, text in CASES.items()}
+    assert not found["no hit"] and not found["suppressed"] and not found["guarded config write"]
+    for name in ("attribute chain", "alias", "from import", "parenthesised import", "continued import",
+                 "nested import, later use", "attribute across lines", "comment inside a chain",
+                 "keyword", "decorator", "config write", "match"):
+        assert found[name], name
+
+
+def _tree_files():
+    files = sorted(p for p in (REPO / "fixtures").rglob("*.py"))
+    return files
+
+
+@pytest.mark.parametrize("path", _tree_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_fixture_files(monkeypatch, path):
+    text = path.read_text()
+    assert api_scan.scan(text, "mod.py") == _reference_scan(monkeypatch, text)
+
+
+@pytest.mark.realtree
+def test_real_tree(monkeypatch):
+    from tests.realtree import pristine_tree
+
+    hits = 0
+    for path in sorted(pristine_tree().rglob("*.py")):
+        text = path.read_text()
+        found = api_scan.scan(text, "mod.py")
+        assert found == _reference_scan(monkeypatch, text), path
+        hits += len(found)
+    assert hits > 0  # the unpatched tree uses newer APIs: the comparison saw real findings
+
+
+def test_torch_sources_sample(monkeypatch):
+    """torch's own sources use newer APIs everywhere: every 10th file, when the cached torch
+    environment exists (scripts/torch-envs 2.13.0)."""
+    import os
+
+    cache = Path(os.environ.get("SAM3D_CODEMOD_CACHE", Path.home() / ".cache" / "sam3d-codemod"))
+    torch_dir = cache / "envs" / "torch-2.13.0" / "lib" / "python3.11" / "site-packages" / "torch"
+    if not torch_dir.is_dir():
+        pytest.skip("no cached torch 2.13.0 environment")
+    hits = 0
+    for path in sorted(torch_dir.rglob("*.py"))[::10]:
+        text = path.read_text(errors="replace")
+        found = api_scan.scan(text, "mod.py")
+        assert found == _reference_scan(monkeypatch, text), path
+        hits += len(found)
+    assert hits > 100
