@@ -106,8 +106,11 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> List[Tuple[Pa
         else:
             raise UsageError(f"{raw_path}: not a directory or .py file")
         real_root = os.path.realpath(root)
-        for file in sorted(files, key=os.path.islink):  # a real file claims itself before an in-tree link to it
-            real = os.path.realpath(file)
+        links = {file for file in files if os.path.islink(file)}
+        for file in sorted(files, key=lambda f: f in links):  # a real file claims itself before an in-tree link to it
+            # _walk never enters a linked directory: only a linked file can lead elsewhere.
+            real = os.path.realpath(file) if file in links or files == [path] else \
+                os.path.join(real_root, os.path.relpath(file, root))
             if os.path.commonpath([real, real_root]) != real_root:
                 continue  # a link out of the tree
             if real in seen:
@@ -324,6 +327,12 @@ def transform_file(job: tuple) -> FileOutcome:
     return outcome
 
 
+def _job_cost(job: tuple) -> int:
+    """Rough work of one file: LibCST-bound files cost several times a scan-only one per byte."""
+    raw, codes = job[2], job[3]
+    return len(raw) * (8 if codes else 1)
+
+
 def run(paths: Sequence[str], options: Options, write: bool = False,
         progress: Optional[Callable[[int, int], None]] = None, verify: bool = False) -> RunReport:
     """``verify`` (check, lock): also prove idempotence and scan for unhandled newer torch APIs."""
@@ -396,11 +405,14 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
         if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
             from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
 
+            # Largest first, in small chunks: the slowest files start early and no worker idles at
+            # the end while another still has a long chunk queued.
+            jobs.sort(key=_job_cost, reverse=True)
             pool = ProcessPoolExecutor(max_workers=options.jobs)
             # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process
             # group) interrupts only this process, which cancels the rest; no worker is cut mid-message.
             with deferred_signals():
-                results = pool.map(transform_file, jobs, chunksize=max(1, len(jobs) // (options.jobs * 4)))
+                results = pool.map(transform_file, jobs, chunksize=max(1, min(8, len(jobs) // (options.jobs * 8))))
         else:
             results = map(transform_file, jobs)
         for i, outcome in enumerate(results, 1):

@@ -71,8 +71,11 @@ def _kept(symbol: str) -> bool:
 def _class_member(symbol: str) -> bool:
     """Members of classes (``torch.Tensor.foo``, ``torch.nn.Linear.__init__(bias=)``): their receiver
     is an instance whose type is unknown statically, so they are left out of the scan."""
-    base = symbol.split("(", 1)[0]
-    return any(part[:1].isupper() for part in base.split(".")[:-1]) or "__init__" in base
+    return _MEMBER.match(symbol) is not None
+
+
+# A capitalised component before the last one, or __init__, in the name before any "(".
+_MEMBER = re.compile(r"[^(]*?(?:\.[A-Z][^.(]*\.|__init__)")
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers")

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Dict, List, Optional, Sequence
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState
 
 from .base import COMPAT_MODULE, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site, dotted_name
 
@@ -300,7 +301,7 @@ class _SnippetLines:
         probe = node.with_changes(leading_lines=()) if hasattr(node, "leading_lines") else node
         if isinstance(probe, (cst.FunctionDef, cst.ClassDef)) and probe.decorators:
             probe = probe.decorators[0]
-        code = self._empty.code_for_node(probe).strip()
+        code = _first_line_code(probe, self._empty).strip()
         snippet = code.splitlines()[0] if "\n" in code else code  # bodies render at another indent
         at = self.text.find(snippet) if snippet else -1
         if at >= 0 and self.text.find(snippet, at + 1) < 0:
@@ -315,6 +316,28 @@ class _SnippetLines:
             self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         pos = self._positions.get(node)
         return pos.start.line + self.offset if pos is not None else None
+
+
+class _FirstLineDone(Exception):
+    pass
+
+
+class _FirstLineState(CodegenState):
+    def add_token(self, value: str) -> None:
+        self.tokens.append(value)
+        if ("\n" in value or "\r" in value) and "".join(self.tokens).strip():
+            raise _FirstLineDone
+
+
+def _first_line_code(node, module) -> str:
+    """``module.code_for_node(node)`` up to the end of its first non-blank line: a site's line
+    needs no more, and rendering a whole ``if`` block for it would cost as much as the rest."""
+    state = _FirstLineState(default_indent=module.default_indent, default_newline=module.default_newline)
+    try:
+        node._codegen(state)
+    except _FirstLineDone:
+        pass
+    return "".join(state.tokens)
 
 
 _NOT_ROUND_TRIP = re.compile(r"[\f\v]|\r(?!\n)")
