@@ -59,6 +59,24 @@ class Sample:
     stderr: bytes = b""
 
 
+def user_install() -> Path:
+    """A venv with this checkout installed the way users install it (``pip install .``, not
+    editable: no import-hook finder at start-up). Its dependencies come from the dev venv through
+    a path entry, so nothing is downloaded. Returns its bin directory; refreshed on every run."""
+    venv = CACHE / "bench-install"
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    dev_site = subprocess.run([str(DEV_PYTHON), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "_sam3d_bench_dev_deps.pth").write_text(dev_site + "\n")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
+                    "--disable-pip-version-check", str(REPO)], check=True)
+    return python.parent
+
+
 def run_once(cmd: Sequence[str], cwd: Optional[Path] = None, env: Optional[dict] = None) -> Sample:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
@@ -331,8 +349,9 @@ def main(argv=None) -> int:
     all_rules = select_rules(["ALL"])  # imported once, up front: the tree may change while the bench runs
 
     bindir = Path(sys.executable).parent
-    py = sys.executable
-    tool = str(bindir / "sam3d-codemod") if (bindir / "sam3d-codemod").exists() else shutil.which("sam3d-codemod")
+    install = user_install()
+    py = str(install / "python")
+    tool = str(install / "sam3d-codemod")
     ruff = str(bindir / "ruff") if (bindir / "ruff").exists() else shutil.which("ruff")
     if not tool or not ruff:
         sys.exit("bench: needs the sam3d-codemod and ruff commands (pip install ruff into the dev venv)")

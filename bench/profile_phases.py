@@ -2,8 +2,8 @@
 
     python bench/profile_phases.py PATH [--select ALL] [--top 8] [--json OUT]
 
-Wraps the engine's phases (LibCST parse, the combined traversal, codegen, the idempotence
-re-run, the TC100 API scan, Python's own ``ast.parse``) with exclusive timers keyed by call path,
+Wraps the engine's phases (LibCST parse of the hot statements, the traversal, codegen, line
+numbers, the TC100 API scan, Python's own ``ast.parse``) with exclusive timers keyed by call path,
 runs ``sam3d_codemod.cli.runner.run`` exactly as ``check --no-cache -j 1`` does, and prints the
 totals, the import cost of the CLI and of libcst, and the slowest files.
 """
@@ -26,10 +26,13 @@ class PhaseTimer:
         self.exclusive: Dict[str, float] = defaultdict(float)
         self.calls: Dict[str, int] = defaultdict(int)
 
-    def wrap(self, label: str, fn: Callable) -> Callable:
+    def wrap(self, label: str, fn: Callable, reentrant: bool = False) -> Callable:
+        """``reentrant``: a recursive function, timed at its outermost call only."""
         timer = self
 
         def wrapper(*args, **kwargs):
+            if reentrant and timer.stack and timer.stack[-1][0] == label:
+                return fn(*args, **kwargs)
             path = " > ".join([f[0] for f in timer.stack] + [label])
             frame = [label, time.perf_counter(), 0.0]
             timer.stack.append(frame)
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
     api_scan.scan("import torch\ntorch.compile(x)\n", "warmup.py", "2.0")  # API table load: start-up cost
     libcst.parse_module("x = 1\n")
 
-    def wrap(owner, attr: str, label: str) -> None:
+    def wrap(owner, attr: str, label: str, reentrant: bool = False) -> None:
         """Patch ``owner.attr`` (looked up at call time by the runner/engine); skip what the code lacks."""
         fn = owner.__dict__.get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
         if fn is None:
@@ -88,35 +91,29 @@ def main(argv=None) -> int:
         elif isinstance(fn, property):
             setattr(owner, attr, property(timer.wrap(label, fn.fget)))
         else:
-            setattr(owner, attr, timer.wrap(label, fn))
+            setattr(owner, attr, timer.wrap(label, fn, reentrant))
 
     missing: List[str] = []
     inputs: List[str] = []  # sources of the first LibCST parse of each pre-filtered file
     plain_parse = libcst.parse_module
-
-    def recording_parse(source, *a, **k):
-        if [f[0] for f in timer.stack] == ["transform_file", "libcst.parse_module"]:
-            inputs.append(source)
-        return plain_parse(source, *a, **k)
-
-    libcst.parse_module = recording_parse
-    wrap(libcst, "parse_module", "libcst.parse_module")
+    wrap(libcst, "parse_module", "LibCST parse (hot statements)")
     wrap(ast, "parse", "ast.parse")
-    wrap(engine, "transform_module", "transform_module")
-    wrap(engine, "transform_source", "verify (transform_source)")
+    wrap(engine, "transform_module", "whole-module path")
+    wrap(engine, "transform_source", "transform_source")
     wrap(engine, "build_index", "build_index")
     wrap(engine, "def_hotness", "def_hotness")
-    wrap(engine, "_add_imports", "_add_imports")
-    wrap(engine._SnippetLines, "get", "line numbers (_SnippetLines)")
-    wrap(libcst.Module, "visit", "traversal (Module.visit)")
+    wrap(engine, "_StatementPlan", "statement plan")
+    wrap(engine, "_first_line_code", "line numbers")
+    wrap(engine._Walker, "walk", "traversal (_Walker)", reentrant=True)
     wrap(libcst.Module, "code", "codegen (Module.code)")
     wrap(api_scan, "scan", "api_scan.scan")
-    wrap(api_scan, "_resolver", "api_scan._resolver")
-    wrap(api_scan, "_guarded", "api_scan._guarded")
+    wrap(api_scan, "_newer", "api_scan table")
     per_file: Dict[str, float] = {}
     inner = runner.transform_file
 
     def timed_transform(job):
+        if job[3]:
+            inputs.append(job[2].decode("utf-8", "replace"))
         start = time.perf_counter()
         try:
             return inner(job)

@@ -81,21 +81,58 @@ _MEMBER = re.compile(r"[^(]*?(?:\.[A-Z][^.(]*\.|__init__)")
 _BLOCKS = ("body", "orelse", "finalbody", "handlers")
 _COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.FunctionDef,
              ast.AsyncFunctionDef, ast.ClassDef, ast.Try) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
-_GAP = r"(?:[\s\\]|#[^\n]*)*"  # what may stand between `.` and an attribute name
 
 
-@lru_cache(maxsize=256)
-def _use_pattern(names: Tuple[str, ...]) -> "re.Pattern[str]":
-    """Text that can hold a hit: ``.name`` of a newer symbol's last name, or ``name=`` of a newer keyword."""
-    alternation = "|".join(map(re.escape, names))
-    return re.compile(rf"\.{_GAP}(?:{alternation})\b|\b(?:{alternation})\s*=")
+def _uses(text: str, names: Tuple[str, ...]) -> List[int]:
+    """Offsets of the candidate names that can be a hit: an attribute (``.name``, whitespace, a
+    line break or a backslash between) or a keyword argument (``name=``). ``str.find`` per name:
+    several times faster than one regex alternation over the whole text."""
+    found = []
+    size = len(text)
+    for name in names:
+        at = text.find(name)
+        while at >= 0:
+            end = at + len(name)
+            if (at == 0 or not _ident(text[at - 1])) and (end >= size or not _ident(text[end])):
+                if _after_dot(text, at) or _before_equals(text, end):
+                    found.append(at)
+            at = text.find(name, at + 1)
+    found.sort()
+    return found
+
+
+def _ident(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _after_dot(text: str, at: int) -> bool:
+    k = at - 1
+    while k >= 0:
+        char = text[k]
+        if char == ".":
+            return True
+        if char in "\r\n":
+            line_start = max(text.rfind("\n", 0, k), text.rfind("\r", 0, k)) + 1
+            if "#" in text[line_start:k]:
+                return True  # a comment may hide a dot on the line above: count it as a use
+        elif char not in " \t\\\f":
+            return False
+        k -= 1
+    return False
+
+
+def _before_equals(text: str, end: int) -> bool:
+    k = end
+    while k < len(text) and text[k] in " \t\r\n\\":
+        k += 1
+    return k < len(text) and text[k] == "="
 
 
 def _candidates(text: str, tree: ast.AST, names: Tuple[str, ...]):
     """Imports (with their depth and position, to replay ``ast.walk``'s breadth-first order), the
-    Attribute/Call/Assign nodes of statements whose text can hold a hit (``_use_pattern``), and
+    Attribute/Call/Assign nodes of statements whose text can hold a hit (``_uses``), and
     the statements under a ``hasattr`` guard. Expressions of other statements are never walked."""
-    uses = [m.start() for m in _use_pattern(names).finditer(text)]
+    uses = _uses(text, names)
     starts = [0]
     starts += [m.end() for m in _LINE_END.finditer(text)]
     starts.append(len(text))
@@ -162,7 +199,7 @@ _IMPORT_LINE = re.compile(r"(?m)^.*\bimport\b.*$")
 def _might_hit(text: str, names: Tuple[str, ...]) -> bool:
     """Whether parsing can find anything: an attribute or keyword use of a candidate name, or a
     candidate name in an import line that mentions torch."""
-    if _use_pattern(names).search(text):
+    if _uses(text, names):
         return True
     word = _names_pattern(names)
     for m in _IMPORT_LINE.finditer(text):
