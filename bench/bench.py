@@ -373,7 +373,7 @@ def main(argv=None) -> int:
         "version": __version__, "quick": quick, "runs": runs, "slow_runs": slow_runs, "startup_runs": startup_runs,
         "python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
         "ruff": subprocess.run([ruff, "--version"], capture_output=True, text=True).stdout.strip(),
-        "libcst": __import__("libcst").__version__ if hasattr(__import__("libcst"), "__version__") else "?",
+        "libcst": __import__("importlib.metadata").metadata.version("libcst"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg_before": load_before, "series": {}, "rows": [],
     }
 

@@ -249,6 +249,20 @@ class _Walker(_MultiRuleTransformer):
 
 
 _FIELDS: Dict[type, tuple] = {}
+# Where a node's dataclass fields are not in source order, LibCST's own visiting order (libcst 1.x,
+# checked against its source by tests/codemods/test_statement_path.py): rules see decorators before
+# the body, `a` before `t` in `a if t else b`, and ask for imports in that order.
+_SOURCE_ORDER = {
+    "Arg": ("keyword", "value"),
+    "ClassDef": ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
+    "ExceptHandler": ("type", "name", "body"),
+    "ExceptStarHandler": ("type", "name", "body"),
+    "FunctionDef": ("decorators", "name", "type_parameters", "params", "returns", "body"),
+    "IfExp": ("body", "test", "orelse"),
+    "MatchCase": ("pattern", "guard", "body"),
+    "Parameters": ("posonly_params", "params", "star_arg", "kwonly_params", "star_kwarg"),
+    "TypeAlias": ("name", "type_parameters", "value"),
+}
 
 
 def _child_fields(cls) -> tuple:
@@ -256,7 +270,9 @@ def _child_fields(cls) -> tuple:
     if names is None:
         import dataclasses
 
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        fields = tuple(f.name for f in dataclasses.fields(cls))
+        first = tuple(n for n in _SOURCE_ORDER.get(cls.__name__, ()) if n in fields)
+        names = _FIELDS[cls] = first + tuple(n for n in fields if n not in first)
     return names
 
 
@@ -694,7 +710,14 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth)
         groups = plan.top_groups
         if not groups:
             raise _WholeModule
-        at = _insertion_group(groups)
+        effective = list(groups)
+        for region in changed:
+            if not region.indent:  # a rewritten top-level statement counts as it now reads
+                rewritten = _ast_parse(region.new_text)
+                if rewritten is None or not rewritten.body:
+                    raise _WholeModule
+                effective[region.top] = rewritten.body
+        at = _insertion_group(effective)
         if compat is not None:
             first_new = min((r.top for r in changed if r.top < at), default=None)
             if first_new is not None:
@@ -704,7 +727,7 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth)
         else:
             prev = groups[at - 1]
             end = plan.starts[min(prev[-1].end_lineno, len(plan.starts) - 1)]
-            if isinstance(prev[-1], _COMPOUND) or not text[:end].endswith(("\n", "\r")):
+            if isinstance(effective[at - 1][-1], _COMPOUND) or not text[:end].endswith(("\n", "\r")):
                 raise _WholeModule  # a block's trailing comments, or no newline at the end of the file
             at_offset = end
     pos = 0

@@ -92,6 +92,10 @@ LAYOUTS = {
     "hasattr guard": "import torch\nclass M:\n" + BIG_COLD
     + "    def hot(self):\n        if hasattr(torch._dynamo.config, 'accumulated_cache_size_limit'):\n"
     "            torch._dynamo.config.accumulated_cache_size_limit = 8\n",
+    "rewritten torch import above import torch": "from torch.compiler import (\n    is_compiling,\n)\n"
+    "import torch\ntorch._dynamo.config.suppress_errors = True\nif x:\n    from . import _torch_compat\n",
+    "decorator before body": "import torch\n@torch._dynamo.disable()\ndef f():\n"
+    + "    x = 1\n" * 12 + "    return torch.utils.checkpoint.checkpoint(g)\n",
     "repeated snippet": "import torch\nclass M:\n" + BIG_COLD
     + "    def hot(self):\n        y = torch.compile(f)\n        y = torch.compile(f)\n",
 }
@@ -147,3 +151,35 @@ def test_lone_cr_line_numbers_follow_python():
     assert result.code == "import torch\rfrom . import _torch_compat\rx = 1\ry = _torch_compat.compile(f)\n"
     call = next(n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Attribute) and n.attr == "compile")
     assert [s.line for s in result.sites if s.code == "TC011"] == [call.lineno] == [3]
+
+
+def test_walker_visits_children_in_libcst_order():
+    """The walker's child order must be LibCST's (source order): rules record sites and ask for
+    imports in visiting order. Derived from each node class's ``_visit_and_replace_children``."""
+    import dataclasses
+    import inspect
+    import re
+
+    visit = re.compile(r'visit_\w+\(\s*self,\s*"(\w+)"')
+    trivia = re.compile(r"whitespace|^lpar$|^rpar$|comma|semicolon|leading_lines|lines_after_decorators|^header$"
+                        r"|^footer$|^equal$|^dot$|colon|^lbrace$|^rbrace$|^lbracket$|^rbracket$|^operator$"
+                        r"|^asynchronous$|posonly_ind|^relative$|^star$")
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    checked = 0
+    for cls in set(subclasses(cst.CSTNode)):
+        method = cls.__dict__.get("_visit_and_replace_children")
+        if method is None or not dataclasses.is_dataclass(cls):
+            continue
+        expected = []
+        for name in visit.findall(inspect.getsource(method)):
+            if name not in expected and not trivia.search(name):
+                expected.append(name)
+        ours = [n for n in engine._child_fields(cls) if n in expected]
+        assert ours == expected, cls.__name__
+        checked += 1
+    assert checked > 80
