@@ -297,7 +297,8 @@ def transform_file(job: tuple) -> FileOutcome:
                 outcome.error = str(exc)
                 return outcome
             if verify and result.code is not None:
-                again = transform_source(result.code, rules, str(path), compat_import, target, tree=result.tree)
+                again = transform_source(result.code, rules, str(path), compat_import, target, tree=result.tree,
+                                         reuse=result.reuse)
                 if again.code is not None:
                     raise RuleBug(f"rules {sorted({s.code for s in again.sites if s.status == 'patched'})} are not idempotent here")
         except RuleBug as exc:

@@ -31,6 +31,7 @@ class TransformResult:
     sites: List[Site] = field(default_factory=list)
     needs_compat: bool = False
     tree: Optional[ast.AST] = field(default=None, repr=False)  # ast of the result (``code``, else the input)
+    reuse: Optional["_Reuse"] = field(default=None, repr=False)  # for the idempotence pass over ``code``
 
     def __post_init__(self) -> None:
         self.sites = sorted(self.sites, key=lambda s: s.line)  # file order, whichever rule found it
@@ -479,7 +480,8 @@ def _finish(code: str, ctx: FileContext, index: ImportIndex, rules, path, compat
         # `import torch._dynamo` binds `torch` where nothing did: uses of it resolve only now.
         again = transform_source(code, rules, path, compat_import, target, _depth=depth + 1)
         if again.code is not None:
-            return TransformResult(again.code, ctx.sites + again.sites, ctx.needs_compat or again.needs_compat, again.tree)
+            return TransformResult(again.code, ctx.sites + again.sites, ctx.needs_compat or again.needs_compat, again.tree,
+                                   again.reuse)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -497,6 +499,7 @@ def transform_source(
     target: str = "2.0",
     _depth: int = 0,
     tree: Optional[ast.AST] = None,
+    reuse: Optional["_Reuse"] = None,
 ) -> TransformResult:
     """Apply ``rules`` to ``text``. Raises ``libcst.ParserSyntaxError`` on bad input,
     ``LossyInput`` where LibCST cannot round-trip the file.
@@ -504,12 +507,14 @@ def transform_source(
     Only the statements some rule's pre-filter matches go through LibCST, each parsed on its own
     (a method as the body of a dummy ``if 1:``); the rest of the file is kept as text. Layouts
     where that could differ from parsing the whole module take ``transform_module`` instead.
+    ``reuse``: the first pass's ``TransformResult.reuse`` when ``text`` is its output (``check``'s
+    idempotence proof): statements it left alone are not parsed again.
     """
     if tree is None:
         tree = _ast_parse(text)
     if tree is not None:
         try:
-            return _transform_statements(text, tree, rules, path, compat_import, target, _depth)
+            return _transform_statements(text, tree, rules, path, compat_import, target, _depth, reuse)
         except _WholeModule:
             pass
     try:
@@ -663,7 +668,27 @@ def _insertion_group(groups) -> int:
     return leading_end
 
 
-def _transform_statements(text, tree, rules, path, compat_import, target, depth) -> TransformResult:
+@dataclass
+class _Reuse:
+    """Statements (as parsed, prologue included) a pass left alone, and the imports it resolved with."""
+
+    texts: set
+    index: ImportIndex
+
+
+_IDENT = re.compile(r"[^\W\d]\w*")
+
+
+def _same_bindings(before: ImportIndex, after: ImportIndex, snippet: str) -> bool:
+    """Whether every name in ``snippet`` resolves alike under both indexes, and no module it could
+    reach changed from unloaded to loaded: then rules treat the statement alike too."""
+    words = set(_IDENT.findall(snippet))
+    if any(before.aliases.get(w) != after.aliases.get(w) for w in words):
+        return False
+    return not any(m.rsplit(".", 1)[-1] in words for m in before.loaded ^ after.loaded)
+
+
+def _transform_statements(text, tree, rules, path, compat_import, target, depth, reuse=None) -> TransformResult:
     index = build_index(text, tree)
     hot = hot_matcher(rules, index)
     plan = _StatementPlan(text, tree, hot)
@@ -673,9 +698,13 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth)
     handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
     visitors, leavers = _handler_maps(handlers)
     keep_alive = []  # sites are deduplicated by node id: no parsed node may be freed and its id reused
+    untouched = set()
     for region in plan.regions:
         snippet = plan.span(region.first, region.last)
         header = _prologue(region.indent, indent, newline)
+        if reuse is not None and header + snippet in reuse.texts and _same_bindings(reuse.index, index, snippet):
+            continue  # the first pass left this statement alone under the same bindings: it would again
+        asked = (len(ctx.needed_modules), ctx.needs_compat)
         try:
             module = cst.parse_module(header + snippet)
         except Exception:  # the whole-module parse gives the error with the file's own line numbers
@@ -697,13 +726,16 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth)
             code = code[len(header):]
             if code != snippet:
                 region.new_text = code
+        if region.new_text is None and asked == (len(ctx.needed_modules), ctx.needs_compat):
+            untouched.add(header + snippet)
+    reused = _Reuse(untouched, index)
     if ctx.needs_compat and compat_import is None:
-        return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites], tree=tree)
+        return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites], tree=tree, reuse=reused)
     compat = compat_import if ctx.needs_compat and not index.has_compat_import else None
     changed = [r for r in plan.regions if r.new_text is not None]
     new_lines = [f"import {m}" for m in ctx.needed_modules] + ([compat] if compat is not None else [])
     if not changed and not new_lines or not any(s.status == "patched" for s in ctx.sites) and not ctx.needed_modules:
-        return TransformResult(None, ctx.sites, ctx.needs_compat, tree)
+        return TransformResult(None, ctx.sites, ctx.needs_compat, tree, reused)
     pieces = []
     at_offset = None
     if new_lines:
@@ -748,5 +780,8 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth)
     pieces.append(text[pos:])
     code = "".join(pieces)
     if code == text:
-        return TransformResult(None, ctx.sites, ctx.needs_compat, tree)
-    return _finish(code, ctx, index, rules, path, compat_import, target, depth)
+        return TransformResult(None, ctx.sites, ctx.needs_compat, tree, reused)
+    result = _finish(code, ctx, index, rules, path, compat_import, target, depth)
+    if result.reuse is None:  # (a re-run for a newly bound root brings its own)
+        result.reuse = reused
+    return result

@@ -183,3 +183,59 @@ def test_walker_visits_children_in_libcst_order():
         assert ours == expected, cls.__name__
         checked += 1
     assert checked > 80
+
+
+def _parsed_during(monkeypatch, fn):
+    parsed = []
+    real = cst.parse_module
+
+    def recording(source, *a, **kw):
+        parsed.append(source)
+        return real(source, *a, **kw)
+
+    monkeypatch.setattr(cst, "parse_module", recording)
+    fn()
+    monkeypatch.setattr(cst, "parse_module", real)
+    return parsed
+
+
+def test_idempotence_pass_skips_statements_the_first_pass_left_alone(monkeypatch):
+    text = ("import torch\nfrom torch.utils import _pytree\n"
+            "one = _pytree.tree_map(f, a)\n"  # hot (tree_map) but single-tree: left alone
+            "two = _pytree.tree_map(f, a, b)\n")  # rewritten
+    first = engine.transform_source(text, RULES, "pkg/mod.py")
+    assert first.code is not None and "_torch_compat.tree_map(f, a, b)" in first.code
+    parsed = _parsed_during(monkeypatch, lambda: engine.transform_source(
+        first.code, RULES, "pkg/mod.py", tree=first.tree, reuse=first.reuse))
+    assert [p for p in parsed if "tree_map(f, a, b)" in p]  # the rewritten statement is checked again
+    assert not [p for p in parsed if "tree_map(f, a)\n" in p]
+    # Without the first pass's record, both are parsed (what `reuse` saves).
+    parsed = _parsed_during(monkeypatch, lambda: engine.transform_source(first.code, RULES, "pkg/mod.py"))
+    assert [p for p in parsed if "tree_map(f, a)\n" in p]
+
+
+def test_idempotence_pass_rechecks_a_statement_whose_bindings_changed(monkeypatch):
+    """The first pass inserts ``import torch._dynamo``: a statement that reaches ``_dynamo`` reads
+    differently under the new bindings and must be parsed again."""
+    text = "import torch\nx = torch._dynamo.config.verbose\n"
+    first = engine.transform_source(text, RULES, "pkg/mod.py")
+    assert first.code == "import torch\nimport torch._dynamo\nx = torch._dynamo.config.verbose\n"
+    parsed = _parsed_during(monkeypatch, lambda: engine.transform_source(
+        first.code, RULES, "pkg/mod.py", tree=first.tree, reuse=first.reuse))
+    assert [p for p in parsed if "config.verbose" in p]
+
+
+def test_idempotence_check_still_catches_a_rule_that_rewrites_its_own_output(tmp_path, monkeypatch):
+    """A rule that is not idempotent must still fail `check`, reuse or not."""
+    from sam3d_codemod.codemods import tc007_index_add_dtype as tc007
+
+    monkeypatch.setattr(tc007, "_already_cast", lambda source, dest: False)  # casts again every pass
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "m.py").write_text("import torch\nfrom torch.utils import _pytree\none = _pytree.tree_map(f, a)\n"
+                              "x.index_add_(0, i, s)\n")
+    from sam3d_codemod.cli import runner
+
+    report = runner.run([str(tmp_path)], runner.Options(jobs=1, cache=False), verify=True)
+    assert [o.error for o in report.errors] and "not idempotent" in report.errors[0].error
