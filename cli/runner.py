@@ -175,9 +175,12 @@ class HostFinder:
     def _ancestors(self, directory: Path) -> List[Path]:
         out = []
         d = directory
+        # Files come from walking the root, so their ancestors reach it textually; resolve()
+        # (a realpath per level) only for anything else.
+        textual = directory == self.root or self.root in directory.parents
         while True:
             out.append(d)
-            if d.resolve() == self.real_root or d.parent == d:
+            if d == self.root or d.parent == d or (not textual and d.resolve() == self.real_root):
                 return out
             d = d.parent
 
@@ -328,6 +331,31 @@ def transform_file(job: tuple) -> FileOutcome:
     return outcome
 
 
+POOL_WARM_AT = 8  # jobs found, one of them for LibCST, before the pool starts during discovery
+
+
+def _warm_worker() -> None:
+    """Pool initializer: the imports every LibCST job needs, done while the parent still discovers."""
+    import libcst  # noqa: F401
+
+    from ..codemods import engine  # noqa: F401
+
+
+def _noop() -> None:
+    pass
+
+
+def _start_pool(jobs: int, warm: bool):
+    from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
+
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_warm_worker if warm else None)
+    # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process group)
+    # interrupts only this process, which cancels the rest; no worker is cut mid-message.
+    with deferred_signals():
+        pool.submit(_noop)  # forks the workers now
+    return pool
+
+
 def _job_cost(job: tuple) -> int:
     """Rough work of one file: LibCST-bound files cost several times a scan-only one per byte."""
     raw, codes = job[2], job[3]
@@ -351,67 +379,68 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     scan_api = verify and api_scan_enabled(options.select, options.ignore)
     config_key = f"{sorted(r.code for r in python_rules)}|{options.target}|{verify}|{scan_api}|{options.max_bytes}"
     fresh: Dict[Path, tuple] = {}  # path -> (cache, rel, stat, raw) to store after the run
-    for root, path in files:
-        cache = caches.get(root)
-        if cache is None:
-            cache = caches[root] = ResultCache(root, config_key, options.cache)
-        rel = path.relative_to(root).as_posix()
-        raw = None
-        try:
-            st = path.stat()
-            entry = cache.lookup(rel, st)
-            if entry is None:
-                raw = read_bytes(path, options.max_bytes)
-                entry = cache.lookup(rel, st, raw)
-        except (OSError, InputError) as exc:
-            report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"))
-            continue
-        if entry is not None:
-            if entry["skip"]:
-                continue
-            outcome = FileOutcome(path=path, root=root)
-            if ResultCache.restore(entry, outcome):
-                if outcome.new is not None:
-                    outcome.old = raw if raw is not None else path.read_bytes()
-                hosts.setdefault(root, HostFinder(root))
-                report.outcomes.append(outcome)
-                report.files_cached += 1
-                continue
-        if raw is None:
-            try:
-                raw = read_bytes(path, options.max_bytes)
-            except InputError as exc:
-                report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc)))
-                continue
-        if _is_generated_compat(path, raw):
-            continue
-        if b"\0" in raw:
-            report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
-            continue
-        body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a BOM would hide line 1 from `^import` patterns
-        if b"\r" in body:  # Python also ends a line at a lone CR; `(?m)^` only sees LF
-            body = body.replace(b"\r", b"\n")
-        codes = tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
-        fresh[path] = (cache, rel, st, raw)
-        if not codes and not (scan_api and b"torch" in raw):
-            cache.store(rel, st, raw)
-            continue
-        finder = hosts.setdefault(root, HostFinder(root))
-        compat_import = finder.import_statement(path) if codes else None
-        jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api))
-    report.files_parsed = sum(1 for job in jobs if job[3])
-    results: Iterable[FileOutcome]
     pool = None
     try:
-        if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
-            from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
-
+        for root, path in files:
+            cache = caches.get(root)
+            if cache is None:
+                cache = caches[root] = ResultCache(root, config_key, options.cache)
+            rel = path.relative_to(root).as_posix()
+            raw = None
+            try:
+                st = path.stat()
+                entry = cache.lookup(rel, st)
+                if entry is None:
+                    raw = read_bytes(path, options.max_bytes)
+                    entry = cache.lookup(rel, st, raw)
+            except (OSError, InputError) as exc:
+                report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"))
+                continue
+            if entry is not None:
+                if entry["skip"]:
+                    continue
+                outcome = FileOutcome(path=path, root=root)
+                if ResultCache.restore(entry, outcome):
+                    if outcome.new is not None:
+                        outcome.old = raw if raw is not None else path.read_bytes()
+                    hosts.setdefault(root, HostFinder(root))
+                    report.outcomes.append(outcome)
+                    report.files_cached += 1
+                    continue
+            if raw is None:
+                try:
+                    raw = read_bytes(path, options.max_bytes)
+                except InputError as exc:
+                    report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc)))
+                    continue
+            if _is_generated_compat(path, raw):
+                continue
+            if b"\0" in raw:
+                report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
+                continue
+            body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a BOM would hide line 1 from `^import` patterns
+            if b"\r" in body:  # Python also ends a line at a lone CR; `(?m)^` only sees LF
+                body = body.replace(b"\r", b"\n")
+            codes = tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
+            fresh[path] = (cache, rel, st, raw)
+            if not codes and not (scan_api and b"torch" in raw):
+                cache.store(rel, st, raw)
+                continue
+            finder = hosts.setdefault(root, HostFinder(root))
+            compat_import = finder.import_statement(path) if codes else None
+            jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api))
+            if pool is None and codes and options.jobs > 1 and len(jobs) >= POOL_WARM_AT:
+                # Enough work for a pool, and LibCST will be needed: start the workers now, so that
+                # their imports (libcst, ~0.2 s) overlap the rest of discovery and pre-filtering.
+                pool = _start_pool(options.jobs, warm=True)
+        report.files_parsed = sum(1 for job in jobs if job[3])
+        results: Iterable[FileOutcome]
+        if pool is None and options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
+            pool = _start_pool(options.jobs, warm=False)
+        if pool is not None:
             # Largest first, in small chunks: the slowest files start early and no worker idles at
             # the end while another still has a long chunk queued.
             jobs.sort(key=_job_cost, reverse=True)
-            pool = ProcessPoolExecutor(max_workers=options.jobs)
-            # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process
-            # group) interrupts only this process, which cancels the rest; no worker is cut mid-message.
             with deferred_signals():
                 results = pool.map(transform_file, jobs, chunksize=max(1, min(8, len(jobs) // (options.jobs * 8))))
         else:
