@@ -16,21 +16,7 @@ from typing import Dict, Optional
 from .. import __version__
 from ..codemods.base import Site
 
-CACHE_DIR = ".sam3d-codemod-cache"
-
-
-def _code_fingerprint() -> str:
-    """Changes whenever the tool's own code or data changes (not only its version number)."""
-    here = Path(__file__).resolve().parent.parent
-    parts = []
-    for folder in ("codemods", "cli", "codemods/data", "codemods/_runtime"):
-        d = here / folder
-        if not d.is_dir():
-            continue
-        for f in sorted(d.glob("*.py")) + sorted(d.glob("*.json")):
-            st = f.stat()
-            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+from .replay import CACHE_DIR, code_fingerprint as _code_fingerprint  # one definition for both caches
 
 
 def _stat_key(st: os.stat_result) -> list:

@@ -139,6 +139,20 @@ def _finish(report, command, exit_code, output_format, quiet, elapsed, stream=No
     sys.exit(exit_code)
 
 
+def _render(report, command, exit_code, output_format, quiet, elapsed, extra=None):
+    """(stdout, stderr) exactly as ``_finish`` prints them to a pipe or file."""
+    from . import report as render
+
+    if output_format == "json":
+        return render.to_json(report, command, exit_code, extra) + "\n", ""
+    if output_format == "github":
+        text = render.github_annotations(report)
+        return (text + "\n" if text else ""), ""
+    if not quiet:
+        return render.plain_text(report, command, elapsed=elapsed), ""
+    return "", "".join(f"error: {o.rel}: {o.error}\n" for o in report.errors)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sam3d-codemod")
 def main() -> None:
@@ -239,6 +253,10 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
         except ValueError as exc:
             click.echo(f"sam3d-codemod: error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
+    from . import replay
+
+    watched = _read_by(paths, lock_file) if replay.replayable(sys.argv[1:]) else None
+    before = replay.snapshot(watched) if watched is not None else None
     report, elapsed = _execute("check", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
     drift = []
     if lock is not None:
@@ -247,14 +265,47 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
         drift = compare(lock, report)
     pending = bool(report.changed) and lock is None
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
+    lines = []
     if drift and output_format == "text":
         for d in drift:
-            click.echo(f"drift: {d['code']} {d['path']}: {d['locked']} site(s) in the lock, {d['found']} now")
+            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} site(s) in the lock, {d['found']} now\n")
     elif drift and output_format == "github":
         for d in drift:
-            click.echo(f"::error file={d['path']},title={d['code']} drift::{d['locked']} site(s) in the lock, {d['found']} now "
-                       "(upstream moved or renamed code; review, then `sam3d-codemod lock`)")
-    _finish(report, "check", code, output_format, quiet, elapsed, extra={"drift": drift, "lock": lock_file})
+            lines.append(f"::error file={d['path']},title={d['code']} drift::{d['locked']} site(s) in the lock, {d['found']} now "
+                         "(upstream moved or renamed code; review, then `sam3d-codemod lock`)\n")
+    extra = {"drift": drift, "lock": lock_file}
+    if watched is None:
+        for line in lines:
+            click.echo(line, nl=False)
+        _finish(report, "check", code, output_format, quiet, elapsed, extra=extra)
+    out, err = _render(report, "check", code, output_format, quiet, replay.ELAPSED, extra)
+    out = "".join(lines) + out
+    tail = f" in {elapsed:.2f}s"
+    sys.stdout.write(out.replace(replay.ELAPSED, tail))
+    sys.stderr.write(err.replace(replay.ELAPSED, tail))
+    if replay.snapshot(watched) == before:  # nothing changed while it ran: the output matches these keys
+        replay.record(sys.argv[1:], before, out, err, code)
+    sys.exit(code)
+
+
+def _read_by(paths, lock_file) -> list:
+    """Every path a run could have read beyond the walked trees: config files (also where none
+    was found, so that a new one counts), the lock, and the libraries whose version shapes output."""
+    import importlib.util
+
+    extra = [lock_file] if lock_file else []
+    start = Path(paths[0]).resolve()
+    for d in [start if start.is_dir() else start.parent, *start.parents]:
+        extra.append(str(d / "pyproject.toml"))
+        if (d / "pyproject.toml").is_file():
+            break
+    for name in ("libcst", "pathspec"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            extra.append(spec.origin)
+    from . import replay
+
+    return replay.watched_paths(paths, extra)
 
 
 @main.command()

@@ -120,7 +120,8 @@ def _table_rows(report: RunReport) -> List[tuple]:
 
 def _summary_line(report: RunReport, command: str, elapsed: float = None) -> str:
     verb = {"apply": "changed", "diff": "would change", "check": "would change"}.get(command, "changed")
-    tail = f" in {elapsed:.2f}s" if elapsed is not None else ""
+    # A str stands for the whole tail (a replay record's placeholder, filled in when it is shown).
+    tail = elapsed if isinstance(elapsed, str) else f" in {elapsed:.2f}s" if elapsed is not None else ""
     return (f"{report.files_seen} files scanned, {report.files_parsed} parsed, {len(report.changed)} {verb}, "
             f"{len(report.unhandled)} unhandled, {len(report.errors)} errors{tail}")
 

@@ -1,0 +1,151 @@
+"""Warm ``check`` without the full start-up: replay the last identical run when nothing it read changed.
+
+The console script enters here. For ``check`` with its output going to a pipe or file (not a
+terminal, where rich renders), a finished run leaves a record in the user cache: the exact command
+line, working directory and tool build, the stat key of every directory, ``.py`` file and config
+file the run could have read, and its output and exit code. The next identical command stats those
+paths; if every key still matches, it prints the recorded output (with this run's elapsed time) and
+exits with the recorded code, without importing click, rich, libcst or the runner. Anything else
+(a changed file, a new file in any directory, another option, ``--no-cache``) runs normally.
+
+Only the standard library is imported here, and only what a replay needs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from typing import Iterable, List, Optional, Sequence
+
+from .. import __version__
+
+CACHE_DIR = ".sam3d-codemod-cache"  # the per-file result cache (cli/cache.py) inside each tree
+ELAPSED = "\x00elapsed\x00"  # stands for " in 0.12s" in a recorded text report
+RECORD_VERSION = 1
+# A run over files changed this recently is not recorded (as git's "racy clean"): a second change
+# within the file system's timestamp resolution would leave the same stat key.
+RACY_FINE_NS = 100_000_000  # nanosecond timestamps advance at least every few ms
+RACY_NS = 2_000_000_000  # whole-second (or FAT's 2 s) timestamps
+
+
+def runs_dir() -> str:
+    base = os.environ.get("SAM3D_CODEMOD_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "sam3d-codemod")
+    return os.path.join(base, "runs")
+
+
+def code_fingerprint() -> str:
+    """Changes whenever the tool's own code or data changes (not only its version number)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts = []
+    for folder in ("codemods", "cli", os.path.join("codemods", "data"), os.path.join("codemods", "_runtime")):
+        d = os.path.join(here, folder)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if name.endswith((".py", ".json")):
+                st = os.stat(os.path.join(d, name))
+                parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _record_path(argv: Sequence[str]) -> str:
+    key = json.dumps([RECORD_VERSION, __version__, os.getcwd(), list(argv)])
+    return os.path.join(runs_dir(), hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
+
+
+def _stat_key(path: str) -> Optional[list]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino]
+
+
+def replayable(argv: Sequence[str]) -> bool:
+    """``check`` writing to a pipe or file, with the per-file cache on."""
+    return (len(argv) > 1 and argv[0] == "check" and "--no-cache" not in argv
+            and not sys.stdout.isatty() and not sys.stderr.isatty())
+
+
+def try_replay(argv: Sequence[str]) -> Optional[int]:
+    """The recorded exit code after printing the recorded output, or None to run for real."""
+    if not replayable(argv):
+        return None
+    start = time.perf_counter()
+    try:
+        with open(_record_path(argv), encoding="utf-8") as fh:
+            record = json.load(fh)
+        if record.get("tool") != code_fingerprint():
+            return None
+        for path, key in record["watched"]:
+            if _stat_key(path) != key:
+                return None
+        out, err, code = record["stdout"], record["stderr"], int(record["exit_code"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    elapsed = f" in {time.perf_counter() - start:.2f}s"
+    sys.stdout.write(out.replace(ELAPSED, elapsed))
+    sys.stderr.write(err.replace(ELAPSED, elapsed))
+    sys.stdout.flush()
+    return code
+
+
+def watched_paths(roots: Iterable[str], extra: Iterable[str]) -> List[str]:
+    """Everything a run over ``roots`` could have read: every directory (a new or removed entry
+    changes its mtime), every ``.py`` and config file, and ``extra`` (found or not). The per-file
+    result cache is left out: it changes a run's speed, not its output."""
+    paths = list(extra)
+    for root in roots:
+        if os.path.isfile(root):
+            paths += [root, os.path.dirname(os.path.abspath(root))]
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d != CACHE_DIR]
+            paths.append(dirpath)
+            paths += [os.path.join(dirpath, f) for f in filenames if f.endswith((".py", ".yaml", ".yml", ".toml"))
+                      or f == ".gitignore"]
+    return paths
+
+
+def snapshot(watched: Iterable[str]) -> List[list]:
+    """[absolute path, stat key or None] for each path, once each."""
+    return [[p, _stat_key(p)] for p in dict.fromkeys(os.path.abspath(p) for p in watched)]
+
+
+def record(argv: Sequence[str], keys: List[list], stdout: str, stderr: str, exit_code: int) -> None:
+    """Save a finished run for ``try_replay`` (``keys``: its ``snapshot`` taken before it read
+    anything); a failure to save only costs the next run its speed."""
+    if not replayable(argv):
+        return
+    stamps = [t for _, key in keys if key is not None for t in key[:2]]
+    # Whole-second timestamps (an old file system): two changes a second apart can look alike.
+    window = RACY_NS if stamps and all(t % 1_000_000_000 == 0 for t in stamps) else RACY_FINE_NS
+    if any(t > time.time_ns() - window for t in stamps):
+        return  # changed a moment ago: another change within the clock's resolution could hide
+    data = {
+        "tool": code_fingerprint(),
+        "argv": list(argv),
+        "watched": keys,
+        "stdout": stdout, "stderr": stderr, "exit_code": exit_code,
+    }
+    target = _record_path(argv)
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, separators=(",", ":"))
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
+def main() -> None:
+    code = try_replay(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    from .main import main as cli_main
+
+    cli_main()

@@ -1,0 +1,107 @@
+"""A warm `check` piped to a file replays the last identical run when nothing it read changed."""
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PATCHABLE = "import torch\nx = torch.compile(f)\n"
+
+
+def _run(tree: Path, cache: Path, *args, importtime: bool = False):
+    env = dict(os.environ, SAM3D_CODEMOD_CACHE=str(cache))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    cmd = [sys.executable] + (["-X", "importtime"] if importtime else []) + ["-m", "sam3d_codemod", "check", str(tree), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree.parent)
+    imported = {m.group(1) for m in re.finditer(r"import time:.*\|\s*(\S+)$", proc.stderr, re.M)}
+    stderr = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("import time:"))
+    return proc.returncode, re.sub(r" in \d+\.\d+s$", "", proc.stdout, flags=re.M), stderr, imported
+
+
+def _settle() -> None:
+    time.sleep(0.25)  # past the racy window (replay.RACY_FINE_NS): the next run may be recorded
+
+
+@pytest.fixture
+def tree(tmp_path):
+    pkg = tmp_path / "t" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text(PATCHABLE)
+    _settle()
+    return tmp_path / "t"
+
+
+def test_third_run_replays_the_second_without_importing_click(tree, tmp_path):
+    cache = tmp_path / "cache"
+    first = _run(tree, cache)  # cold: creates the per-file cache (the tree changes: not recorded)
+    _settle()
+    second = _run(tree, cache)  # warm, full start-up: recorded
+    third = _run(tree, cache, importtime=True)
+    assert second[0] == third[0] == 1
+    assert third[1] == second[1] and "TC011" in third[1]
+    assert first[1].replace("1 parsed", "0 parsed") == third[1]
+    assert "click" not in third[3] and "sam3d_codemod.cli.runner" not in third[3]
+    assert "sam3d_codemod.cli.replay" in third[3]
+
+
+@pytest.mark.parametrize("change", ["edit", "new file", "new dir", "config", "delete"])
+def test_any_change_runs_for_real(tree, tmp_path, change):
+    cache = tmp_path / "cache"
+    _run(tree, cache)
+    _settle()
+    _run(tree, cache)
+    assert "click" not in _run(tree, cache, importtime=True)[3]  # replays before the change
+    pkg = tree / "pkg"
+    if change == "edit":
+        (pkg / "a.py").write_text("import torch\nx = 1\n" + " " * 8)  # same size, no site left
+        expect = lambda out: "pkg/a.py:2: TC011" not in out
+    elif change == "new file":
+        (pkg / "b.py").write_text("import torch\ny = torch.compile(g)\n")
+        expect = lambda out: "pkg/b.py:2: TC011" in out
+    elif change == "new dir":
+        (pkg / "sub").mkdir()
+        (pkg / "sub" / "__init__.py").write_text("")
+        (pkg / "sub" / "c.py").write_text("import torch\nz = torch.compile(h)\n")
+        expect = lambda out: "pkg/sub/c.py:2: TC011" in out
+    elif change == "config":
+        (tree / "pyproject.toml").write_text('[tool.sam3d-codemod]\nignore = ["TC011"]\n')
+        expect = lambda out: "TC011" not in out.split("sam3d-codemod check")[0]
+    else:
+        (pkg / "a.py").unlink()
+        expect = lambda out: "pkg/a.py" not in out
+    code, out, err, imported = _run(tree, cache, importtime=True)
+    assert "click" in imported, "replayed a run whose inputs changed"
+    assert expect(out), out
+
+
+def test_no_cache_and_other_options_are_separate_runs(tree, tmp_path):
+    cache = tmp_path / "cache"
+    for _ in range(3):
+        _run(tree, cache, "--no-cache")
+    assert not (cache / "runs").exists() or not list((cache / "runs").iterdir())
+    _run(tree, cache)
+    _settle()
+    _run(tree, cache)
+    code, out, err, imported = _run(tree, cache, "--output-format", "json", importtime=True)
+    assert "click" in imported  # another command line: never recorded before
+    assert out.lstrip().startswith("{")
+
+
+def test_fresh_changes_are_not_recorded(tmp_path):
+    """A file changed a moment ago may change again within the clock's resolution: such a run is
+    not recorded."""
+    pkg = tmp_path / "t" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text(PATCHABLE)
+    cache = tmp_path / "cache"
+    _run(tmp_path / "t", cache)
+    _settle()
+    (pkg / "a.py").write_text(PATCHABLE)  # rewritten just before the run that would be recorded
+    _run(tmp_path / "t", cache)
+    code, out, err, imported = _run(tmp_path / "t", cache, importtime=True)
+    assert "click" in imported
