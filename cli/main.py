@@ -256,6 +256,7 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
     from . import replay
 
     watched = _read_by(paths, lock_file) if replay.replayable(sys.argv[1:]) else None
+    taken = time.time_ns()
     before = replay.snapshot(watched) if watched is not None else None
     report, elapsed = _execute("check", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
     drift = []
@@ -284,7 +285,7 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
     sys.stdout.write(out.replace(replay.ELAPSED, tail))
     sys.stderr.write(err.replace(replay.ELAPSED, tail))
     if replay.snapshot(watched) == before:  # nothing changed while it ran: the output matches these keys
-        replay.record(sys.argv[1:], before, out, err, code)
+        replay.record(sys.argv[1:], before, taken, out, err, code)
     sys.exit(code)
 
 

@@ -65,8 +65,9 @@ def _stat_key(path: str) -> Optional[list]:
 
 
 def replayable(argv: Sequence[str]) -> bool:
-    """``check`` writing to a pipe or file, with the per-file cache on."""
+    """``check`` writing to a pipe or file, with the per-file cache on (and SAM3D_CODEMOD_NO_REPLAY unset)."""
     return (len(argv) > 1 and argv[0] == "check" and "--no-cache" not in argv
+            and not os.environ.get("SAM3D_CODEMOD_NO_REPLAY")
             and not sys.stdout.isatty() and not sys.stderr.isatty())
 
 
@@ -115,15 +116,15 @@ def snapshot(watched: Iterable[str]) -> List[list]:
     return [[p, _stat_key(p)] for p in dict.fromkeys(os.path.abspath(p) for p in watched)]
 
 
-def record(argv: Sequence[str], keys: List[list], stdout: str, stderr: str, exit_code: int) -> None:
-    """Save a finished run for ``try_replay`` (``keys``: its ``snapshot`` taken before it read
-    anything); a failure to save only costs the next run its speed."""
+def record(argv: Sequence[str], keys: List[list], taken_ns: int, stdout: str, stderr: str, exit_code: int) -> None:
+    """Save a finished run for ``try_replay`` (``keys``: its ``snapshot``, taken at ``taken_ns``
+    before it read anything); a failure to save only costs the next run its speed."""
     if not replayable(argv):
         return
     stamps = [t for _, key in keys if key is not None for t in key[:2]]
     # Whole-second timestamps (an old file system): two changes a second apart can look alike.
     window = RACY_NS if stamps and all(t % 1_000_000_000 == 0 for t in stamps) else RACY_FINE_NS
-    if any(t > time.time_ns() - window for t in stamps):
+    if any(t > taken_ns - window for t in stamps):
         return  # changed a moment ago: another change within the clock's resolution could hide
     data = {
         "tool": code_fingerprint(),

@@ -101,7 +101,18 @@ def test_fresh_changes_are_not_recorded(tmp_path):
     cache = tmp_path / "cache"
     _run(tmp_path / "t", cache)
     _settle()
-    (pkg / "a.py").write_text(PATCHABLE)  # rewritten just before the run that would be recorded
+    (pkg / "a.py").write_text(PATCHABLE)  # rewritten "just before" the run that would be recorded:
+    soon = time.time() + 5  # a timestamp inside the racy window of that run, whatever its start-up takes
+    os.utime(pkg / "a.py", (soon, soon))
     _run(tmp_path / "t", cache)
     code, out, err, imported = _run(tmp_path / "t", cache, importtime=True)
     assert "click" in imported
+
+
+def test_no_replay_variable_runs_for_real(tree, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    _run(tree, cache)
+    _settle()
+    _run(tree, cache)
+    monkeypatch.setenv("SAM3D_CODEMOD_NO_REPLAY", "1")
+    assert "click" in _run(tree, cache, importtime=True)[3]
