@@ -334,21 +334,28 @@ def transform_file(job: tuple) -> FileOutcome:
 POOL_WARM_AT = 8  # jobs found, one of them for LibCST, before the pool starts during discovery
 
 
-def _warm_worker() -> None:
-    """Pool initializer: the imports every LibCST job needs, done while the parent still discovers."""
+def _warm_worker(target: str, scan_api: bool) -> None:
+    """Pool initializer: what every LibCST job needs (libcst, the engine, the API table), loaded
+    while the parent still discovers."""
     import libcst  # noqa: F401
 
     from ..codemods import engine  # noqa: F401
+
+    if scan_api:
+        from ..codemods.api_scan import scan
+
+        scan("import torch\n", "<warm-up>", target)
 
 
 def _noop() -> None:
     pass
 
 
-def _start_pool(jobs: int, warm: bool):
+def _start_pool(jobs: int, warm: Optional[tuple] = None):
+    """``warm``: (target, scan_api) to load what LibCST jobs need in each worker as it starts."""
     from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
 
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_warm_worker if warm else None)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_warm_worker if warm else None, initargs=warm or ())
     # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process group)
     # interrupts only this process, which cancels the rest; no worker is cut mid-message.
     with deferred_signals():
@@ -432,11 +439,11 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             if pool is None and codes and options.jobs > 1 and len(jobs) >= POOL_WARM_AT:
                 # Enough work for a pool, and LibCST will be needed: start the workers now, so that
                 # their imports (libcst, ~0.2 s) overlap the rest of discovery and pre-filtering.
-                pool = _start_pool(options.jobs, warm=True)
+                pool = _start_pool(options.jobs, warm=(options.target, scan_api))
         report.files_parsed = sum(1 for job in jobs if job[3])
         results: Iterable[FileOutcome]
         if pool is None and options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
-            pool = _start_pool(options.jobs, warm=False)
+            pool = _start_pool(options.jobs)
         if pool is not None:
             # Largest first, in small chunks: the slowest files start early and no worker idles at
             # the end while another still has a long chunk queued.
