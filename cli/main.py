@@ -243,7 +243,10 @@ def _colour(patch: bytes) -> bytes:
                    "pending rewrites that match it are expected (an unpatched upstream tree).")
 def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache, lock_file):
     """CI gate. Exit 0 when clean; 1 when a rule has work (without --lock), a site count drifted from
-    the lock, or a newer-than-target torch API is unhandled; 2 on errors (e.g. unparsable files)."""
+    the lock, or a newer-than-target torch API is unhandled; 2 on errors (e.g. unparsable files).
+
+    Piped to a file, the same check on an unchanged tree replays the recorded result
+    (SAM3D_CODEMOD_NO_REPLAY=1 runs it anyway)."""
     lock = None
     if lock_file is not None:
         from .lockfile import read_lock
