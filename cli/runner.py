@@ -331,12 +331,9 @@ def transform_file(job: tuple) -> FileOutcome:
     return outcome
 
 
-POOL_WARM_AT = 8  # jobs found, one of them for LibCST, before the pool starts during discovery
-
-
-def _warm_worker(target: str, scan_api: bool) -> None:
-    """Pool initializer: what every LibCST job needs (libcst, the engine, the API table), loaded
-    while the parent still discovers."""
+def _warm_up(target: str, scan_api: bool) -> None:
+    """What every LibCST job needs (libcst, the engine, the API table), loaded once in the parent
+    so that the LibCST workers forked after it inherit it instead of each paying ~0.2 s."""
     import libcst  # noqa: F401
 
     from ..codemods import engine  # noqa: F401
@@ -347,20 +344,53 @@ def _warm_worker(target: str, scan_api: bool) -> None:
         scan("import torch\n", "<warm-up>", target)
 
 
+def _start_pool(workers: int):
+    from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
+
+    pool = ProcessPoolExecutor(max_workers=workers)
+    # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process group)
+    # interrupts only this process, which cancels the rest; no worker is cut mid-message.
+    with deferred_signals():
+        pool.submit(_noop)  # forks the workers now, with the signals held
+    return pool
+
+
 def _noop() -> None:
     pass
 
 
-def _start_pool(jobs: int, warm: Optional[tuple] = None):
-    """``warm``: (target, scan_api) to load what LibCST jobs need in each worker as it starts."""
-    from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
+def _in_pools(jobs: list, workers: int, target: str, pools: list):
+    """Run ``jobs`` in worker processes; returns their outcomes as they finish. Each pool started
+    is appended to ``pools`` at once, for the caller to shut down whatever happens.
 
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_warm_worker if warm else None, initargs=warm or ())
-    # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process group)
-    # interrupts only this process, which cancels the rest; no worker is cut mid-message.
+    Files that need no LibCST (only the TC100 scan) go to one worker forked first, which works
+    while this process imports libcst; the LibCST files then go to ``workers`` processes forked
+    after that import, which inherit it. Only one process pays for importing libcst."""
+    from concurrent.futures import as_completed
+
+    scans = [job for job in jobs if not job[3]]
+    heavy = [job for job in jobs if job[3]]
+    futures = []
+    if scans:
+        pools.append(_start_pool(1))
+        with deferred_signals():
+            futures = [pools[-1].submit(transform_file, job) for job in scans]
+    if not heavy:
+        return (f.result() for f in as_completed(futures))
+    _warm_up(target, any(job[7] for job in heavy))
+    pools.append(_start_pool(workers))
+    # Largest first, in small chunks: the slowest files start early and no worker idles at the end
+    # while another still has a long chunk queued.
+    heavy.sort(key=_job_cost, reverse=True)
     with deferred_signals():
-        pool.submit(_noop)  # forks the workers now
-    return pool
+        mapped = pools[-1].map(transform_file, heavy, chunksize=max(1, min(8, len(heavy) // (workers * 8))))
+
+    def outcomes():
+        yield from mapped
+        for future in as_completed(futures):
+            yield future.result()
+
+    return outcomes()
 
 
 def _job_cost(job: tuple) -> int:
@@ -386,7 +416,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     scan_api = verify and api_scan_enabled(options.select, options.ignore)
     config_key = f"{sorted(r.code for r in python_rules)}|{options.target}|{verify}|{scan_api}|{options.max_bytes}"
     fresh: Dict[Path, tuple] = {}  # path -> (cache, rel, stat, raw) to store after the run
-    pool = None
+    pools: list = []
     try:
         for root, path in files:
             cache = caches.get(root)
@@ -436,20 +466,10 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             finder = hosts.setdefault(root, HostFinder(root))
             compat_import = finder.import_statement(path) if codes else None
             jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api))
-            if pool is None and codes and options.jobs > 1 and len(jobs) >= POOL_WARM_AT:
-                # Enough work for a pool, and LibCST will be needed: start the workers now, so that
-                # their imports (libcst, ~0.2 s) overlap the rest of discovery and pre-filtering.
-                pool = _start_pool(options.jobs, warm=(options.target, scan_api))
         report.files_parsed = sum(1 for job in jobs if job[3])
         results: Iterable[FileOutcome]
-        if pool is None and options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
-            pool = _start_pool(options.jobs)
-        if pool is not None:
-            # Largest first, in small chunks: the slowest files start early and no worker idles at
-            # the end while another still has a long chunk queued.
-            jobs.sort(key=_job_cost, reverse=True)
-            with deferred_signals():
-                results = pool.map(transform_file, jobs, chunksize=max(1, min(8, len(jobs) // (options.jobs * 8))))
+        if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
+            results = _in_pools(jobs, options.jobs, options.target, pools)
         else:
             results = map(transform_file, jobs)
         for i, outcome in enumerate(results, 1):
@@ -461,7 +481,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             if progress:
                 progress(i, len(jobs))
     finally:
-        if pool is not None:
+        for pool in pools:
             pool.shutdown(cancel_futures=True)
     for cache in caches.values():
         cache.save()
