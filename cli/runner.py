@@ -345,8 +345,10 @@ def _warm_up(target: str, scan_api: bool) -> None:
 
 
 def _start_pool(workers: int):
+    import gc
     from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
 
+    gc.freeze()  # the children's collections then skip (and do not copy) every object inherited here
     pool = ProcessPoolExecutor(max_workers=workers)
     # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process group)
     # interrupts only this process, which cancels the rest; no worker is cut mid-message.
