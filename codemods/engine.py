@@ -396,24 +396,31 @@ def _is_torch_import(stmt) -> bool:
     return False
 
 
-def _insertion_index(body: Sequence[cst.BaseStatement]) -> int:
-    """After the first ``import torch`` line, else after the leading block of imports/docstring."""
+def _anchor(items, is_torch_import, is_import_line, is_docstring) -> int:
+    """Where inserted imports go: after the first ``import torch`` line, else after the leading
+    block of imports/docstring. ``items``: a module's statements, as LibCST or ``ast`` sees them."""
     leading_end = 0
-    for i, stmt in enumerate(body):
-        if _is_torch_import(stmt):
+    for i, item in enumerate(items):
+        if is_torch_import(item):
             return i + 1
-        if _is_import_line(stmt) or (
-            i == 0 and isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr)
-            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-        ):
+        if is_import_line(item) or (i == 0 and is_docstring(item)):
             leading_end = i + 1
             continue
         break
     # No import torch among the leading lines: look further for one at module level.
-    for i, stmt in enumerate(body):
-        if _is_torch_import(stmt):
+    for i, item in enumerate(items):
+        if is_torch_import(item):
             return i + 1
     return leading_end
+
+
+def _is_cst_docstring(stmt) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+
+def _insertion_index(body: Sequence[cst.BaseStatement]) -> int:
+    return _anchor(body, _is_torch_import, _is_import_line, _is_cst_docstring)
 
 
 def _add_imports(module: cst.Module, original: cst.Module, modules: List[str], compat_stmt: Optional[str]) -> cst.Module:
@@ -648,24 +655,16 @@ def _is_torch_group(group) -> bool:
 
 def _insertion_group(groups) -> int:
     """``_insertion_index`` over ast statement groups."""
-    leading_end = 0
-    for i, group in enumerate(groups):
-        if _is_torch_group(group):
-            return i + 1
-        first = group[0]
-        if i == 0 and isinstance(first, ast.Expr) and isinstance(first.value, ast.JoinedStr):
-            raise _WholeModule  # LibCST's ConcatenatedString vs FormattedString: not told apart here
-        if _is_import_group(group) or (
-            i == 0 and isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, (str, bytes))
-        ):
-            leading_end = i + 1
-            continue
-        break
-    for i, group in enumerate(groups):
-        if _is_torch_group(group):
-            return i + 1
-    return leading_end
+    first = groups[0][0] if groups else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.JoinedStr):
+        raise _WholeModule  # LibCST's ConcatenatedString vs FormattedString: not told apart here
+    return _anchor(groups, _is_torch_group, _is_import_group, _is_ast_docstring)
+
+
+def _is_ast_docstring(group) -> bool:
+    first = group[0]
+    return (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, (str, bytes)))
 
 
 @dataclass

@@ -130,15 +130,9 @@ def test_bytes_libcst_drops_are_kept_outside_patched_statements(text, expected):
 def test_only_hot_statements_go_through_libcst(monkeypatch):
     """A class of 40 cold methods and one hot one: LibCST sees the hot method, not the class."""
     text = LAYOUTS["hot method in a big class"]
-    parsed = []
-    real = cst.parse_module
-
-    def recording(source, *a, **kw):
-        parsed.append(source)
-        return real(source, *a, **kw)
-
-    monkeypatch.setattr(cst, "parse_module", recording)
-    result = engine.transform_source(text, RULES, "pkg/mod.py")
+    results = []
+    parsed = _parsed_during(monkeypatch, lambda: results.append(engine.transform_source(text, RULES, "pkg/mod.py")))
+    result = results[0]
     assert result.code is not None and "_torch_compat.tree_map(f, a, b)" in result.code
     assert sum(s.count("\n") for s in parsed) <= 6, parsed
     assert not any("cold_" in s for s in parsed)
