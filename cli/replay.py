@@ -24,6 +24,7 @@ from .. import __version__
 CACHE_DIR = ".sam3d-codemod-cache"  # the per-file result cache (cli/cache.py) inside each tree
 ELAPSED = "\x00elapsed\x00"  # stands for " in 0.12s" in a recorded text report
 RECORD_VERSION = 1
+MAX_RECORDS = 256
 # A run over files changed this recently is not recorded (as git's "racy clean"): a second change
 # within the file system's timestamp resolution would leave the same stat key.
 RACY_FINE_NS = 100_000_000  # nanosecond timestamps advance at least every few ms
@@ -139,8 +140,22 @@ def record(argv: Sequence[str], keys: List[list], taken_ns: int, stdout: str, st
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, separators=(",", ":"))
         os.replace(tmp, target)
+        _prune(os.path.dirname(target))
     except OSError:
         pass
+
+
+def _prune(folder: str) -> None:
+    """Keep the newest MAX_RECORDS records: one per command line and folder adds up."""
+    names = [n for n in os.listdir(folder) if n.endswith(".json")]
+    if len(names) <= MAX_RECORDS:
+        return
+    paths = sorted((os.path.join(folder, n) for n in names), key=lambda p: os.stat(p).st_mtime_ns)
+    for path in paths[: len(paths) - MAX_RECORDS]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def main() -> None:

@@ -116,3 +116,23 @@ def test_no_replay_variable_runs_for_real(tree, tmp_path, monkeypatch):
     _run(tree, cache)
     monkeypatch.setenv("SAM3D_CODEMOD_NO_REPLAY", "1")
     assert "click" in _run(tree, cache, importtime=True)[3]
+
+
+def test_records_are_pruned_to_the_newest(tmp_path, monkeypatch):
+    from sam3d_codemod.cli import replay
+
+    monkeypatch.setenv("SAM3D_CODEMOD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SAM3D_CODEMOD_NO_REPLAY", raising=False)
+    monkeypatch.setattr(replay, "replayable", lambda argv: True)
+    runs = tmp_path / "cache" / "runs"
+    runs.mkdir(parents=True)
+    old = time.time() - 3600
+    for i in range(replay.MAX_RECORDS + 40):
+        f = runs / f"old{i:04d}.json"
+        f.write_text("{}")
+        os.utime(f, (old + i, old + i))
+    replay.record(["check", "x"], [], time.time_ns() - 10**10, "out", "", 0)
+    names = sorted(p.name for p in runs.iterdir())
+    assert len(names) == replay.MAX_RECORDS
+    assert "old0040.json" not in names and "old0041.json" in names  # the 41 oldest went
+    assert any(not n.startswith("old") for n in names)  # the new record stayed
