@@ -6,14 +6,13 @@ pre-filter keep it cheap: most files share no word with the table's newer symbol
 from __future__ import annotations
 
 import ast
-from bisect import bisect_left
 import re
-import warnings
+from bisect import bisect_left
 from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from .api_table import load, version_key
-from .base import API_SCAN_CODE, SUPPRESS_RE, Site
+from .base import API_SCAN_CODE, SUPPRESS_RE, Site, SourceLines, first_line, parse_quietly
 
 CODE = API_SCAN_CODE
 NAME = "newer-torch-api"
@@ -133,14 +132,11 @@ def _candidates(text: str, tree: ast.AST, names: Tuple[str, ...]):
     Attribute/Call/Assign nodes of statements whose text can hold a hit (``_uses``), and
     the statements under a ``hasattr`` guard. Expressions of other statements are never walked."""
     uses = _uses(text, names)
-    starts = [0]
-    starts += [m.end() for m in _LINE_END.finditer(text)]
-    starts.append(len(text))
-    last_line = len(starts) - 1
+    lines = SourceLines(text)
 
     def matches(first: int, last: int) -> bool:
-        i = bisect_left(uses, starts[first - 1])
-        return i < len(uses) and uses[i] < starts[min(last, last_line)]
+        i = bisect_left(uses, lines.start(first))
+        return i < len(uses) and uses[i] < lines.end(last)
 
     imports: list = []
     interesting: list = []
@@ -158,8 +154,7 @@ def _candidates(text: str, tree: ast.AST, names: Tuple[str, ...]):
             if kind is ast.Import or kind is ast.ImportFrom:
                 imports.append((depth, stmt.lineno, stmt.col_offset, stmt))
             elif isinstance(stmt, _COMPOUND):
-                first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
-                if matches(first, stmt.body[0].lineno):
+                if matches(first_line(stmt), stmt.body[0].lineno):
                     for name, value in ast.iter_fields(stmt):
                         if name not in _BLOCKS:
                             for part in value if isinstance(value, list) else (value,):
@@ -192,7 +187,6 @@ def _candidates(text: str, tree: ast.AST, names: Tuple[str, ...]):
     return imports, interesting, guarded
 
 
-_LINE_END = re.compile(r"\r\n|\r|\n")
 _IMPORT_LINE = re.compile(r"(?m)^.*\bimport\b.*$")
 
 
@@ -235,9 +229,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
         return []
     if tree is None:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # invalid escapes in the input are not ours to report
-                tree = ast.parse(text)
+            tree = parse_quietly(text)
         except (SyntaxError, ValueError):
             return []  # the runner reports unparsable files itself
     imports, interesting, guarded = _candidates(text, tree, names)

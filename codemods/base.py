@@ -6,8 +6,10 @@ loads. Rules reach libcst through the lazy ``cst`` proxy below.
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -34,6 +36,41 @@ cst = _LazyModule("libcst")
 COMPAT_MODULE = "_torch_compat"
 API_SCAN_CODE = "TC100"  # `check`'s finding for a newer-than-target torch API that no rule handles
 SUPPRESS_RE = re.compile(r"#\s*sam3d-codemod:\s*ignore(?:\[([A-Z0-9, ]+)\])?")
+
+
+LINE_END = re.compile(r"\r\n|\r|\n")  # what Python's tokenizer counts as a line end (not \f, \v, ...)
+
+
+class SourceLines:
+    """A text's lines as Python numbers them (1-based; a lone CR ends a line too)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0] + [m.end() for m in LINE_END.finditer(text)] + [len(text)]
+
+    def start(self, lineno: int) -> int:
+        return self.starts[lineno - 1]
+
+    def end(self, lineno: int) -> int:
+        """Offset just past line ``lineno`` and its line break."""
+        return self.starts[min(lineno, len(self.starts) - 1)]
+
+    def span(self, first: int, last: int) -> str:
+        return self.text[self.start(first):self.end(last)]
+
+
+def first_line(node: ast.AST) -> int:
+    """An ``ast`` statement's first line, its decorators included."""
+    decorators = getattr(node, "decorator_list", None)
+    return min([node.lineno] + [d.lineno for d in decorators]) if decorators else node.lineno
+
+
+def parse_quietly(text: str) -> ast.Module:
+    """``ast.parse`` without the warnings (invalid escapes) the input's own code raises: not ours
+    to report. Raises SyntaxError or ValueError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text)
 
 
 def dotted_name(node) -> Optional[str]:

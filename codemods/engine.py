@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import re
-import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Dict, List, Optional, Sequence
@@ -14,7 +13,8 @@ from typing import Dict, List, Optional, Sequence
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from .base import COMPAT_MODULE, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site, dotted_name
+from .base import (COMPAT_MODULE, LINE_END, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site, SourceLines, dotted_name,
+                   first_line, parse_quietly)
 
 
 class CannotParse(Exception):
@@ -89,14 +89,11 @@ def build_index(text: str, tree: Optional[ast.AST] = None) -> ImportIndex:
 
 def _ast_parse(text: str) -> Optional[ast.AST]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escapes in the input are not ours to report
-            return ast.parse(text)
+        return parse_quietly(text)
     except (SyntaxError, ValueError):
         return None
 
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")  # what Python's tokenizer counts as a line end (not \f, \v, ...)
 
 
 def hot_matcher(rules: Sequence[Rule], index: ImportIndex):
@@ -119,7 +116,7 @@ def hot_matcher(rules: Sequence[Rule], index: ImportIndex):
     return hot
 
 
-def def_hotness(text: str, tree: Optional[ast.AST], hot, starts: Optional[List[int]] = None, roots=None):
+def def_hotness(text: str, tree: Optional[ast.AST], hot, lines: Optional[SourceLines] = None, roots=None):
     """Pre-order list of (name, hot, index after subtree) for every def/class under ``roots``
     (default: the whole tree); hot = its source matches."""
     if tree is None and roots is None:
@@ -128,12 +125,12 @@ def def_hotness(text: str, tree: Optional[ast.AST], hot, starts: Optional[List[i
         roots = [tree]
     defs = [n for root in roots for n in ast.walk(root) if isinstance(n, _DEFS)]
     defs.sort(key=lambda n: (n.lineno, n.col_offset))
-    if starts is None:
-        starts = _line_starts(text)
+    if lines is None:
+        lines = SourceLines(text)
     out = []
     for i, node in enumerate(defs):
         end = node.end_lineno or node.lineno
-        is_hot = hot(text[starts[_first_line(node) - 1]:starts[min(end, len(starts) - 1)]])
+        is_hot = hot(lines.span(first_line(node), end))
         after = i + 1
         while after < len(defs) and defs[after].lineno <= end:
             after += 1
@@ -142,16 +139,6 @@ def def_hotness(text: str, tree: Optional[ast.AST], hot, starts: Optional[List[i
 
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _line_starts(text: str) -> List[int]:
-    """Offsets where each line starts; ``starts[k]`` is also where line ``k`` ends (past its newline)."""
-    return [0] + [m.end() for m in _NEWLINE.finditer(text)] + [len(text)]
-
-
-def _first_line(node) -> int:
-    decorators = getattr(node, "decorator_list", None)
-    return min([node.lineno] + [d.lineno for d in decorators]) if decorators else node.lineno
 
 
 def _handler_maps(handlers: Sequence[object]):
@@ -322,7 +309,7 @@ class _SnippetLines:
         snippet = code.splitlines()[0] if "\n" in code else code  # bodies render at another indent
         at = self.text.find(snippet) if snippet else -1
         if at >= 0 and self.text.find(snippet, at + 1) < 0:
-            lines = self.text.count("\n", 0, at) if "\r" not in self.text else len(_NEWLINE.findall(self.text, 0, at))
+            lines = self.text.count("\n", 0, at) if "\r" not in self.text else len(LINE_END.findall(self.text, 0, at))
             return lines + 1 + self.offset
         return self._exact(node)
 
@@ -465,7 +452,7 @@ def transform_module(
     new_module = module.visit(_MultiRuleTransformer(*_handler_maps(handlers), defs))
     if ctx.needs_compat and compat_import is None:
         # No package to host the helpers: keep the file as it was and say why.
-        return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites], tree=tree)
+        return TransformResult(None, _unhosted(ctx.sites), tree=tree)
     compat = compat_import if ctx.needs_compat and not index.has_compat_import else None
     new_module = _add_imports(new_module, module, ctx.needed_modules, compat)
     if new_module is module or not any(s.status == "patched" for s in ctx.sites) and not ctx.needed_modules:
@@ -481,6 +468,12 @@ def transform_module(
     return _finish(code, ctx, index, rules, path, compat_import, target, _depth)
 
 
+def _unhosted(sites: List[Site]) -> List[Site]:
+    """No package to host the helpers: the file is kept as it was, and its patches become unhandled."""
+    return [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)")
+            if s.status == "patched" else s for s in sites]
+
+
 def _finish(code: str, ctx: FileContext, index: ImportIndex, rules, path, compat_import, target, depth) -> TransformResult:
     new_roots = {m.split(".")[0] for m in ctx.needed_modules} - set(index.aliases)
     if new_roots and depth < 2:
@@ -490,9 +483,7 @@ def _finish(code: str, ctx: FileContext, index: ImportIndex, rules, path, compat
             return TransformResult(again.code, ctx.sites + again.sites, ctx.needs_compat or again.needs_compat, again.tree,
                                    again.reuse)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(code)  # C-speed check that the output is valid Python
+        tree = parse_quietly(code)  # C-speed check that the output is valid Python
     except (SyntaxError, ValueError) as exc:
         raise RuleBug(f"rules {sorted({s.code for s in ctx.sites})} produced unparsable code: {exc}") from None
     return TransformResult(code, ctx.sites, ctx.needs_compat, tree)
@@ -570,35 +561,31 @@ class _StatementPlan:
 
     def __init__(self, text: str, tree: ast.Module, hot) -> None:
         self.text = text
-        self.starts = _line_starts(text)
+        self.lines = SourceLines(text)
         self.hot = hot
         self.regions: List[_Region] = []
         self.top_groups = _groups(tree.body)
         for i, group in enumerate(self.top_groups):
             self._add(group, i, nested=False)
 
-    def line(self, lineno: int) -> str:
-        return self.text[self.starts[lineno - 1]:self.starts[min(lineno, len(self.starts) - 1)]]
-
-    def span(self, first: int, last: int) -> str:
-        return self.text[self.starts[first - 1]:self.starts[min(last, len(self.starts) - 1)]]
-
     def _add(self, group: list, top: int, nested: bool) -> None:
-        first, last = _first_line(group[0]), group[-1].end_lineno
-        if not self.hot(self.span(first, last)):
+        lines = self.lines
+        first, last = first_line(group[0]), group[-1].end_lineno
+        if not self.hot(lines.span(first, last)):
             return
-        if self.line(last).rstrip("\r\n").endswith("\\"):
+        if lines.span(last, last).rstrip("\r\n").endswith("\\"):
             raise _WholeModule  # a backslash joins the next line to this statement
         node = group[0]
         if len(group) == 1 and isinstance(node, _DEFS) and last - first + 1 >= DESCEND_MIN_LINES:
-            body_line = _first_line(node.body[0])
-            if not self.line(body_line)[: node.body[0].col_offset].strip() and not self.hot(self.span(first, body_line - 1)):
+            body_line = first_line(node.body[0])
+            if not lines.span(body_line, body_line)[: node.body[0].col_offset].strip() \
+                    and not self.hot(lines.span(first, body_line - 1)):
                 for child in _groups(node.body):
                     self._add(child, top, nested=True)
                 return
         indent = ""
         if nested:
-            head = self.line(first)
+            head = lines.span(first, first)
             indent = head[: len(head) - len(head.lstrip(" \t"))]
             if not indent:
                 raise _WholeModule
@@ -617,18 +604,18 @@ def _prologue(region_indent: str, indent: str, newline: str) -> str:
     raise _WholeModule
 
 
-def _detect_layout(text: str, tree: ast.Module, starts: List[int]):
+def _detect_layout(lines: SourceLines, tree: ast.Module):
     """LibCST's module defaults without a LibCST parse: the first newline, and the first indented
     block's indentation (necessarily under a top-level statement)."""
-    m = _NEWLINE.search(text)
+    m = LINE_END.search(lines.text)
     newline = m.group() if m else "\n"
     indent = "    "
     for node in tree.body:
         if not isinstance(node, _COMPOUND):
             continue
         first = node.body[0]
-        line_no = _first_line(first)
-        line = text[starts[line_no - 1]:starts[min(line_no, len(starts) - 1)]]
+        line_no = first_line(first)
+        line = lines.span(line_no, line_no)
         prefix = line[: first.col_offset]
         if line_no > node.lineno and prefix and not prefix.strip():
             indent = prefix
@@ -693,13 +680,13 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth,
     plan = _StatementPlan(text, tree, hot)
     ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
     ctx.suppressed = _suppressions(text)
-    newline, indent = _detect_layout(text, tree, plan.starts) if plan.regions else ("\n", "    ")
+    newline, indent = _detect_layout(plan.lines, tree) if plan.regions else ("\n", "    ")
     handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
     visitors, leavers = _handler_maps(handlers)
     keep_alive = []  # sites are deduplicated by node id: no parsed node may be freed and its id reused
     untouched = set()
     for region in plan.regions:
-        snippet = plan.span(region.first, region.last)
+        snippet = plan.lines.span(region.first, region.last)
         header = _prologue(region.indent, indent, newline)
         if reuse is not None and header + snippet in reuse.texts and _same_bindings(reuse.index, index, snippet):
             continue  # the first pass left this statement alone under the same bindings: it would again
@@ -715,7 +702,7 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth,
         ctx.positions = _SnippetLines(header + snippet, module, region.first - 1 - header.count(newline))
         for handler in handlers:
             handler.reset()
-        defs = def_hotness(text, None, hot, plan.starts, region.nodes)
+        defs = def_hotness(text, None, hot, plan.lines, region.nodes)
         new_module = _Walker(visitors, leavers, defs).walk(module)
         keep_alive.append((module, new_module))
         if new_module is not module:
@@ -729,14 +716,15 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth,
             untouched.add(header + snippet)
     reused = _Reuse(untouched, index)
     if ctx.needs_compat and compat_import is None:
-        return TransformResult(None, [Site(s.code, s.path, s.line, "unhandled", s.message + " (no package to host _torch_compat)") if s.status == "patched" else s for s in ctx.sites], tree=tree, reuse=reused)
+        return TransformResult(None, _unhosted(ctx.sites), tree=tree, reuse=reused)
     compat = compat_import if ctx.needs_compat and not index.has_compat_import else None
     changed = [r for r in plan.regions if r.new_text is not None]
     new_lines = [f"import {m}" for m in ctx.needed_modules] + ([compat] if compat is not None else [])
     if not changed and not new_lines or not any(s.status == "patched" for s in ctx.sites) and not ctx.needed_modules:
         return TransformResult(None, ctx.sites, ctx.needs_compat, tree, reused)
-    pieces = []
-    at_offset = None
+    lines = plan.lines
+    # (start, end, replacement) in file order; the imports go before a statement starting there.
+    edits = [(lines.start(r.first), 1, lines.end(r.last), r.new_text) for r in changed]
     if new_lines:
         groups = plan.top_groups
         if not groups:
@@ -754,28 +742,17 @@ def _transform_statements(text, tree, rules, path, compat_import, target, depth,
             if first_new is not None:
                 at = first_new
         if at == 0:
-            at_offset = plan.starts[_first_line(groups[0][0]) - 1]
+            at_offset = lines.start(first_line(groups[0][0]))
         else:
-            prev = groups[at - 1]
-            end = plan.starts[min(prev[-1].end_lineno, len(plan.starts) - 1)]
-            if isinstance(effective[at - 1][-1], _COMPOUND) or not text[:end].endswith(("\n", "\r")):
+            at_offset = lines.end(groups[at - 1][-1].end_lineno)
+            if isinstance(effective[at - 1][-1], _COMPOUND) or not text[:at_offset].endswith(("\n", "\r")):
                 raise _WholeModule  # a block's trailing comments, or no newline at the end of the file
-            at_offset = end
+        edits.append((at_offset, 0, at_offset, "".join(line + newline for line in new_lines)))
+    pieces = []
     pos = 0
-    for region in changed:
-        start, stop = plan.starts[region.first - 1], plan.starts[min(region.last, len(plan.starts) - 1)]
-        if at_offset is not None and pos <= at_offset <= start:
-            pieces.append(text[pos:at_offset])
-            pieces.extend(line + newline for line in new_lines)
-            pos = at_offset
-            at_offset = None
-        pieces.append(text[pos:start])
-        pieces.append(region.new_text)
-        pos = stop
-    if at_offset is not None:
-        pieces.append(text[pos:at_offset])
-        pieces.extend(line + newline for line in new_lines)
-        pos = at_offset
+    for start, _, end, replacement in sorted(edits):
+        pieces += [text[pos:start], replacement]
+        pos = end
     pieces.append(text[pos:])
     code = "".join(pieces)
     if code == text:
