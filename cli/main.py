@@ -22,13 +22,21 @@ def _split(values) -> List[str]:
     return out
 
 
-def load_config(paths) -> dict:
-    """``[tool.sam3d-codemod]`` from the nearest pyproject.toml at or above the first PATH."""
+def _pyproject_candidates(paths):
+    """``pyproject.toml`` paths from the first PATH up, to the first that exists (all if none does)."""
     start = Path(paths[0]).resolve() if paths else Path.cwd()
     if start.is_file():
         start = start.parent
     for d in [start, *start.parents]:
         candidate = d / "pyproject.toml"
+        yield candidate
+        if candidate.is_file():
+            return
+
+
+def load_config(paths) -> dict:
+    """``[tool.sam3d-codemod]`` from the nearest pyproject.toml at or above the first PATH."""
+    for candidate in _pyproject_candidates(paths):
         if candidate.is_file():
             try:
                 import tomllib
@@ -122,25 +130,20 @@ def _execute(command: str, paths, select, ignore, target_torch, output_format, j
     return report, time.perf_counter() - start
 
 
-def _finish(report, command, exit_code, output_format, quiet, elapsed, stream=None, extra=None):
-    from . import report as render
+def _finish(report, command, exit_code, output_format, quiet, elapsed, extra=None):
+    if output_format == "text" and not quiet:
+        from . import report as render
 
-    if output_format == "json":
-        click.echo(render.to_json(report, command, exit_code, extra))
-    elif output_format == "github":
-        text = render.github_annotations(report)
-        if text:
-            click.echo(text)
-    elif not quiet:
-        render.print_text(report, command, stream=stream, elapsed=elapsed)
-    elif report.errors:
-        for o in report.errors:
-            click.echo(f"error: {o.rel}: {o.error}", err=True)
+        render.print_text(report, command, elapsed=elapsed)  # rich on a terminal, else plain text
+    else:
+        out, err = _render(report, command, exit_code, output_format, quiet, elapsed, extra)
+        click.echo(out, nl=False)
+        click.echo(err, nl=False, err=True)
     sys.exit(exit_code)
 
 
 def _render(report, command, exit_code, output_format, quiet, elapsed, extra=None):
-    """(stdout, stderr) exactly as ``_finish`` prints them to a pipe or file."""
+    """(stdout, stderr) as ``_finish`` prints them to a pipe or file."""
     from . import report as render
 
     if output_format == "json":
@@ -278,17 +281,16 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
             lines.append(f"::error file={d['path']},title={d['code']} drift::{d['locked']} site(s) in the lock, {d['found']} now "
                          "(upstream moved or renamed code; review, then `sam3d-codemod lock`)\n")
     extra = {"drift": drift, "lock": lock_file}
+    for line in lines:
+        click.echo(line, nl=False)
     if watched is None:
-        for line in lines:
-            click.echo(line, nl=False)
         _finish(report, "check", code, output_format, quiet, elapsed, extra=extra)
     out, err = _render(report, "check", code, output_format, quiet, replay.ELAPSED, extra)
-    out = "".join(lines) + out
     tail = f" in {elapsed:.2f}s"
     sys.stdout.write(out.replace(replay.ELAPSED, tail))
     sys.stderr.write(err.replace(replay.ELAPSED, tail))
     if replay.snapshot(watched) == before:  # nothing changed while it ran: the output matches these keys
-        replay.record(sys.argv[1:], before, taken, out, err, code)
+        replay.record(sys.argv[1:], before, taken, "".join(lines) + out, err, code)
     sys.exit(code)
 
 
@@ -297,12 +299,7 @@ def _read_by(paths, lock_file) -> list:
     was found, so that a new one counts), the lock, and the libraries whose version shapes output."""
     import importlib.util
 
-    extra = [lock_file] if lock_file else []
-    start = Path(paths[0]).resolve()
-    for d in [start if start.is_dir() else start.parent, *start.parents]:
-        extra.append(str(d / "pyproject.toml"))
-        if (d / "pyproject.toml").is_file():
-            break
+    extra = ([lock_file] if lock_file else []) + [str(p) for p in _pyproject_candidates(paths)]
     for name in ("libcst", "pathspec"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:

@@ -383,7 +383,7 @@ def _in_pools(jobs: list, workers: int, target: str, pools: list):
     pools.append(_start_pool(workers))
     # Largest first, in small chunks: the slowest files start early and no worker idles at the end
     # while another still has a long chunk queued.
-    heavy.sort(key=_job_cost, reverse=True)
+    heavy.sort(key=lambda job: len(job[2]), reverse=True)
     with deferred_signals():
         mapped = pools[-1].map(transform_file, heavy, chunksize=max(1, min(8, len(heavy) // (workers * 8))))
 
@@ -393,12 +393,6 @@ def _in_pools(jobs: list, workers: int, target: str, pools: list):
             yield future.result()
 
     return outcomes()
-
-
-def _job_cost(job: tuple) -> int:
-    """Rough work of one file: LibCST-bound files cost several times a scan-only one per byte."""
-    raw, codes = job[2], job[3]
-    return len(raw) * (8 if codes else 1)
 
 
 def run(paths: Sequence[str], options: Options, write: bool = False,
