@@ -13,13 +13,13 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..codemods.base import COMPAT_MODULE, Rule, Site, api_scan_enabled, select_rules
 from .cache import ResultCache
-from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, deferred_signals, read_bytes
+from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules", ".mypy_cache",
              ".pytest_cache", ".ruff_cache", ".sam3d-codemod-cache", "build", "dist", ".eggs"}
 COMPAT_FILE = COMPAT_MODULE + ".py"
 COMPAT_MARKER = b"SAM3D_CODEMOD_HASH"
-POOL_MIN_FILES = 24  # below this a process pool costs more than it saves
+POOL_MIN_FILES = 24  # files seen; below this worker processes cost more than they save
 _ABS_IMPORT = re.compile(rb"(?m)^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)")
 
 
@@ -286,9 +286,7 @@ def transform_file(job: tuple) -> FileOutcome:
     text, tree = source.text, None
     if codes:
         rules = _rules_for(codes, target)
-        import libcst as cst
-
-        from ..codemods.engine import CannotParse, LossyInput, RuleBug, transform_source
+        from ..codemods.engine import CannotParse, LossyInput, RuleBug, cst, transform_source
 
         try:
             try:
@@ -332,11 +330,9 @@ def transform_file(job: tuple) -> FileOutcome:
 
 
 def _warm_up(target: str, scan_api: bool) -> None:
-    """What every LibCST job needs (libcst, the engine, the API table), loaded once in the parent
-    so that the LibCST workers forked after it inherit it instead of each paying ~0.2 s."""
-    import libcst  # noqa: F401
-
-    from ..codemods import engine  # noqa: F401
+    """What every LibCST job needs (libcst, the engine, the API table), loaded once in the first
+    worker, before it forks the others."""
+    from ..codemods import engine  # noqa: F401  (imports libcst)
 
     if scan_api:
         from ..codemods.api_scan import scan
@@ -344,55 +340,10 @@ def _warm_up(target: str, scan_api: bool) -> None:
         scan("import torch\n", "<warm-up>", target)
 
 
-def _start_pool(workers: int):
-    import gc
-    from concurrent.futures import ProcessPoolExecutor  # only when a pool pays
-
-    gc.freeze()  # the children's collections then skip (and do not copy) every object inherited here
-    pool = ProcessPoolExecutor(max_workers=workers)
-    # The workers fork here and inherit the blocked mask: Ctrl-C (sent to the whole process group)
-    # interrupts only this process, which cancels the rest; no worker is cut mid-message.
-    with deferred_signals():
-        pool.submit(_noop)  # forks the workers now, with the signals held
-    return pool
-
-
-def _noop() -> None:
-    pass
-
-
-def _in_pools(jobs: list, workers: int, target: str, pools: list):
-    """Run ``jobs`` in worker processes; returns their outcomes as they finish. Each pool started
-    is appended to ``pools`` at once, for the caller to shut down whatever happens.
-
-    Files that need no LibCST (only the TC100 scan) go to one worker forked first, which works
-    while this process imports libcst; the LibCST files then go to ``workers`` processes forked
-    after that import, which inherit it. Only one process pays for importing libcst."""
-    from concurrent.futures import as_completed
-
-    scans = [job for job in jobs if not job[3]]
-    heavy = [job for job in jobs if job[3]]
-    futures = []
-    if scans:
-        pools.append(_start_pool(1))
-        with deferred_signals():
-            futures = [pools[-1].submit(transform_file, job) for job in scans]
-    if not heavy:
-        return (f.result() for f in as_completed(futures))
-    _warm_up(target, any(job[7] for job in heavy))
-    pools.append(_start_pool(workers))
-    # Largest first, in small chunks: the slowest files start early and no worker idles at the end
-    # while another still has a long chunk queued.
-    heavy.sort(key=lambda job: len(job[2]), reverse=True)
-    with deferred_signals():
-        mapped = pools[-1].map(transform_file, heavy, chunksize=max(1, min(8, len(heavy) // (workers * 8))))
-
-    def outcomes():
-        yield from mapped
-        for future in as_completed(futures):
-            yield future.result()
-
-    return outcomes()
+def _worker_died(job: tuple) -> FileOutcome:
+    root, path, raw = job[:3]
+    return FileOutcome(path=path, root=root, old=raw, error="internal error (please report): the worker process "
+                       "transforming this file died")
 
 
 def run(paths: Sequence[str], options: Options, write: bool = False,
@@ -412,7 +363,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     scan_api = verify and api_scan_enabled(options.select, options.ignore)
     config_key = f"{sorted(r.code for r in python_rules)}|{options.target}|{verify}|{scan_api}|{options.max_bytes}"
     fresh: Dict[Path, tuple] = {}  # path -> (cache, rel, stat, raw) to store after the run
-    pools: list = []
+    pool = None
+    may_pool = options.jobs > 1 and len(files) >= POOL_MIN_FILES and hasattr(os, "fork")
     try:
         for root, path in files:
             cache = caches.get(root)
@@ -459,13 +411,19 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             if not codes and not (scan_api and b"torch" in raw):
                 cache.store(rel, st, raw)
                 continue
+            if codes and may_pool and pool is None:
+                # The first LibCST file: its worker starts importing libcst now, beside this loop.
+                from .pool import WarmPool
+
+                pool = WarmPool(options.jobs, lambda: _warm_up(options.target, scan_api), transform_file)
             finder = hosts.setdefault(root, HostFinder(root))
             compat_import = finder.import_statement(path) if codes else None
             jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api))
         report.files_parsed = sum(1 for job in jobs if job[3])
         results: Iterable[FileOutcome]
-        if options.jobs > 1 and len(jobs) >= POOL_MIN_FILES:
-            results = _in_pools(jobs, options.jobs, options.target, pools)
+        if pool is not None:
+            results = pool.run([job for job in jobs if job[3]], [job for job in jobs if not job[3]], transform_file,
+                               _worker_died)
         else:
             results = map(transform_file, jobs)
         for i, outcome in enumerate(results, 1):
@@ -477,8 +435,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             if progress:
                 progress(i, len(jobs))
     finally:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
+        if pool is not None:
+            pool.close()
     for cache in caches.values():
         cache.save()
     _add_compat_modules(report, hosts)

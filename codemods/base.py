@@ -17,21 +17,22 @@ if TYPE_CHECKING:  # pragma: no cover
     import libcst
 
 
-class _LazyModule:
-    """Imports a module on first attribute access, so rule modules stay cheap to import."""
+class _LazyLibCST:
+    """Imports libcst on first attribute access, so rule modules stay cheap to import."""
 
-    def __init__(self, name: str) -> None:
-        self._name = name
+    def __init__(self) -> None:
         self._module = None
 
     def __getattr__(self, attr: str):
         module = self._module
         if module is None:
-            module = self._module = importlib.import_module(self._name)
+            from .libcst_loader import load
+
+            module = self._module = load()
         return getattr(module, attr)
 
 
-cst = _LazyModule("libcst")
+cst = _LazyLibCST()
 
 COMPAT_MODULE = "_torch_compat"
 API_SCAN_CODE = "TC100"  # `check`'s finding for a newer-than-target torch API that no rule handles

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Dict, List, Optional, Sequence
 
-import libcst as cst
-from libcst._nodes.internal import CodegenState
+from .libcst_loader import load as _load_libcst
+
+cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
+from libcst._nodes.internal import CodegenState  # noqa: E402
 
 from .base import (COMPAT_MODULE, LINE_END, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site, SourceLines, dotted_name,
                    first_line, parse_quietly)

@@ -1,0 +1,96 @@
+"""Import libcst with its generated dataclass methods compiled once per machine, not once per run.
+
+libcst defines ~200 node classes as frozen dataclasses. For each one, ``dataclasses`` writes the
+source of ``__init__``, ``__eq__``, ``__repr__``, ``__hash__``, ... and compiles it: about 600
+small ``compile()`` calls, more than half of the ~0.25 s that ``import libcst`` costs. Python keeps
+the compiled bytecode of modules in ``.pyc`` files, but not of these generated functions.
+
+``load()`` imports libcst with ``dataclasses``' ``exec`` served from a marshal file of the code
+objects, keyed by their exact source text, per interpreter (``sys.implementation.cache_tag``). A
+source it has not seen (another libcst or Python) is compiled as before; the file is then
+rewritten with exactly the entries this import used. The functions are the same: the same source,
+compiled the same way, run in the same globals. ``SAM3D_CODEMOD_NO_COMPILE_CACHE=1`` turns it off.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+
+ENV_OFF = "SAM3D_CODEMOD_NO_COMPILE_CACHE"
+stats = {"reused": 0, "compiled": 0}  # of the last load() that imported libcst
+
+
+def cache_file() -> str:
+    base = os.environ.get("SAM3D_CODEMOD_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "sam3d-codemod")
+    return os.path.join(base, "compiled", f"libcst-dataclasses.{sys.implementation.cache_tag}.marshal")
+
+
+def load() -> ModuleType:
+    """``import libcst``, through the compile cache the first time in this process."""
+    if "libcst" in sys.modules or os.environ.get(ENV_OFF):
+        import libcst
+
+        return libcst
+    import dataclasses
+    import marshal
+
+    path = cache_file()
+    try:
+        with open(path, "rb") as f:
+            known = marshal.load(f)
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, EOFError, ValueError, TypeError):
+        known = {}
+    used = {}
+    stats.update(reused=0, compiled=0)
+
+    def cached_exec(source, globals=None, locals=None):
+        if not isinstance(source, str):
+            return exec(source, globals, locals)
+        code = known.get(source)
+        if code is None:
+            stats["compiled"] += 1
+            # Exactly what exec(source) compiles: no future flags inherited from this module.
+            code = compile(source, "<string>", "exec", dont_inherit=True)
+        else:
+            stats["reused"] += 1
+        used[source] = code
+        return exec(code, globals, locals)
+
+    had = dataclasses.__dict__.get("exec", _ABSENT)
+    dataclasses.exec = cached_exec  # a module global shadows the builtin for dataclasses' own calls
+    try:
+        import libcst
+    finally:
+        if had is _ABSENT:
+            del dataclasses.exec
+        else:
+            dataclasses.exec = had
+    if stats["compiled"] or len(used) != len(known):
+        _save(path, used)
+    return libcst
+
+
+_ABSENT = object()
+
+
+def _save(path: str, codes: dict) -> None:
+    """Atomically, and never an error: without the file the next import compiles again."""
+    import marshal
+    import tempfile
+
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".compiled-", dir=os.path.dirname(path))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                marshal.dump(codes, f)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
