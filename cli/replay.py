@@ -20,6 +20,7 @@ import time
 from typing import Iterable, List, Optional, Sequence
 
 from .. import __version__
+from ..codemods import user_cache
 
 CACHE_DIR = ".sam3d-codemod-cache"  # the per-file result cache (cli/cache.py) inside each tree
 ELAPSED = "\x00elapsed\x00"  # stands for " in 0.12s" in a recorded text report
@@ -32,9 +33,7 @@ RACY_NS = 2_000_000_000  # whole-second (or FAT's 2 s) timestamps
 
 
 def runs_dir() -> str:
-    base = os.environ.get("SAM3D_CODEMOD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "sam3d-codemod")
-    return os.path.join(base, "runs")
+    return user_cache.path("runs")
 
 
 def code_fingerprint() -> str:

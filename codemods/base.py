@@ -223,12 +223,21 @@ class Rule:
     def matches_bytes(self, data: bytes, filename: Optional[str] = None) -> bool:
         if filename is not None and self.filenames is not None and filename not in self.filenames:
             return False
-        if not any(t.encode() in data for t in self.triggers):
-            return False
-        return self.pattern is None or _bytes_pattern(self.pattern).search(data) is not None
+        for trigger in _bytes_triggers(self.triggers):
+            if trigger in data:
+                return self.pattern is None or _bytes_pattern(self.pattern).search(data) is not None
+        return False
 
 
 _BYTES_PATTERNS: Dict[str, "re.Pattern[bytes]"] = {}
+_BYTES_TRIGGERS: Dict[Tuple[str, ...], Tuple[bytes, ...]] = {}
+
+
+def _bytes_triggers(triggers: Tuple[str, ...]) -> Tuple[bytes, ...]:
+    encoded = _BYTES_TRIGGERS.get(triggers)
+    if encoded is None:
+        encoded = _BYTES_TRIGGERS[triggers] = tuple(t.encode() for t in triggers)
+    return encoded
 
 
 def _bytes_pattern(pattern: str) -> "re.Pattern[bytes]":

@@ -17,14 +17,14 @@ import os
 import sys
 from types import ModuleType
 
+from . import user_cache
+
 ENV_OFF = "SAM3D_CODEMOD_NO_COMPILE_CACHE"
 stats = {"reused": 0, "compiled": 0}  # of the last load() that imported libcst
 
 
 def cache_file() -> str:
-    base = os.environ.get("SAM3D_CODEMOD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "sam3d-codemod")
-    return os.path.join(base, "compiled", f"libcst-dataclasses.{sys.implementation.cache_tag}.marshal")
+    return user_cache.path("compiled", f"libcst-dataclasses.{sys.implementation.cache_tag}.marshal")
 
 
 def load() -> ModuleType:
@@ -34,15 +34,10 @@ def load() -> ModuleType:
 
         return libcst
     import dataclasses
-    import marshal
 
     path = cache_file()
-    try:
-        with open(path, "rb") as f:
-            known = marshal.load(f)
-        if not isinstance(known, dict):
-            known = {}
-    except (OSError, EOFError, ValueError, TypeError):
+    known = user_cache.read_marshal(path, _KEY)
+    if not isinstance(known, dict):
         known = {}
     used = {}
     stats.update(reused=0, compiled=0)
@@ -70,27 +65,10 @@ def load() -> ModuleType:
         else:
             dataclasses.exec = had
     if stats["compiled"] or len(used) != len(known):
-        _save(path, used)
+        user_cache.write_marshal(path, _KEY, used)
     return libcst
 
 
 _ABSENT = object()
+_KEY = "libcst dataclass code v1"
 
-
-def _save(path: str, codes: dict) -> None:
-    """Atomically, and never an error: without the file the next import compiles again."""
-    import marshal
-    import tempfile
-
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".compiled-", dir=os.path.dirname(path))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                marshal.dump(codes, f)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass

@@ -73,12 +73,16 @@ def test_stale_entries_dropped(tmp_path):
 
     dump(tmp_path)
     path = cache_path(tmp_path)
-    codes = marshal.loads(path.read_bytes())
+    key, codes = marshal.loads(path.read_bytes())
     codes["def __create_fn__():\n def stale(self): pass\n return stale"] = compile("pass", "<string>", "exec")
-    path.write_bytes(marshal.dumps(codes))
+    path.write_bytes(marshal.dumps((key, codes)))
     out = dump(tmp_path)
     assert out["stats"]["compiled"] == 0
-    assert len(marshal.loads(path.read_bytes())) == len(codes) - 1
+    assert len(marshal.loads(path.read_bytes())[1]) == len(codes) - 1
+
+    path.write_bytes(marshal.dumps(("another key", codes)))  # another format: ignored and replaced
+    assert dump(tmp_path)["stats"]["reused"] == 0
+    assert marshal.loads(path.read_bytes())[0] == key
 
 
 def test_corrupt_or_unwritable_cache_still_imports(tmp_path):
