@@ -14,7 +14,6 @@ and exits. A worker that dies fails the files it held, and the others go on.
 from __future__ import annotations
 
 import os
-import time
 from collections import deque
 from typing import Callable, Deque, Dict, Iterator, List, Optional
 
@@ -136,19 +135,22 @@ class WarmPool:
         # No worker left (they all died): finish here.
         for job in list(pending) + list(light_left):
             yield work(job)
-    def close(self) -> None:
-        """Close the pipes (each worker exits after the file it holds) and reap the first worker."""
+    def close(self, abandon: bool = False) -> None:
+        """Close the pipes and reap the first worker. Each worker exits once it has finished the
+        file it holds; ``abandon`` (an interrupted run) kills the first one instead."""
         for conn in self.conns:
             conn.close()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        if abandon:
+            import signal
+
             try:
-                pid, _ = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid:
-                return
-            time.sleep(0.005)
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
 
 
 def _first_worker(mine: list, theirs: list, warm_up: Callable[[], None], work: Callable[[tuple], object]) -> None:

@@ -445,6 +445,11 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             cache.store(rel, st, raw, outcome)
             if progress:
                 progress(i, len(jobs))
+    except BaseException:
+        if pool is not None:
+            pool.close(abandon=True)
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.close()

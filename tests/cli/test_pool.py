@@ -133,3 +133,13 @@ def test_runner_pool_equals_sequential(tmp_path, monkeypatch):
     assert len(seq.changed) > 10 and not seq.errors
     assert summary(par) == summary(seq)
     assert par.files_parsed == seq.files_parsed
+
+
+def test_abandoned_run_does_not_wait_for_the_first_worker():
+    p = WarmPool(1, warm_up, work)
+    gen = p.run([job("slow1", action="slow"), job("slow2", action="slow")], [], work, died)
+    next(gen)  # the worker is now in its second 0.2 s job
+    t0 = time.monotonic()
+    p.close(abandon=True)
+    assert time.monotonic() - t0 < 0.15
+    assert gone(p.pid)
