@@ -1,10 +1,10 @@
 """Worker processes that load libcst while this process keeps working.
 
 A cold ``check`` spends a fifth of its time importing libcst. The first worker is forked as soon as
-the pre-filter finds the first file that needs LibCST; it imports libcst (and the engine and API
-table) while this process goes on reading and pre-filtering, then runs the files that need no
-LibCST (the TC100 scan). Once its import is done, that worker forks the other workers, which
-inherit it, so libcst is imported once and off the critical path.
+the pre-filter finds the first file that needs LibCST; it imports libcst and the engine while this
+process goes on reading and pre-filtering, then runs the files that need no LibCST (the TC100
+scan). Once that worker has finished its first file, it forks the other workers, which inherit
+the import and a warmed-up process, so libcst is imported once and off the critical path.
 
 Jobs go out largest first, a few at a time to whichever worker returns a result, so no worker
 idles while another still has a queue. Workers are forked with SIGINT/SIGTERM blocked: Ctrl-C
@@ -123,6 +123,9 @@ class WarmPool:
                 if message != READY:
                     held[conn].popleft()
                     yield message
+                elif conn is self.conns[0] and pending:
+                    # The first worker forks the others after its first file: make that a short one.
+                    pending.rotate(1)
                 while pending and len(held[conn]) < PREFETCH:
                     job = pending.popleft()
                     held[conn].append(job)
@@ -155,14 +158,14 @@ class WarmPool:
 
 def _first_worker(mine: list, theirs: list, warm_up: Callable[[], None], work: Callable[[tuple], object]) -> None:
     status = 1
-    try:
-        for conn in mine:
-            conn.close()
-        warm_up()
+    siblings: List[int] = []
+
+    def fork_siblings() -> None:
+        # After this worker's first file: the siblings inherit a warm process (compiled patterns,
+        # filled caches, specialised bytecode) and run their own first files ~1.5x faster.
         import gc
 
-        gc.freeze()  # the siblings' collections then skip (and do not copy) what the import built
-        siblings = []
+        gc.freeze()  # their collections then skip (and do not copy) what is inherited
         for conn in theirs[1:]:
             pid = os.fork()
             if pid == 0:
@@ -170,7 +173,12 @@ def _first_worker(mine: list, theirs: list, warm_up: Callable[[], None], work: C
             siblings.append(pid)
         for conn in theirs[1:]:
             conn.close()
-        _serve(theirs[0], work)
+
+    try:
+        for conn in mine:
+            conn.close()
+        warm_up()
+        _serve(theirs[0], work, after_first=fork_siblings)
         for pid in siblings:
             os.waitpid(pid, 0)
         status = 0
@@ -190,11 +198,14 @@ def _serve_and_exit(conn, inherited: list, work: Callable[[tuple], object]) -> N
         os._exit(status)
 
 
-def _serve(conn: Channel, work: Callable[[tuple], object]) -> None:
+def _serve(conn: Channel, work: Callable[[tuple], object], after_first: Optional[Callable[[], None]] = None) -> None:
     try:
         conn.send(READY)
         while True:
             job: Optional[tuple] = conn.recv()
             conn.send(work(job))
+            if after_first is not None:
+                after_first()
+                after_first = None
     except (EOFError, BrokenPipeError):
         return  # this process closed the pipe: the run is over or was interrupted

@@ -83,12 +83,23 @@ def test_a_dying_worker_fails_only_what_it_held():
 
 
 def test_with_no_worker_left_the_rest_runs_here():
-    heavy = [job("boom", size=1000, action="die")] + [job(f"h{i:03d}", size=50) for i in range(6)]
+    heavy = [job("boom", size=1000, action="die")] + [job(f"h{i:03d}", size=50 + i) for i in range(6)]
     _, out = run_pool(heavy, [], workers=1)
     assert sorted(o[0] for o in out) == sorted(j[0] for j in heavy)
     assert ("boom", "died") in out
-    here = [o for o in out if o[1] == os.getpid()]
-    assert len(here) >= 6 - pool_module.PREFETCH + 1
+    assert sum(o[1] == "died" for o in out) <= pool_module.PREFETCH
+    assert sum(o[1] == os.getpid() for o in out) >= 3  # after the worker died, the rest ran here
+
+
+def test_first_worker_starts_with_the_smallest_job():
+    """It forks its siblings after its first file: that file is the shortest one."""
+    heavy = [job(f"h{i:03d}", size=100 * (i + 1)) for i in range(8)]
+    p = WarmPool(2, warm_up, work)
+    try:
+        first = next(p.run(heavy, [], work, died))
+    finally:
+        p.close()
+    assert first[0] == "h000" and first[1] == p.pid
 
 
 def test_workers_ignore_sigint_and_exit_on_close():
