@@ -19,31 +19,63 @@ NAME = "newer-torch-api"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@lru_cache(maxsize=8)
-def _newer(target: str) -> Tuple[Dict[str, Tuple[FrozenSet[str], ...]], Dict[str, str]]:
-    """Newer-than-``target`` symbols, and for the pre-filter: last name -> for each symbol ending
-    in it, the words its source must contain. A use resolves only through this file's own
-    imports, so every component of the dotted name (but ``torch``) occurs in the file as a word.
+class _Newer:
+    """The table's newer-than-``target`` symbols, for the scan.
+
+    ``required(last)``, for the pre-filter: for each symbol ending in ``last``, the words its source
+    must contain. A use resolves only through this file's own imports, so every component of the
+    dotted name (but ``torch``) occurs in the file as a word. ``release(symbol)``: its first
+    release, or None when the target has it. Both are worked out per name on first use: the
+    table has ~12,000 symbols and a file's words meet a few dozen of them.
 
     Class members are left out (see ``_class_member``).
     """
-    table = load()
-    target_key = version_key(target)
-    is_newer = {v: version_key(v) > target_key for v in set(table._first.values())}
-    newer: Dict[str, str] = {
-        symbol: first for symbol, first in table._first.items()
-        if is_newer[first] and _kept(symbol)
-    }
-    required: Dict[str, set] = {}
-    for symbol in newer:
-        if "(" in symbol:
-            func, kwarg = symbol[:-2].split("(", 1)
-            last, path = kwarg.lstrip("*"), func.replace(".__init__", "")
-        else:
-            last, path = symbol.rpartition(".")[2], symbol
-        words = frozenset(path.split(".")[1:]) | {last}
-        required.setdefault(last, set()).add(words)
-    return {last: tuple(sets) for last, sets in required.items()}, newer
+
+    def __init__(self, target: str) -> None:
+        self.first = load()._first
+        self.target_key = version_key(target)
+        self.by_last: Dict[str, List[str]] = {}
+        for symbol in self.first:
+            if "(" in symbol:
+                last = symbol[symbol.index("(") + 1:-2].lstrip("*")
+            else:
+                last = symbol[symbol.rfind(".") + 1:]
+            group = self.by_last.get(last)
+            if group is None:
+                self.by_last[last] = [symbol]
+            else:
+                group.append(symbol)
+        self._required: Dict[str, Tuple[FrozenSet[str], ...]] = {}
+        self._newer_release: Dict[str, bool] = {}
+
+    def release(self, symbol: str) -> Optional[str]:
+        first = self.first.get(symbol)
+        if first is None:
+            return None
+        newer = self._newer_release.get(first)
+        if newer is None:
+            newer = self._newer_release[first] = version_key(first) > self.target_key
+        return first if newer and _kept(symbol) else None
+
+    def required(self, last: str) -> Tuple[FrozenSet[str], ...]:
+        sets = self._required.get(last)
+        if sets is None:
+            found = set()
+            for symbol in self.by_last.get(last, ()):
+                if self.release(symbol) is None:
+                    continue
+                if "(" in symbol:
+                    path = symbol[:symbol.index("(")].replace(".__init__", "")
+                else:
+                    path = symbol
+                found.add(frozenset(path.split(".")[1:]) | {last})
+            sets = self._required[last] = tuple(found)
+        return sets
+
+
+@lru_cache(maxsize=8)
+def _newer(target: str) -> _Newer:
+    return _Newer(target)
 
 
 # Keyword arguments are checked for these functions only (scripts/gen_api_table.py KWARG_FUNCS):
@@ -222,9 +254,10 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
     ``tree``: ``ast.parse(text)`` when the caller already has it."""
     if "torch" not in text:
         return []
-    required, newer = _newer(target)
+    newer = _newer(target)
     words = set(_WORD.findall(text))
-    names = tuple(sorted(w for w in words if w in required and any(need <= words for need in required[w])))
+    by_last = newer.by_last
+    names = tuple(sorted(w for w in words if w in by_last and any(need <= words for need in newer.required(w))))
     if not names or not _might_hit(text, names):
         return []
     if tree is None:
@@ -261,7 +294,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
     found: Dict[Tuple[int, str], Site] = {}
 
     def hit(node, symbol: str) -> None:
-        first = newer.get(symbol)
+        first = newer.release(symbol)
         if first is None:
             return
         line = getattr(node, "lineno", 0)
