@@ -26,7 +26,6 @@ import io
 import os
 import signal
 import stat
-import tempfile
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +170,8 @@ def atomic_write(path: Union[str, Path], data: bytes, expected: Optional[bytes] 
         if current != expected:
             raise InputError("changed on disk during the run; left unchanged (run again)")
     directory = os.path.dirname(target)
+    import tempfile  # only a write needs it (~4 ms to import)
+
     with deferred_signals():
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=TEMP_SUFFIX, dir=directory)

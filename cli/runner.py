@@ -4,7 +4,6 @@ libcst is imported only when some file passes the text pre-filter, torch never.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -526,6 +525,8 @@ def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[
 def unified_diff(outcome: FileOutcome) -> bytes:
     """A ``git apply``-able diff of one file, in the file's own bytes (encoding, CRLF kept)."""
     # git splits lines at LF only (a lone CR stays inside its line); bytes.splitlines would split there too.
+    import difflib
+
     old_lines = re.findall(rb"[^\n]*\n|[^\n]+$", outcome.old)
     new_lines = re.findall(rb"[^\n]*\n|[^\n]+$", outcome.new or b"")
     rel = os.fsencode(outcome.rel)  # a non-UTF-8 file name travels as its own bytes

@@ -155,7 +155,9 @@ def test_unwritable_directory_reported(tmp_path, monkeypatch):
     def deny(*a, **kw):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", deny)
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "mkstemp", deny)
     with pytest.raises(InputError, match="cannot create a temp file in .*Permission denied"):
         atomic_write(f, b"new\n")
     assert f.read_bytes() == b"old\n"
