@@ -19,7 +19,9 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 from .fileio import deferred_signals
 
-PREFETCH = 2  # jobs queued per worker: it never waits on this process between two files
+# Jobs queued per worker while this process runs light jobs (it answers between two of them);
+# once it only waits on the workers it answers at once, and one job each keeps the end balanced.
+PREFETCH = 2
 READY = "ready"
 _PIPE_BYTES = 1 << 20  # a whole job or outcome fits: neither side blocks on the other mid-message
 _F_SETPIPE_SZ = 1031  # Linux
@@ -126,7 +128,7 @@ class WarmPool:
                 elif conn is self.conns[0] and pending:
                     # The first worker forks the others after its first file: make that a short one.
                     pending.rotate(1)
-                while pending and len(held[conn]) < PREFETCH:
+                while pending and len(held[conn]) < (PREFETCH if light_left else 1):
                     job = pending.popleft()
                     held[conn].append(job)
                     try:
