@@ -111,14 +111,19 @@ class WarmPool:
         pending: Deque[tuple] = deque(sorted(heavy, key=lambda job: len(job[2]), reverse=True))
         held: Dict[Channel, Deque[tuple]] = {conn: deque() for conn in self.conns}
         live = list(self.conns)
+        by_fd = {conn.fileno(): conn for conn in live}
+        poller = select.poll()  # no FD_SETSIZE limit, unlike select.select
+        for conn in live:
+            poller.register(conn.fileno(), select.POLLIN)
         light_left = deque(light)
         while live and (pending or light_left or any(held[c] for c in live)):
-            readable, _, _ = select.select(live, [], [], 0 if light_left else None)
-            for conn in readable:
+            for fd, _ in poller.poll(0 if light_left else None):
+                conn = by_fd[fd]
                 try:
                     message = conn.recv()
                 except (EOFError, OSError):
                     live.remove(conn)
+                    poller.unregister(fd)
                     while held[conn]:
                         yield died(held[conn].popleft())
                     continue

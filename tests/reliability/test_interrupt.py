@@ -88,14 +88,23 @@ def first_write_marker(ref: Reference, tree: Path):
 
 
 def wait_for_writes(proc, tree: Path, inodes, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
+    """True once a changed file has a new inode (its atomic write landed), also when the whole
+    write phase fell between two looks and the process has already finished."""
+    def changed() -> bool:
         for rel, ino in inodes.items():
             try:
-                if os.stat(tree / rel).st_ino != ino or not (tree / rel).exists():
+                if os.stat(tree / rel).st_ino != ino:
                     return True
             except FileNotFoundError:
                 return True
+        return False
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if changed():
+            return True
+        if proc.poll() is not None:
+            return changed()
         time.sleep(0.002)
     return False
 
