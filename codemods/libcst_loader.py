@@ -6,7 +6,7 @@ small ``compile()`` calls, more than half of the ~0.25 s that ``import libcst`` 
 the compiled bytecode of modules in ``.pyc`` files, but not of these generated functions.
 
 ``load()`` imports libcst with ``dataclasses``' ``exec`` served from a marshal file of the code
-objects, keyed by their exact source text, per interpreter (``sys.implementation.cache_tag``). A
+objects, keyed by their exact source text, per interpreter and environment. A
 source it has not seen (another libcst or Python) is compiled as before; the file is then
 rewritten with exactly the entries this import used. The functions are the same: the same source,
 compiled the same way, run in the same globals. ``SAM3D_CODEMOD_NO_COMPILE_CACHE=1`` turns it off.
@@ -24,7 +24,11 @@ stats = {"reused": 0, "compiled": 0}  # of the last load() that imported libcst
 
 
 def cache_file() -> str:
-    return user_cache.path("compiled", f"libcst-dataclasses.{sys.implementation.cache_tag}.marshal")
+    # One file per environment: two venvs with different libcst releases do not rewrite each other's.
+    import zlib
+
+    env = f"{zlib.crc32(sys.prefix.encode()):08x}"
+    return user_cache.path("compiled", f"libcst-dataclasses.{sys.implementation.cache_tag}.{env}.marshal")
 
 
 def load() -> ModuleType:
