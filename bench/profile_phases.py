@@ -132,7 +132,9 @@ def main(argv=None) -> int:
     accounted = sum(leaf.values())
     leaf["runner (discover, read, pre-filter, report)"] = t_run - accounted
     lines_total = sum(Path(o.path).read_bytes().count(b"\n") for o in report.outcomes if Path(o.path).is_file())
-    print(f"imports: cli.runner {t_cli*1e3:.0f} ms, libcst {t_libcst*1e3:.0f} ms, engine+rules {t_engine*1e3:.0f} ms")
+    cache = libcst_loader.stats
+    print(f"imports: cli.runner {t_cli*1e3:.0f} ms, libcst {t_libcst*1e3:.0f} ms (compile cache: {cache['reused']} "
+          f"reused, {cache['compiled']} compiled), engine+rules {t_engine*1e3:.0f} ms")
     print(f"run(): {t_run:.2f} s wall, {report.files_seen} files seen, {report.files_parsed} parsed by LibCST, "
           f"{len(report.outcomes)} outcomes, {len(report.errors)} errors")
     if missing:
