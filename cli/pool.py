@@ -92,6 +92,7 @@ class WarmPool:
     before the rest are forked from it."""
 
     def __init__(self, workers: int, warm_up: Callable[[], None], work: Callable[[tuple], object]) -> None:
+        self.work = work
         pairs = [_channel_pair() for _ in range(max(1, workers))]
         self.conns = [mine for mine, _ in pairs]
         theirs = [other for _, other in pairs]
@@ -102,12 +103,12 @@ class WarmPool:
         for conn in theirs:
             conn.close()
 
-    def run(self, heavy: List[tuple], light: List[tuple], work: Callable[[tuple], object],
-            died: Callable[[tuple], object]) -> Iterator[object]:
+    def run(self, heavy: List[tuple], light: List[tuple], died: Callable[[tuple], object]) -> Iterator[object]:
         """Outcomes of ``heavy`` (sent to the workers) and ``light`` (run here meanwhile), as they
         finish. ``died(job)`` makes the outcome of a job whose worker died holding it."""
         import select
 
+        work = self.work
         pending: Deque[tuple] = deque(sorted(heavy, key=lambda job: len(job[2]), reverse=True))
         held: Dict[Channel, Deque[tuple]] = {conn: deque() for conn in self.conns}
         live = list(self.conns)
@@ -145,6 +146,7 @@ class WarmPool:
         # No worker left (they all died): finish here.
         for job in list(pending) + list(light_left):
             yield work(job)
+
     def close(self, abandon: bool = False) -> None:
         """Close the pipes and reap the first worker. Each worker exits once it has finished the
         file it holds; ``abandon`` (an interrupted run) kills the first one instead."""

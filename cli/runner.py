@@ -373,6 +373,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     fresh: Dict[Path, tuple] = {}  # path -> (cache, rel, stat, raw) to store after the run
     pool = None
     may_pool = options.jobs > 1 and len(files) >= POOL_MIN_FILES and hasattr(os, "fork")
+    finished = False
     try:
         for root, path in files:
             cache = caches.get(root)
@@ -432,8 +433,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
         report.files_parsed = sum(1 for job in jobs if job[3])
         results: Iterable[FileOutcome]
         if pool is not None:
-            results = pool.run([job for job in jobs if job[3]], [job for job in jobs if not job[3]], transform_file,
-                               _worker_died)
+            results = pool.run([job for job in jobs if job[3]], [job for job in jobs if not job[3]], _worker_died)
         else:
             results = map(transform_file, jobs)
         for i, outcome in enumerate(results, 1):
@@ -444,14 +444,10 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             cache.store(rel, st, raw, outcome)
             if progress:
                 progress(i, len(jobs))
-    except BaseException:
-        if pool is not None:
-            pool.close(abandon=True)
-            pool = None
-        raise
+        finished = True
     finally:
         if pool is not None:
-            pool.close()
+            pool.close(abandon=not finished)  # Ctrl-C, SIGTERM or a bug: do not wait for a worker's file
     for cache in caches.values():
         cache.save()
     _add_compat_modules(report, hosts)

@@ -46,7 +46,7 @@ def gone(pid):
 def run_pool(heavy, light, workers=2):
     p = WarmPool(workers, warm_up, work)
     try:
-        return p, list(p.run(heavy, light, work, died))
+        return p, list(p.run(heavy, light, died))
     finally:
         p.close()
 
@@ -96,7 +96,7 @@ def test_first_worker_starts_with_the_smallest_job():
     heavy = [job(f"h{i:03d}", size=100 * (i + 1)) for i in range(8)]
     p = WarmPool(2, warm_up, work)
     try:
-        first = next(p.run(heavy, [], work, died))
+        first = next(p.run(heavy, [], died))
     finally:
         p.close()
     assert first[0] == "h000" and first[1] == p.pid
@@ -104,7 +104,7 @@ def test_first_worker_starts_with_the_smallest_job():
 
 def test_workers_ignore_sigint_and_exit_on_close():
     p = WarmPool(2, warm_up, work)
-    gen = p.run([job(f"s{i:03d}", size=40, action="slow") for i in range(6)], [], work, died)
+    gen = p.run([job(f"s{i:03d}", size=40, action="slow") for i in range(6)], [], died)
     worker = next(gen)[1]  # a worker answered: it is past its warm-up
     os.kill(worker, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
     time.sleep(0.05)
@@ -148,7 +148,7 @@ def test_runner_pool_equals_sequential(tmp_path, monkeypatch):
 
 def test_abandoned_run_does_not_wait_for_the_first_worker():
     p = WarmPool(1, warm_up, work)
-    gen = p.run([job("slow1", action="slow"), job("slow2", action="slow")], [], work, died)
+    gen = p.run([job("slow1", action="slow"), job("slow2", action="slow")], [], died)
     next(gen)  # the worker is now in its second 0.2 s job
     t0 = time.monotonic()
     p.close(abandon=True)
