@@ -32,45 +32,34 @@ class _Newer:
     """
 
     def __init__(self, target: str) -> None:
-        self.first = load()._first
-        self.target_key = version_key(target)
+        self.table = load()
+        self.target = target
         self.by_last: Dict[str, List[str]] = {}
-        for symbol in self.first:
-            if "(" in symbol:
-                last = symbol[symbol.index("(") + 1:-2].lstrip("*")
-            else:
-                last = symbol[symbol.rfind(".") + 1:]
-            group = self.by_last.get(last)
-            if group is None:
-                self.by_last[last] = [symbol]
-            else:
-                group.append(symbol)
+        for symbol in self.table._first:
+            self.by_last.setdefault(_split_symbol(symbol)[0], []).append(symbol)
         self._required: Dict[str, Tuple[FrozenSet[str], ...]] = {}
-        self._newer_release: Dict[str, bool] = {}
 
     def release(self, symbol: str) -> Optional[str]:
-        first = self.first.get(symbol)
-        if first is None:
+        if not self.table.newer_than(symbol, self.target) or not _kept(symbol):
             return None
-        newer = self._newer_release.get(first)
-        if newer is None:
-            newer = self._newer_release[first] = version_key(first) > self.target_key
-        return first if newer and _kept(symbol) else None
+        return self.table.first_release(symbol)
 
     def required(self, last: str) -> Tuple[FrozenSet[str], ...]:
         sets = self._required.get(last)
         if sets is None:
-            found = set()
-            for symbol in self.by_last.get(last, ()):
-                if self.release(symbol) is None:
-                    continue
-                if "(" in symbol:
-                    path = symbol[:symbol.index("(")].replace(".__init__", "")
-                else:
-                    path = symbol
-                found.add(frozenset(path.split(".")[1:]) | {last})
-            sets = self._required[last] = tuple(found)
+            sets = self._required[last] = tuple({
+                frozenset(_split_symbol(symbol)[1].split(".")[1:]) | {last}
+                for symbol in self.by_last.get(last, ()) if self.release(symbol) is not None})
         return sets
+
+
+def _split_symbol(symbol: str) -> Tuple[str, str]:
+    """(last name, dotted path): ``torch.load(mmap=)`` -> ``("mmap", "torch.load")``,
+    ``torch.amp.autocast.__init__(dtype=)`` -> ``("dtype", "torch.amp.autocast")``."""
+    if "(" in symbol:
+        func, kwarg = symbol[:-2].split("(", 1)
+        return kwarg.lstrip("*"), func.replace(".__init__", "")
+    return symbol[symbol.rfind(".") + 1:], symbol
 
 
 @lru_cache(maxsize=8)

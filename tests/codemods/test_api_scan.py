@@ -97,10 +97,9 @@ def test_real_tree(monkeypatch):
 def test_torch_sources_sample(monkeypatch):
     """torch's own sources use newer APIs everywhere: every 10th file, when the cached torch
     environment exists (scripts/torch-envs 2.13.0)."""
-    import os
+    from ..realtree import CACHE
 
-    cache = Path(os.environ.get("SAM3D_CODEMOD_CACHE", Path.home() / ".cache" / "sam3d-codemod"))
-    torch_dir = cache / "envs" / "torch-2.13.0" / "lib" / "python3.11" / "site-packages" / "torch"
+    torch_dir = CACHE / "envs" / "torch-2.13.0" / "lib" / "python3.11" / "site-packages" / "torch"
     if not torch_dir.is_dir():
         pytest.skip("no cached torch 2.13.0 environment")
     hits = 0
