@@ -11,80 +11,134 @@ from typing import List
 import click
 
 from .. import __version__
+from .config import TORCH_VERSION
 
 EXIT_CLEAN, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
 
 
-def _split(values) -> List[str]:
-    out = []
-    for v in values or ():
-        out += [p for p in str(v).replace(" ", ",").split(",") if p]
-    return out
+class _Group(click.Group):
+    """Usage errors (a bad option value, an unknown option) as one line with exit 2, like every
+    other error of the tool; --help and the rest of click's behaviour unchanged."""
+
+    def main(self, *args, **kwargs):
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"sam3d-codemod: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(EXIT_ERROR)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _pyproject_candidates(paths):
-    """``pyproject.toml`` paths from the first PATH up, to the first that exists (all if none does)."""
-    start = Path(paths[0]).resolve() if paths else Path.cwd()
-    if start.is_file():
-        start = start.parent
-    for d in [start, *start.parents]:
-        candidate = d / "pyproject.toml"
-        yield candidate
-        if candidate.is_file():
-            return
-
-
-def load_config(paths) -> dict:
-    """``[tool.sam3d-codemod]`` from the nearest pyproject.toml at or above the first PATH."""
-    for candidate in _pyproject_candidates(paths):
-        if candidate.is_file():
-            try:
-                import tomllib
-            except ImportError:  # Python < 3.11
-                import tomli as tomllib
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except Exception as exc:
-                raise click.UsageError(f"{candidate}: invalid TOML: {exc}")
-            config = data.get("tool", {}).get("sam3d-codemod", {})
-            unknown = set(config) - {"select", "ignore", "target-torch", "exclude", "jobs", "max-file-size"}
-            if unknown:
-                raise click.UsageError(f"{candidate}: unknown [tool.sam3d-codemod] keys: {', '.join(sorted(unknown))}")
-            return config
-    return {}
+def _error(message: str) -> None:
+    click.echo(f"sam3d-codemod: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
 
 
 def common_options(fn):
     options = [
         click.argument("paths", nargs=-1, required=True, type=click.Path()),
-        click.option("--select", multiple=True, help="Rule codes or prefixes to run (e.g. TC003,TC005). Default: all."),
-        click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip."),
-        click.option("--target-torch", default=None, help="Oldest torch to support; rules fixed at or before it are off. [default: 2.0]"),
-        click.option("--output-format", type=click.Choice(["text", "json", "github"]), default="text", show_default=True),
-        click.option("-j", "--jobs", type=int, default=None, help="Worker processes. [default: CPU count]"),
-        click.option("--exclude", multiple=True, help="Gitignore-style patterns to skip (on top of .gitignore)."),
-        click.option("--max-file-size", type=int, default=None, help="Skip .py files over this many bytes, with an error. [default: 4 MB]"),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                     help="Read [tool.sam3d-codemod] from this file instead of the nearest pyproject.toml that has the table."),
+        click.option("--isolated", is_flag=True, help="Read no configuration file."),
+        click.option("--select", multiple=True, help="Rule codes or prefixes to run (e.g. TC003,TC005); replaces the config's select. [default: all]"),
+        click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip; replaces the config's ignore."),
+        click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True,
+                     help="Oldest torch to support (2.0 to 2.13); rules fixed at or before it are off."),
+        click.option("--output-format", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes. [default: CPU count]"),
+        click.option("--exclude", multiple=True, help="Gitignore-style patterns to skip (on top of .gitignore); replaces the config's exclude."),
+        click.option("--extend-exclude", multiple=True, help="Patterns to skip in addition to --exclude and the config's exclude."),
+        click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip .py files over this many bytes, with an error. [default: 4 MB]"),
+        click.option("--stdin-filename", default=None, help="With PATH '-': where the source read from stdin lives (its tree, config, report name)."),
+        click.option("--statistics", is_flag=True, help="Only the number of sites per rule."),
+        click.option("--show-fixes", is_flag=True, help="List every site a rewrite patches (check lists them anyway)."),
+        click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+                     help="Colour the output; auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it)."),
+        click.option("-v", "--verbose", is_flag=True, help="Also say which config was read, the settings, and each file with sites."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code."),
         click.option("--no-cache", is_flag=True, help="Ignore and don't write .sam3d-codemod-cache/ (per-file results)."),
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return click.pass_context(fn)
 
 
-def _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size, no_cache=False):
-    from .runner import Options
+def use_color(choice: str, stream) -> bool:
+    """--color always/never; auto: NO_COLOR (non-empty) turns it off, FORCE_COLOR (non-empty) on, else a TTY."""
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
-    config = load_config(paths)
-    return Options(
-        select=_split(select) or _split(config.get("select", [])),
-        ignore=_split(ignore) or _split(config.get("ignore", [])),
-        target=target_torch or str(config.get("target-torch", "2.0")),
-        jobs=jobs if jobs is not None else int(config.get("jobs", os.cpu_count() or 1)),
-        exclude=list(exclude) + list(config.get("exclude", [])),
-        max_bytes=max_file_size or int(config.get("max-file-size", 4 * 1024 * 1024)),
-        cache=not no_cache,
-    )
+
+class Run:
+    """One command's resolved settings: the command line over the config."""
+
+    def __init__(self, ctx: click.Context, command: str) -> None:
+        from . import config
+
+        self.command = command
+        p = ctx.params
+        self.paths = tuple(p["paths"])
+        self.stdin = self.paths == ("-",)
+        if "-" in self.paths and not self.stdin:
+            _error("'-' (stdin) cannot be combined with other paths")
+        if p.get("stdin_filename") and not self.stdin:
+            _error("--stdin-filename needs '-' as the PATH")
+        try:
+            self.config_path, params = config.resolve(ctx, self.paths, p.get("config_file"), p.get("isolated", False),
+                                                      p.get("stdin_filename"))
+        except config.ConfigError as exc:
+            _error(str(exc))
+        self.params = params
+        self.output_format = params["output_format"]
+        self.quiet = params["quiet"]
+        self.verbose = params["verbose"] and not self.quiet
+        self.statistics = params["statistics"]
+        self.show_fixes = params["show_fixes"]
+        self.color_choice = params["color"]
+        if self.statistics and self.output_format not in ("text", "json"):
+            _error("--statistics works with --output-format text or json")
+
+    def options(self):
+        from .config import split_codes
+        from .fileio import DEFAULT_MAX_BYTES
+        from .runner import Options
+
+        p = self.params
+        return Options(
+            select=split_codes(p["select"]),
+            ignore=split_codes(p["ignore"]),
+            target=p["target_torch"],
+            jobs=p["jobs"] if p["jobs"] is not None else (os.cpu_count() or 1),
+            exclude=list(p["exclude"]) + list(p["extend_exclude"]),
+            max_bytes=p["max_file_size"] or DEFAULT_MAX_BYTES,
+            cache=not p["no_cache"] and self.command != "diff",
+        )
+
+    def color(self, stream) -> bool:
+        return use_color(self.color_choice, stream)
+
+    def say_settings(self, options) -> None:
+        if not self.verbose:
+            return
+        click.echo(f"config: {self.config_path or 'none'}", err=True)
+        click.echo(f"settings: select={','.join(options.select) or 'all'} ignore={','.join(options.ignore) or '-'} "
+                   f"target-torch={options.target} jobs={options.jobs} exclude={','.join(options.exclude) or '-'}", err=True)
 
 
 def _progress_callback(quiet: bool):
@@ -106,7 +160,7 @@ def _progress_callback(quiet: bool):
     return update, progress
 
 
-def _execute(command: str, paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=False, verify=False):
+def _execute(run_: Run, write=False, verify=False):
     import gc
 
     from .runner import UsageError, run
@@ -115,48 +169,69 @@ def _execute(command: str, paths, select, ignore, target_torch, output_format, j
     # costs ~10% of a run. Workers fork from here and inherit the setting.
     gc.set_threshold(50_000, 20, 20)
     start = time.perf_counter()
+    options = run_.options()
+    run_.say_settings(options)
     try:
-        options = _options(paths, select, ignore, target_torch, jobs, exclude, max_file_size,
-                           click.get_current_context().params.get("no_cache", False) or command == "diff")
-        update, progress = _progress_callback(quiet or output_format != "text")
-        try:
-            report = run(paths, options, write=write, progress=update, verify=verify)
-        finally:
-            if progress is not None:
-                progress.stop()
+        if run_.stdin:
+            from .stdin import read_stdin, run_stdin
+
+            report = run_stdin(read_stdin(options.max_bytes), run_.params.get("stdin_filename"), options, verify=verify)
+        else:
+            update, progress = _progress_callback(run_.quiet or run_.output_format != "text")
+            try:
+                report = run(run_.paths, options, write=write, progress=update, verify=verify)
+            finally:
+                if progress is not None:
+                    progress.stop()
     except UsageError as exc:
-        click.echo(f"sam3d-codemod: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+        _error(str(exc))
+    if run_.verbose:
+        for o in report.outcomes:
+            state = "error" if o.error else ("changed" if o.new is not None else "unchanged")
+            if o.sites or o.error or o.new is not None:
+                codes = ",".join(sorted({s.code for s in o.sites})) or "-"
+                click.echo(f"file: {o.rel}: {state}, {len(o.sites)} site(s) ({codes})", err=True)
     return report, time.perf_counter() - start
 
 
-def _finish(report, command, exit_code, output_format, quiet, elapsed, extra=None):
-    if output_format == "text" and not quiet:
+def _finish(run_: Run, report, exit_code, elapsed, extra=None, stream=None):
+    stream = stream or sys.stdout
+    if run_.output_format == "text" and not run_.quiet and not run_.statistics:
         from . import report as render
 
-        render.print_text(report, command, elapsed=elapsed)  # rich on a terminal, else plain text
+        render.print_text(report, run_.command, stream=stream, elapsed=elapsed, color=run_.color(stream),
+                          show_fixes=run_.show_fixes)
     else:
-        out, err = _render(report, command, exit_code, output_format, quiet, elapsed, extra)
-        click.echo(out, nl=False)
+        out, err = _render(run_, report, exit_code, elapsed, extra)
+        click.echo(out, nl=False, file=stream)
         click.echo(err, nl=False, err=True)
     sys.exit(exit_code)
 
 
-def _render(report, command, exit_code, output_format, quiet, elapsed, extra=None):
+def _render(run_: Run, report, exit_code, elapsed, extra=None):
     """(stdout, stderr) as ``_finish`` prints them to a pipe or file."""
     from . import report as render
 
+    command, output_format = run_.command, run_.output_format
+    if run_.statistics:
+        from .formats import statistics_json, statistics_text
+
+        return (statistics_json(report) + "\n" if output_format == "json" else statistics_text(report)), ""
     if output_format == "json":
         return render.to_json(report, command, exit_code, extra) + "\n", ""
     if output_format == "github":
         text = render.github_annotations(report)
         return (text + "\n" if text else ""), ""
-    if not quiet:
-        return render.plain_text(report, command, elapsed=elapsed), ""
+    if output_format == "sarif":
+        from .formats import to_sarif
+
+        return to_sarif(report, command, exit_code) + "\n", ""
+    if not run_.quiet:
+        return render.plain_text(report, command, elapsed=elapsed, show_fixes=run_.show_fixes), ""
     return "", "".join(f"error: {o.rel}: {o.error}\n" for o in report.errors)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sam3d-codemod")
 def main() -> None:
     """Rewrite a SAM 3D Objects tree so it runs on PyTorch 2.0 and keeps working on the newest torch.
@@ -181,61 +256,85 @@ def _install_sigterm() -> None:
 
 @main.command()
 @common_options
-def apply(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache):
-    """Rewrite PATHS in place (only files whose bytes change; atomic writes)."""
+def apply(ctx, **_):
+    """Rewrite PATHS in place (only files whose bytes change; atomic writes).
+
+    With PATH '-': read the source from stdin, print the rewritten source on stdout, write nothing."""
+    run_ = Run(ctx, "apply")
+    if run_.stdin:
+        _apply_stdin(run_)
     _install_sigterm()
     from .lock import TreeLock, TreeLocked
 
     try:
-        with TreeLock(paths):
-            report, elapsed = _execute("apply", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=True)
+        with TreeLock(run_.paths):
+            report, elapsed = _execute(run_, write=True)
     except TreeLocked as exc:
-        click.echo(f"sam3d-codemod: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+        _error(str(exc))
     except KeyboardInterrupt:
         click.echo("sam3d-codemod: interrupted; every file is either unchanged or fully patched", err=True)
         sys.exit(130)
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.unhandled else EXIT_CLEAN)
-    _finish(report, "apply", code, output_format, quiet, elapsed)
+    _finish(run_, report, code, elapsed)
+
+
+def _apply_stdin(run_: Run) -> None:
+    """``apply -``: the rewrite (or the input) on stdout; the report, in any format, on stderr."""
+    report, elapsed = _execute(run_)
+    outcome = report.outcomes[0]
+    missing = getattr(report, "missing_helper", None)
+    if not outcome.error:
+        out = sys.stdout.buffer
+        out.write(outcome.new if outcome.new is not None else outcome.old)
+        out.flush()
+    if missing is not None and not run_.quiet:
+        click.echo(f"sam3d-codemod: note: the rewrite imports {missing}, which does not exist yet; "
+                   f"run `sam3d-codemod apply {outcome.root}` to write it", err=True)
+    code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.unhandled or missing is not None else EXIT_CLEAN)
+    _finish(run_, report, code, elapsed, stream=sys.stderr)
 
 
 @main.command()
 @common_options
-@click.option("--color/--no-color", default=None, help="Colour the diff. [default: on a TTY]")
-def diff(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache, color):
-    """Print a unified diff of what `apply` would change (git apply accepts it); write nothing."""
+def diff(ctx, **_):
+    """Print a unified diff of what `apply` would change (git apply accepts it); write nothing.
+
+    Paths in the diff are relative to the tree's root (for a single file: its git work tree)."""
     from .runner import unified_diff
 
-    report, elapsed = _execute("diff", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet)
+    run_ = Run(ctx, "diff")
+    report, elapsed = _execute(run_)
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.changed else EXIT_CLEAN)
-    if output_format == "text":
+    if run_.output_format == "text" and not run_.statistics:
         out = sys.stdout.buffer
-        use_color = sys.stdout.isatty() if color is None else color
+        use_color = run_.color(sys.stdout)
         for outcome in report.changed:
             patch = unified_diff(outcome)
             out.write(_colour(patch) if use_color else patch)
         out.flush()
-        if not quiet:
+        if not run_.quiet:
             from . import report as render
 
-            render.print_text(report, "diff", stream=sys.stderr, show_sites=False, elapsed=elapsed)
+            render.print_text(report, "diff", stream=sys.stderr, show_sites=run_.show_fixes, elapsed=elapsed,
+                              color=run_.color(sys.stderr), show_fixes=run_.show_fixes)
         sys.exit(code)
-    _finish(report, "diff", code, output_format, quiet, elapsed)
+    _finish(run_, report, code, elapsed)
+
+
+_DIFF_STYLES = ((b"+++", {"bold": True}), (b"---", {"bold": True}), (b"+", {"fg": "green"}), (b"-", {"fg": "red"}),
+                (b"@@", {"fg": "cyan"}))
 
 
 def _colour(patch: bytes) -> bytes:
+    """ANSI colours through click.style; the file's own bytes (any encoding) pass through latin-1 unchanged."""
     out = []
     for line in patch.splitlines(keepends=True):
-        if line.startswith((b"+++", b"---")):
-            out.append(b"\x1b[1m" + line.rstrip(b"\r\n") + b"\x1b[0m" + line[len(line.rstrip(b"\r\n")):])
-        elif line.startswith(b"+"):
-            out.append(b"\x1b[32m" + line.rstrip(b"\r\n") + b"\x1b[0m" + line[len(line.rstrip(b"\r\n")):])
-        elif line.startswith(b"-"):
-            out.append(b"\x1b[31m" + line.rstrip(b"\r\n") + b"\x1b[0m" + line[len(line.rstrip(b"\r\n")):])
-        elif line.startswith(b"@@"):
-            out.append(b"\x1b[36m" + line.rstrip(b"\r\n") + b"\x1b[0m" + line[len(line.rstrip(b"\r\n")):])
-        else:
+        body = line.rstrip(b"\r\n")
+        style = next((st for prefix, st in _DIFF_STYLES if line.startswith(prefix)), None)
+        if style is None:
             out.append(line)
+        else:
+            out.append(click.style(body.decode("latin-1"), **style).encode("latin-1") + line[len(body):])
     return b"".join(out)
 
 
@@ -244,12 +343,13 @@ def _colour(patch: bytes) -> bytes:
 @click.option("--lock", "lock_file", type=click.Path(dir_okay=False), default=None,
               help="Compare site counts per rule and file with this lock (from `sam3d-codemod lock`); "
                    "pending rewrites that match it are expected (an unpatched upstream tree).")
-def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache, lock_file):
+def check(ctx, lock_file, **_):
     """CI gate. Exit 0 when clean; 1 when a rule has work (without --lock), a site count drifted from
     the lock, or a newer-than-target torch API is unhandled; 2 on errors (e.g. unparsable files).
 
     Piped to a file, the same check on an unchanged tree replays the recorded result
     (SAM3D_CODEMOD_NO_REPLAY=1 runs it anyway)."""
+    run_ = Run(ctx, "check")
     lock = None
     if lock_file is not None:
         from .lockfile import read_lock
@@ -257,14 +357,15 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
         try:
             lock = read_lock(lock_file)
         except ValueError as exc:
-            click.echo(f"sam3d-codemod: error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
+            _error(str(exc))
     from . import replay
 
-    watched = _read_by(paths, lock_file) if replay.replayable(sys.argv[1:]) else None
+    recordable = (replay.replayable(sys.argv[1:]) and not run_.stdin and not run_.verbose
+                  and not run_.color(sys.stdout))
+    watched = _read_by(run_, lock_file) if recordable else None
     taken = time.time_ns()
     before = replay.snapshot(watched) if watched is not None else None
-    report, elapsed = _execute("check", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
+    report, elapsed = _execute(run_, verify=True)
     drift = []
     if lock is not None:
         from .lockfile import compare
@@ -273,19 +374,22 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
     pending = bool(report.changed) and lock is None
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
     lines = []
-    if drift and output_format == "text":
+    if drift and run_.output_format == "text":
         for d in drift:
             lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} site(s) in the lock, {d['found']} now\n")
-    elif drift and output_format == "github":
+    elif drift and run_.output_format == "github":
+        from .paths import annotation_path
+
+        root = report.outcomes[0].root if report.outcomes else Path(run_.paths[0])
         for d in drift:
-            lines.append(f"::error file={d['path']},title={d['code']} drift::{d['locked']} site(s) in the lock, {d['found']} now "
-                         "(upstream moved or renamed code; review, then `sam3d-codemod lock`)\n")
+            lines.append(f"::error file={annotation_path(root, d['path'])},title={d['code']} drift::{d['locked']} site(s) "
+                         f"in the lock, {d['found']} now (upstream moved or renamed code; review, then `sam3d-codemod lock`)\n")
     extra = {"drift": drift, "lock": lock_file}
     for line in lines:
         click.echo(line, nl=False)
     if watched is None:
-        _finish(report, "check", code, output_format, quiet, elapsed, extra=extra)
-    out, err = _render(report, "check", code, output_format, quiet, replay.ELAPSED, extra)
+        _finish(run_, report, code, elapsed, extra=extra)
+    out, err = _render(run_, report, code, replay.ELAPSED, extra)
     tail = f" in {elapsed:.2f}s"
     sys.stdout.write(out.replace(replay.ELAPSED, tail))
     sys.stderr.write(err.replace(replay.ELAPSED, tail))
@@ -294,40 +398,48 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
     sys.exit(code)
 
 
-def _read_by(paths, lock_file) -> list:
+def _read_by(run_: Run, lock_file) -> list:
     """Every path a run could have read beyond the walked trees: config files (also where none
     was found, so that a new one counts), the lock, and the libraries whose version shapes output."""
     import importlib.util
 
-    extra = ([lock_file] if lock_file else []) + [str(p) for p in _pyproject_candidates(paths)]
+    from .config import watched_candidates
+
+    config_file = run_.params.get("config_file")
+    extra = ([lock_file] if lock_file else []) + ([config_file] if config_file else [])
+    if not config_file and not run_.params.get("isolated"):
+        extra += [str(p) for p in watched_candidates(Path(run_.paths[0]))]
     for name in ("libcst", "pathspec"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:
             extra.append(spec.origin)
     from . import replay
 
-    return replay.watched_paths(paths, extra)
+    return replay.watched_paths(run_.paths, extra)
 
 
 @main.command()
 @common_options
 @click.option("--lock", "lock_file", type=click.Path(dir_okay=False), default="sam3d-codemod.lock", show_default=True)
-def lock(paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, no_cache, lock_file):
+def lock(ctx, lock_file, **_):
     """Record the site count of every rule in every file of PATHS (an unpatched tree) for `check --lock`."""
     from .lockfile import write_lock
 
-    report, elapsed = _execute("lock", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
+    run_ = Run(ctx, "lock")
+    if run_.stdin:
+        _error("lock reads a tree, not stdin")
+    report, elapsed = _execute(run_, verify=True)
     if report.errors:
-        _finish(report, "lock", EXIT_ERROR, output_format, quiet, elapsed)
+        _finish(run_, report, EXIT_ERROR, elapsed)
     data = write_lock(lock_file, report)
-    if not quiet and output_format == "text":
+    if not run_.quiet and run_.output_format == "text":
         total = sum(sum(files.values()) for files in data["sites"].values())
         click.echo(f"wrote {lock_file}: {total} sites in {len({p for f in data['sites'].values() for p in f})} files")
     sys.exit(EXIT_CLEAN)
 
 
 @main.command()
-@click.option("--target-torch", default="2.0", show_default=True)
+@click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True)
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def rules(target_torch, output_format):
     """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it."""
@@ -363,7 +475,9 @@ def rules(target_torch, output_format):
               help="Extra directory put before the tree on the probe's sys.path (stand-ins for packages you cannot install).")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds allowed to each import or check.")
 @click.option("-v", "--verbose", is_flag=True, help="List every module, not only the failures.")
-def verify(path, python, device, output_format, sys_path, timeout, verbose):
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour the table; auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it).")
+def verify(path, python, device, output_format, sys_path, timeout, verbose, color):
     """Import every module of PATH and run the patched paths under PYTHON's torch (never in this process).
 
     Exit 0 when no torch-API failure (and no other error) remains, 1 otherwise, 2 when nothing could be
@@ -385,7 +499,7 @@ def verify(path, python, device, output_format, sys_path, timeout, verbose):
     if output_format == "json":
         click.echo(verifier.to_json(report, code))
     else:
-        verifier.render_text(report, code, verbose=verbose)
+        verifier.render_text(report, code, verbose=verbose, color=use_color(color, sys.stdout))
     sys.exit(code)
 
 

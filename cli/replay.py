@@ -51,8 +51,12 @@ def code_fingerprint() -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+# Environment that changes a run's output (colour, annotation paths) is part of a record's key.
+OUTPUT_ENV = ("NO_COLOR", "FORCE_COLOR", "GITHUB_WORKSPACE")
+
+
 def _record_path(argv: Sequence[str]) -> str:
-    key = json.dumps([RECORD_VERSION, __version__, os.getcwd(), list(argv)])
+    key = json.dumps([RECORD_VERSION, __version__, os.getcwd(), list(argv), [os.environ.get(k) for k in OUTPUT_ENV]])
     return os.path.join(runs_dir(), hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
 
 
@@ -66,7 +70,7 @@ def _stat_key(path: str) -> Optional[list]:
 
 def replayable(argv: Sequence[str]) -> bool:
     """``check`` writing to a pipe or file, with the per-file cache on (and SAM3D_CODEMOD_NO_REPLAY unset)."""
-    return (len(argv) > 1 and argv[0] == "check" and "--no-cache" not in argv
+    return (len(argv) > 1 and argv[0] == "check" and "--no-cache" not in argv and "-" not in argv
             and not os.environ.get("SAM3D_CODEMOD_NO_REPLAY")
             and not sys.stdout.isatty() and not sys.stderr.isatty())
 
@@ -108,7 +112,24 @@ def watched_paths(roots: Iterable[str], extra: Iterable[str]) -> List[str]:
             paths.append(dirpath)
             paths += [os.path.join(dirpath, f) for f in filenames if f.endswith((".py", ".yaml", ".yml", ".toml"))
                       or f == ".gitignore"]
+    top = _git_dir(roots)
+    if top is not None:  # .git/info/exclude (cli/ignore.py)
+        paths.append(os.path.join(top, "info", "exclude"))
     return paths
+
+
+def _git_dir(roots: Iterable[str]) -> Optional[str]:
+    """The .git directory above the first root (a .git file counts as not found: no replay key)."""
+    for root in roots:
+        d = os.path.abspath(root)
+        while True:
+            if os.path.isdir(os.path.join(d, ".git")):
+                return os.path.join(d, ".git")
+            parent = os.path.dirname(d)
+            if parent == d:
+                return None
+            d = parent
+    return None
 
 
 def snapshot(watched: Iterable[str]) -> List[list]:

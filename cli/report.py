@@ -56,14 +56,20 @@ def to_json(report: RunReport, command: str, exit_code: int, extra: dict = None)
 
 
 def github_annotations(report: RunReport, pending_level: str = "warning") -> str:
+    # file= is relative to the repository (GITHUB_WORKSPACE, the git top, or the cwd), not to PATH.
+    from .paths import annotation_base, annotation_path
+
+    base = annotation_base()
     out = []
     for o in report.errors:
-        out.append(f"::error file={o.rel},title=sam3d-codemod::{_escape(o.error)}")
-    for s in report.sites:
-        if s.status == "unhandled":
-            out.append(f"::error file={s.path},line={max(s.line, 1)},title={s.code}::{_escape(s.message)}")
-        elif s.status == "patched":
-            out.append(f"::{pending_level} file={s.path},line={max(s.line, 1)},title={s.code}::{_escape(s.message)} (run `sam3d-codemod apply`)")
+        out.append(f"::error file={annotation_path(o.root, o.rel, base)},title=sam3d-codemod::{_escape(o.error)}")
+    for o in report.outcomes:
+        path = annotation_path(o.root, o.rel, base) if o.sites else None
+        for s in o.sites:
+            if s.status == "unhandled":
+                out.append(f"::error file={path},line={max(s.line, 1)},title={s.code}::{_escape(s.message)}")
+            elif s.status == "patched":
+                out.append(f"::{pending_level} file={path},line={max(s.line, 1)},title={s.code}::{_escape(s.message)} (run `sam3d-codemod apply`)")
     for s in report.notes:
         out.append(f"::notice title={s.code}::{_escape(s.message)}")
     return "\n".join(out)
@@ -73,21 +79,25 @@ def _escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def print_text(report: RunReport, command: str, stream: IO = None, show_sites: bool = True, elapsed: float = None) -> None:
+def print_text(report: RunReport, command: str, stream: IO = None, show_sites: bool = True, elapsed: float = None,
+               color: bool = None, show_fixes: bool = False) -> None:
+    """``color``: None = on a terminal; rich renders only when colouring."""
     stream = stream or sys.stdout
-    isatty = getattr(stream, "isatty", None)
-    if isatty is None or not isatty():
-        stream.write(plain_text(report, command, show_sites, elapsed))  # no rich import: most of a warm run
+    if color is None:
+        isatty = getattr(stream, "isatty", None)
+        color = bool(isatty and isatty())
+    if not color:
+        stream.write(plain_text(report, command, show_sites, elapsed, show_fixes))  # no rich import: most of a warm run
         return
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(file=stream, highlight=False, soft_wrap=True)
+    console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True, no_color=False)
     for o in report.errors:  # file names and messages are data: never rich markup
         console.print(f"[red]error[/red]: {escape(o.rel)}: {escape(o.error)}")
     if show_sites:
-        for s in _shown_sites(report, command):
+        for s in _shown_sites(report, command, show_fixes):
             if s.status == "unhandled":
                 console.print(f"[yellow]{escape(s.path)}:{s.line}[/yellow]: [bold]{s.code}[/bold] unhandled: {escape(s.message)}")
             else:
@@ -107,9 +117,9 @@ COLUMNS = ("rule", "name", "sites", "patched", "unhandled", "files")
 NUMERIC = ("sites", "patched", "unhandled", "files")
 
 
-def _shown_sites(report: RunReport, command: str):
+def _shown_sites(report: RunReport, command: str, show_fixes: bool = False):
     for s in sorted(report.sites, key=lambda s: (s.path, s.line, s.code)):
-        if s.status == "unhandled" or (command == "check" and s.status == "patched"):
+        if s.status == "unhandled" or ((command == "check" or show_fixes) and s.status == "patched"):
             yield s
 
 
@@ -126,11 +136,12 @@ def _summary_line(report: RunReport, command: str, elapsed: float = None) -> str
             f"{len(report.unhandled)} unhandled, {len(report.errors)} errors{tail}")
 
 
-def plain_text(report: RunReport, command: str, show_sites: bool = True, elapsed: float = None) -> str:
+def plain_text(report: RunReport, command: str, show_sites: bool = True, elapsed: float = None,
+               show_fixes: bool = False) -> str:
     """The text report as rich prints it to a pipe or file (same lines and table), without rich."""
     lines = [f"error: {o.rel}: {o.error}" for o in report.errors]
     if show_sites:
-        for s in _shown_sites(report, command):
+        for s in _shown_sites(report, command, show_fixes):
             middle = " unhandled:" if s.status == "unhandled" else ""
             lines.append(f"{s.path}:{s.line}: {s.code}{middle} {s.message}")
     lines += [f"note: {s.code}: {s.message}" for s in report.notes]

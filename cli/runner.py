@@ -97,7 +97,12 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> List[Tuple[Pa
         if path.is_file():
             if path.suffix != ".py":
                 raise UsageError(f"{raw_path}: not a directory or .py file")
-            root = path.parent
+            # The tree the file belongs to, so it gets the rewrite (helper, import form, diff
+            # paths) that processing that whole tree gives it.
+            from .paths import project_root
+
+            root = project_root(path)
+            path = root / os.path.relpath(path, root)
             files = [path]
         elif path.is_dir():
             root = path
@@ -120,16 +125,19 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> List[Tuple[Pa
 
 
 def _walk(root: Path, exclude: Sequence[str]) -> List[Path]:
-    spec = _ignore_spec(root, exclude)
+    from .ignore import IgnoreRules
+
+    ignore = IgnoreRules(root, exclude)
     files = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         rel_dir = os.path.relpath(dirpath, root)
+        ignore.enter(rel_dir, filenames)
         keep = []
         for d in sorted(dirnames):
             rel = d if rel_dir == "." else f"{rel_dir}/{d}"
             if d in SKIP_DIRS or d.startswith(".") or os.path.islink(os.path.join(dirpath, d)):
                 continue
-            if spec is not None and spec.match_file(rel + "/"):
+            if ignore.ignored(rel, is_dir=True):
                 continue
             keep.append(d)
         dirnames[:] = keep
@@ -137,22 +145,10 @@ def _walk(root: Path, exclude: Sequence[str]) -> List[Path]:
             if not name.endswith(".py"):
                 continue
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if spec is not None and spec.match_file(rel):
+            if ignore.ignored(rel):
                 continue
             files.append(Path(dirpath) / name)
     return files
-
-
-def _ignore_spec(root: Path, exclude: Sequence[str]):
-    patterns = list(exclude)
-    gitignore = root / ".gitignore"
-    if gitignore.is_file():
-        patterns += gitignore.read_text(errors="replace").splitlines()
-    if not patterns:
-        return None
-    import pathspec
-
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
 
 
 # ---------------------------------------------------------------- compat host
@@ -278,6 +274,14 @@ def _syntax_error(text: str, exc: Exception) -> str:
         return f"syntax error: {err}"
     detail = str(getattr(exc, "message", exc)).splitlines()[0] if str(exc) else ""
     return f"LibCST cannot parse this file (Python can: newer syntax?): {detail}"
+
+
+def prefilter(path: Path, raw: bytes, python_rules: Sequence[Rule]) -> Tuple[str, ...]:
+    """The codes of the rules whose text pre-filter this file passes."""
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a BOM would hide line 1 from `^import` patterns
+    if b"\r" in body:  # Python also ends a line at a lone CR; `(?m)^` only sees LF
+        body = body.replace(b"\r", b"\n")
+    return tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
 
 
 def transform_file(job: tuple) -> FileOutcome:
@@ -412,10 +416,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             if b"\0" in raw:
                 report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
                 continue
-            body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a BOM would hide line 1 from `^import` patterns
-            if b"\r" in body:  # Python also ends a line at a lone CR; `(?m)^` only sees LF
-                body = body.replace(b"\r", b"\n")
-            codes = tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
+            codes = prefilter(path, raw, python_rules)
             fresh[path] = (cache, rel, st, raw)
             if not codes and not (scan_api and b"torch" in raw):
                 cache.store(rel, st, raw)
@@ -450,7 +451,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             pool.close(abandon=not finished)  # Ctrl-C, SIGTERM or a bug: do not wait for a worker's file
     for cache in caches.values():
         cache.save()
-    _add_compat_modules(report, hosts)
+    _add_compat_modules(report, hosts, {Path(p) for p in paths if Path(p).is_dir()})
     _run_config_rules(report, rules, paths)
     report.outcomes.sort(key=lambda o: (str(o.root), o.rel))
     if write:
@@ -464,14 +465,16 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     return report
 
 
-def _add_compat_modules(report: RunReport, hosts: Dict[Path, HostFinder]) -> None:
+def _add_compat_modules(report: RunReport, hosts: Dict[Path, HostFinder], walked=None) -> None:
     needed: Dict[Path, Path] = {}
     for outcome in report.outcomes:
         if outcome.needs_compat and not outcome.error:
             host = outcome.host or hosts[outcome.root].host_for(outcome.path)[0]
             if host is not None:
                 needed[host] = outcome.root
-    for root in hosts:  # refresh helper modules an earlier run wrote
+    for root in hosts:  # refresh helper modules an earlier run wrote in the trees walked whole
+        if walked is not None and root not in walked:
+            continue
         for existing in root.rglob(COMPAT_FILE):
             if COMPAT_MARKER in existing.read_bytes():
                 needed.setdefault(existing.parent, root)

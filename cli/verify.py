@@ -172,11 +172,13 @@ def rows(report: dict, verbose: bool = False) -> List[Tuple[str, str, str]]:
     return out
 
 
-def render_text(report: dict, code: int, verbose: bool = False, stream=None) -> None:
+def render_text(report: dict, code: int, verbose: bool = False, stream=None, color: Optional[bool] = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+    # color: --color always/never (and NO_COLOR / FORCE_COLOR), None = rich's own TTY detection
+    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False,
+                      force_terminal=color, no_color=None if color is None else not color)
     title = (f"sam3d-codemod verify: {report['package_dir']} | torch {report.get('torch')} | python {report.get('python')} | "
              f"device {report.get('device')}")
     table = Table(title=title, title_justify="left")

@@ -106,10 +106,12 @@ def test_pyproject_config_is_honoured(sample):
     assert code == 2 and "bogus" in out
 
 
-def test_github_annotations(sample):
+def test_github_annotations(sample, monkeypatch):
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    monkeypatch.chdir(sample.parent)  # no git work tree here: paths are relative to the cwd, not to PATH
     code, out = invoke("check", sample, "--output-format", "github")
     assert code == 1
-    assert "::warning file=sam3d_objects/model/backbone/cfg.py,line=" in out
+    assert "::warning file=sample-tree/sam3d_objects/model/backbone/cfg.py,line=" in out
     assert "title=TC005::" in out
 
 

@@ -1,0 +1,75 @@
+"""``-`` as the PATH: the source comes from standard input (editors, formatter-style integrations).
+
+As ``ruff check --fix -`` and ``black -``: ``--stdin-filename`` says where the source lives; it
+places the file in its tree (the helper module's place and the import form are those of that tree),
+names it in reports and diff headers, and finds the config. ``apply -`` prints the rewritten source
+(or the input unchanged) on stdout and writes nothing; the report goes to stderr.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from ..codemods.base import api_scan_enabled, select_rules
+from .fileio import _size
+from .paths import project_root
+from .runner import COMPAT_FILE, FileOutcome, HostFinder, Options, RunReport, UsageError, prefilter, render_compat, \
+    transform_file
+
+DEFAULT_NAME = "stdin.py"
+
+
+def read_stdin(max_bytes: int, stream=None) -> bytes:
+    """At most ``max_bytes + 1`` bytes (one more says it is over the limit)."""
+    import sys
+
+    stream = stream if stream is not None else sys.stdin.buffer
+    return stream.read(max_bytes + 1)
+
+
+def run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bool = False) -> RunReport:
+    """One file from ``data``; nothing is written. Sites of a missing helper module are noted."""
+    try:
+        rules = select_rules(options.select, options.ignore, options.target)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    name = Path(filename or DEFAULT_NAME)
+    if name.suffix != ".py":
+        raise UsageError(f"--stdin-filename {name}: not a .py file")
+    root = project_root(name)
+    path = root / os.path.relpath(name, root)
+    report = RunReport(rules=rules)
+    report.files_seen = 1
+    if len(data) > options.max_bytes:
+        report.outcomes.append(FileOutcome(path=path, root=root, error=f"input is over the {_size(options.max_bytes)} "
+                                           "limit (raise it with --max-file-size)"))
+        return report
+    if b"\0" in data:
+        report.outcomes.append(FileOutcome(path=path, root=root, old=data,
+                                           error="contains NUL bytes (binary content in a .py file?)"))
+        return report
+    python_rules = [r for r in rules if r.kind == "python"]
+    codes = prefilter(path, data, python_rules)
+    scan_api = verify and api_scan_enabled(options.select, options.ignore)
+    if not codes and not (scan_api and b"torch" in data):
+        report.outcomes.append(FileOutcome(path=path, root=root, old=data))
+        return report
+    finder = HostFinder(root)
+    compat_import = finder.import_statement(path) if codes else None
+    report.files_parsed = 1 if codes else 0
+    outcome = transform_file((root, path, data, codes, options.target, compat_import, verify, scan_api))
+    report.outcomes.append(outcome)
+    if outcome.needs_compat and not outcome.error:
+        outcome.host = finder.host_for(path)[0]
+        if outcome.host is not None:
+            helper = outcome.host / COMPAT_FILE
+            try:
+                current = helper.read_bytes()
+            except OSError:
+                current = None
+            if current is None:
+                report.missing_helper = helper  # type: ignore[attr-defined]
+            elif current != render_compat():
+                report.stale_helper = helper  # type: ignore[attr-defined]
+    return report
