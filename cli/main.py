@@ -360,8 +360,9 @@ def check(ctx, lock_file, **_):
             _error(str(exc))
     from . import replay
 
+    # A single file is read with its whole tree (cli/paths.py): only directory runs are recorded.
     recordable = (replay.replayable(sys.argv[1:]) and not run_.stdin and not run_.verbose
-                  and not run_.color(sys.stdout))
+                  and not run_.color(sys.stdout) and all(os.path.isdir(p) for p in run_.paths))
     watched = _read_by(run_, lock_file) if recordable else None
     taken = time.time_ns()
     before = replay.snapshot(watched) if watched is not None else None

@@ -112,24 +112,26 @@ def watched_paths(roots: Iterable[str], extra: Iterable[str]) -> List[str]:
             paths.append(dirpath)
             paths += [os.path.join(dirpath, f) for f in filenames if f.endswith((".py", ".yaml", ".yml", ".toml"))
                       or f == ".gitignore"]
-    top = _git_dir(roots)
-    if top is not None:  # .git/info/exclude (cli/ignore.py)
-        paths.append(os.path.join(top, "info", "exclude"))
+        paths += _git_files(root)
     return paths
 
 
-def _git_dir(roots: Iterable[str]) -> Optional[str]:
-    """The .git directory above the first root (a .git file counts as not found: no replay key)."""
-    for root in roots:
-        d = os.path.abspath(root)
-        while True:
-            if os.path.isdir(os.path.join(d, ".git")):
-                return os.path.join(d, ".git")
-            parent = os.path.dirname(d)
-            if parent == d:
-                return None
-            d = parent
-    return None
+def _git_files(root: str) -> List[str]:
+    """The ignore files above ``root`` that the walk reads (cli/ignore.py): each ancestor's
+    .gitignore up to the work tree's top, and .git/info/exclude."""
+    from .ignore import _repo_top
+
+    top, git_dir = _repo_top(os.path.abspath(root))
+    if top is None:
+        return []
+    out = [os.path.join(git_dir, "info", "exclude")] if git_dir else []
+    d = os.path.dirname(os.path.abspath(root))
+    while len(d) >= len(top):
+        out.append(os.path.join(d, ".gitignore"))
+        if d == top:
+            break
+        d = os.path.dirname(d)
+    return out
 
 
 def snapshot(watched: Iterable[str]) -> List[list]:
