@@ -547,7 +547,7 @@ class _WholeModule(Exception):
 
 DESCEND_MIN_LINES = 12  # smaller defs are parsed whole: one parse call costs more than a few lines
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
-             ast.With, ast.AsyncWith, ast.Try, ast.Match) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+             ast.With, ast.AsyncWith, ast.Try) + tuple(getattr(ast, n) for n in ("Match", "TryStar") if hasattr(ast, n))
 
 
 def _groups(body) -> List[list]:
