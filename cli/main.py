@@ -64,6 +64,7 @@ def common_options(fn):
         click.option("--show-fixes", is_flag=True, help="List every site a rewrite patches (check lists them anyway)."),
         click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
                      help="Colour the output; auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it)."),
+        click.option("--no-color", "no_color", is_flag=True, hidden=True, help="Same as --color never (Black's spelling)."),
         click.option("-v", "--verbose", is_flag=True, help="Also say which config was read, the settings, and each file with sites."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code."),
         click.option("--no-cache", is_flag=True, help="Ignore and don't write .sam3d-codemod-cache/ (per-file results)."),
@@ -110,7 +111,7 @@ class Run:
         self.verbose = params["verbose"] and not self.quiet
         self.statistics = params["statistics"]
         self.show_fixes = params["show_fixes"]
-        self.color_choice = params["color"]
+        self.color_choice = "never" if params.get("no_color") else params["color"]
         if self.statistics and self.output_format not in ("text", "json"):
             _error("--statistics works with --output-format text or json")
 
