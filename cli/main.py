@@ -443,7 +443,9 @@ def lock(ctx, lock_file, **_):
 @main.command()
 @click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True)
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def rules(target_torch, output_format):
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour the table; auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it).")
+def rules(target_torch, output_format, color):
     """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it."""
     from ..codemods.base import all_rules, parse_version
 
@@ -464,7 +466,8 @@ def rules(target_torch, output_format):
         table.add_column(col, overflow="fold")
     for r in items:
         table.add_row(r.code, r.name, r.summary, r.fixes, r.fixed_in or "never", "yes" if r.enabled_for(target) else "no")
-    Console(highlight=False).print(table)
+    on = use_color(color, sys.stdout)
+    Console(highlight=False, force_terminal=on, no_color=not on).print(table)
 
 
 @main.command()

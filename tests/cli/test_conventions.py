@@ -293,6 +293,9 @@ def test_color_flags_and_environment(sample):
         out = cli(command, target, "--color", "always")[1]
         assert b"\x1b[" in out, command
         assert b"\x1b[" not in cli("check", sample, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})[1]
+    assert b"\x1b[" in cli("rules", "--color", "always")[1]
+    assert b"\x1b[" not in cli("rules")[1] and b"\x1b[" not in cli("rules", env={"NO_COLOR": "1", "FORCE_COLOR": "1"})[1]
+    assert b"\x1b[" in cli("rules", env={"FORCE_COLOR": "1"})[1]
     code, out, err = invoke("verify", "--help")
     assert "--color [auto|always|never]" in out
 
