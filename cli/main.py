@@ -27,6 +27,9 @@ class _Group(click.Group):
         try:
             rv = super().main(*args, **kwargs)
         except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `sam3d-codemod`: the help, as click shows it
+                exc.show()
+                sys.exit(exc.exit_code)
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             click.echo(f"sam3d-codemod: error: {exc.format_message()}{hint}", err=True)
             sys.exit(EXIT_ERROR)

@@ -366,3 +366,25 @@ def test_readme_option_table_matches_help():
     # every config key is documented beside its option
     for key in config.KEYS:
         assert f"`{key}`" in section, key
+
+
+@pytest.mark.parametrize("args, message", [
+    (["check"], "Missing argument 'PATHS...'"),
+    (["chek", "."], "No such command 'chek'"),
+    (["check", ".", "--jobs", "0"], "Invalid value for '-j' / '--jobs'"),
+    (["check", ".", "--output-format", "xml"], "Invalid value for '--output-format'"),
+    (["check", ".", "--bogus"], "No such option: --bogus"),
+])
+def test_usage_errors_are_one_line_exit_2(args, message, tmp_path):
+    code, out, err = cli(*args, cwd=tmp_path)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("sam3d-codemod: error: ") and message in err, err
+    assert "--help" in err  # where to look next, on the same line
+
+
+def test_bare_command_and_version_behave_as_click_does(tmp_path):
+    code, out, err = cli(cwd=tmp_path)
+    assert code == 2 and "Usage: " in err and "apply PATH" in err
+    code, out, err = cli("--version", cwd=tmp_path)
+    assert code == 0 and b"sam3d-codemod" in out
+    code, out, err = cli("check", "--help", cwd=tmp_path)
+    assert code == 0 and b"--stdin-filename" in out
