@@ -48,7 +48,8 @@ def test_third_run_replays_the_second_without_importing_click(tree, tmp_path):
     assert "sam3d_codemod.cli.replay" in third[3]
 
 
-@pytest.mark.parametrize("change", ["edit", "new file", "new dir", "config", "delete"])
+@pytest.mark.parametrize("change", ["edit", "new file", "new dir", "config", "parent config", "nested gitignore",
+                                    "delete"])
 def test_any_change_runs_for_real(tree, tmp_path, change):
     cache = tmp_path / "cache"
     _run(tree, cache)
@@ -70,6 +71,13 @@ def test_any_change_runs_for_real(tree, tmp_path, change):
     elif change == "config":
         (tree / "pyproject.toml").write_text('[tool.sam3d-codemod]\nignore = ["TC011"]\n')
         expect = lambda out: "TC011" not in out.split("sam3d-codemod check")[0]
+    elif change == "parent config":  # above a section-less pyproject.toml, which is passed over
+        (tree / "pyproject.toml").write_text('[project]\nname = "t"\n')
+        (tree.parent / "pyproject.toml").write_text('[tool.sam3d-codemod]\nignore = ["TC011"]\n')
+        expect = lambda out: "TC011" not in out.split("sam3d-codemod check")[0]
+    elif change == "nested gitignore":
+        (pkg / ".gitignore").write_text("a.py\n")
+        expect = lambda out: "pkg/a.py" not in out
     else:
         (pkg / "a.py").unlink()
         expect = lambda out: "pkg/a.py" not in out
