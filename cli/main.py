@@ -6,143 +6,12 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import List
 
 import click
 
 from .. import __version__
 from .config import TORCH_VERSION
-
-EXIT_CLEAN, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
-
-
-class _Group(click.Group):
-    """Usage errors (a bad option value, an unknown option) as one line with exit 2, like every
-    other error of the tool; --help and the rest of click's behaviour unchanged."""
-
-    def main(self, *args, **kwargs):
-        if not kwargs.get("standalone_mode", True):
-            return super().main(*args, **kwargs)
-        kwargs["standalone_mode"] = False
-        try:
-            rv = super().main(*args, **kwargs)
-        except click.UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `sam3d-codemod`: the help, as click shows it
-                exc.show()
-                sys.exit(exc.exit_code)
-            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            click.echo(f"sam3d-codemod: error: {exc.format_message()}{hint}", err=True)
-            sys.exit(EXIT_ERROR)
-        except click.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
-        sys.exit(rv if isinstance(rv, int) else 0)
-
-
-def _error(message: str) -> None:
-    click.echo(f"sam3d-codemod: error: {message}", err=True)
-    sys.exit(EXIT_ERROR)
-
-
-def common_options(fn):
-    options = [
-        click.argument("paths", nargs=-1, required=True, type=click.Path()),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-                     help="Read [tool.sam3d-codemod] from this file instead of the nearest pyproject.toml that has the table."),
-        click.option("--isolated", is_flag=True, help="Read no configuration file."),
-        click.option("--select", multiple=True, help="Rule codes or prefixes to run (e.g. TC003,TC005); replaces the config's select. [default: all]"),
-        click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip; replaces the config's ignore."),
-        click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True,
-                     help="Oldest torch to support (2.0 to 2.13); rules fixed at or before it are off."),
-        click.option("--output-format", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True),
-        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes. [default: CPU count]"),
-        click.option("--exclude", multiple=True, help="Gitignore-style patterns to skip (on top of .gitignore); replaces the config's exclude."),
-        click.option("--extend-exclude", multiple=True, help="Patterns to skip in addition to --exclude and the config's exclude."),
-        click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip .py files over this many bytes, with an error. [default: 4 MB]"),
-        click.option("--stdin-filename", default=None, help="With PATH '-': where the source read from stdin lives (its tree, config, report name)."),
-        click.option("--statistics", is_flag=True, help="Only the number of sites per rule."),
-        click.option("--show-fixes", is_flag=True, help="List every site a rewrite patches (check lists them anyway)."),
-        click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-                     help="Colour the output; auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it)."),
-        click.option("--no-color", "no_color", is_flag=True, hidden=True, help="Same as --color never (Black's spelling)."),
-        click.option("-v", "--verbose", is_flag=True, help="Also say which config was read, the settings, and each file with sites."),
-        click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code."),
-        click.option("--no-cache", is_flag=True, help="Ignore and don't write .sam3d-codemod-cache/ (per-file results)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return click.pass_context(fn)
-
-
-def use_color(choice: str, stream) -> bool:
-    """--color always/never; auto: NO_COLOR (non-empty) turns it off, FORCE_COLOR (non-empty) on, else a TTY."""
-    if choice == "always":
-        return True
-    if choice == "never" or os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-class Run:
-    """One command's resolved settings: the command line over the config."""
-
-    def __init__(self, ctx: click.Context, command: str) -> None:
-        from . import config
-
-        self.command = command
-        p = ctx.params
-        self.paths = tuple(p["paths"])
-        self.stdin = self.paths == ("-",)
-        if "-" in self.paths and not self.stdin:
-            _error("'-' (stdin) cannot be combined with other paths")
-        if p.get("stdin_filename") and not self.stdin:
-            _error("--stdin-filename needs '-' as the PATH")
-        try:
-            self.config_path, params = config.resolve(ctx, self.paths, p.get("config_file"), p.get("isolated", False),
-                                                      p.get("stdin_filename"))
-        except config.ConfigError as exc:
-            _error(str(exc))
-        self.params = params
-        self.output_format = params["output_format"]
-        self.quiet = params["quiet"]
-        self.verbose = params["verbose"] and not self.quiet
-        self.statistics = params["statistics"]
-        self.show_fixes = params["show_fixes"]
-        self.color_choice = "never" if params.get("no_color") else params["color"]
-        if self.statistics and self.output_format not in ("text", "json"):
-            _error("--statistics works with --output-format text or json")
-
-    def options(self):
-        from .config import split_codes
-        from .fileio import DEFAULT_MAX_BYTES
-        from .runner import Options
-
-        p = self.params
-        return Options(
-            select=split_codes(p["select"]),
-            ignore=split_codes(p["ignore"]),
-            target=p["target_torch"],
-            jobs=p["jobs"] if p["jobs"] is not None else (os.cpu_count() or 1),
-            exclude=list(p["exclude"]) + list(p["extend_exclude"]),
-            max_bytes=p["max_file_size"] or DEFAULT_MAX_BYTES,
-            cache=not p["no_cache"] and self.command != "diff",
-        )
-
-    def color(self, stream) -> bool:
-        return use_color(self.color_choice, stream)
-
-    def say_settings(self, options) -> None:
-        if not self.verbose:
-            return
-        click.echo(f"config: {self.config_path or 'none'}", err=True)
-        click.echo(f"settings: select={','.join(options.select) or 'all'} ignore={','.join(options.ignore) or '-'} "
-                   f"target-torch={options.target} jobs={options.jobs} exclude={','.join(options.exclude) or '-'}", err=True)
+from .options import EXIT_CLEAN, EXIT_ERROR, EXIT_PENDING, Run, _colour, _error, _Group, common_options, use_color
 
 
 def _progress_callback(quiet: bool):
@@ -323,23 +192,6 @@ def diff(ctx, **_):
                               color=run_.color(sys.stderr), show_fixes=run_.show_fixes)
         sys.exit(code)
     _finish(run_, report, code, elapsed)
-
-
-_DIFF_STYLES = ((b"+++", {"bold": True}), (b"---", {"bold": True}), (b"+", {"fg": "green"}), (b"-", {"fg": "red"}),
-                (b"@@", {"fg": "cyan"}))
-
-
-def _colour(patch: bytes) -> bytes:
-    """ANSI colours through click.style; the file's own bytes (any encoding) pass through latin-1 unchanged."""
-    out = []
-    for line in patch.splitlines(keepends=True):
-        body = line.rstrip(b"\r\n")
-        style = next((st for prefix, st in _DIFF_STYLES if line.startswith(prefix)), None)
-        if style is None:
-            out.append(line)
-        else:
-            out.append(click.style(body.decode("latin-1"), **style).encode("latin-1") + line[len(body):])
-    return b"".join(out)
 
 
 @main.command()
