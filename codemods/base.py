@@ -279,6 +279,8 @@ RULE_MODULES = (
     "tc011_compile_fallback",
     "tc012_cpu_autocast_fp32",
     "tc013_cuda_only_binding",
+    # issue 15 (migration from hand patches): TC014-TC019
+    "tc014_torch_module_guard",
 )
 
 
