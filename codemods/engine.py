@@ -15,6 +15,7 @@ from .libcst_loader import load as _load_libcst
 cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
 from libcst._nodes.internal import CodegenState  # noqa: E402
 
+from . import version_flags
 from .base import (COMPAT_MODULE, LINE_END, SUPPRESS_RE, FileContext, ImportIndex, Rule, Site, SourceLines, dotted_name,
                    first_line, parse_quietly)
 
@@ -86,6 +87,7 @@ def build_index(text: str, tree: Optional[ast.AST] = None) -> ImportIndex:
                     walk(getattr(node, field_name, ()) or (), module_level)
 
     walk(tree.body, True)
+    version_flags.note(tree, index)  # hand-patch version gates (TC015)
     return index
 
 
