@@ -84,6 +84,7 @@ def find(tree: ast.Module, index) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
             branch = node.body if p else node.orelse
             branch = branch if isinstance(branch, list) else [branch]
             used = {q for b in branch for sub in ast.walk(b) if isinstance(sub, ast.Attribute) for q in [_qualified(index, sub)] if q}
+            used = {q for q in used if not any(o.startswith(q + ".") for o in used)}  # outermost chains only
             for sub in ast.walk(node.test):
                 if isinstance(sub, ast.Name) and sub.id in flags:
                     flags[sub.id][1].update(used)
