@@ -284,6 +284,7 @@ RULE_MODULES = (
     # issue 15 (migration from hand patches): TC014-TC019
     "tc014_torch_module_guard",
     "tc015_version_gate",
+    "tc016_homemade_tree_map",
 )
 
 
