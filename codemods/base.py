@@ -285,6 +285,7 @@ RULE_MODULES = (
     "tc014_torch_module_guard",
     "tc015_version_gate",
     "tc016_homemade_tree_map",
+    "tc017_unfaithful_stub",
 )
 
 
