@@ -120,8 +120,14 @@ RULE = Rule(
     summary="Send home-made multi-tree tree_map variants (dict-only or flatten-and-zip) to _torch_compat.tree_map",
     fixes='TypeError on nested trees: tree_map_compat(f, {"a": {"x": 1}}, {"a": {"x": 10}}) (native: {"a": {"x": 11}})',
     fixed_in=None,
-    triggers=("tree_flatten", "zip(", "keys()", "items()", " for "),
-    pattern=r"def\s+\w+\s*\(\s*\w+\s*,\s*(?:\*\s*\w+|\w+\s*,\s*\w+)",
+    # The pre-filter looks at a def's header (a long def is otherwise entered statement by statement):
+    # a callable and `*trees`, or a tree/map/zip-named def, or a callable-named first parameter.
+    triggers=("def ",),
+    pattern=(
+        r"def\s+(?:\w+\s*\(\s*(?!self\b|cls\b)\w+\s*,\s*\*\s*\w+\s*\)"
+        r"|\w*(?:tree|map|zip)\w*\s*\(\s*(?!self\b|cls\b)\w+\s*,\s*\w+\s*,"
+        r"|\w+\s*\(\s*(?:fn|func|f|function|fun|mapper|map_fn|op)\s*,\s*\w+\s*,)"
+    ),
     transformer=Transformer,
     needs_compat=True,
 )
