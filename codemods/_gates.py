@@ -46,6 +46,15 @@ def source(node) -> str:
 class GateRule(RuleTransformer):
     def reset(self) -> None:
         self.splice: Dict[int, Tuple[object, list]] = {}
+        self.elifs: set = set()  # ids of If nodes that are an `elif` of another
+
+    def is_gate(self, test) -> bool:
+        """Whether ``test`` is a gate of this rule (for the reports where it cannot be resolved)."""
+        raise NotImplementedError
+
+    def visit_If(self, node) -> None:
+        if isinstance(node.orelse, cst.If):
+            self.elifs.add(id(node.orelse))
 
     def judge(self, test, new_branch_original: list, new_branch: list, site) -> Optional[bool]:
         """True when the feature ``test`` gates is there on every torch after the rewrite (so the
@@ -58,8 +67,11 @@ class GateRule(RuleTransformer):
 
     # -- statement form ----------------------------------------------------------------------
     def leave_If(self, original, updated):
-        if isinstance(updated.orelse, cst.If):
-            return updated  # an elif chain: the gate is resolved only where it ends a chain
+        if isinstance(updated.orelse, cst.If) or id(original) in self.elifs:
+            if self.is_gate(original.test):
+                self.report(original, "unhandled", f"`{source(strip_not(original.test))}` gates a branch of an if/elif chain: "
+                            "it cannot be resolved there, rewrite the chain by hand")
+            return updated
         body_o, body_u = list(original.body.body), list(updated.body.body)
         else_o = list(original.orelse.body.body) if original.orelse is not None else []
         else_u = list(updated.orelse.body.body) if updated.orelse is not None else []

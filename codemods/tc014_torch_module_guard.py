@@ -62,6 +62,10 @@ def guarded_name(index, test) -> Optional[str]:
 
 
 class Transformer(GateRule):
+    def is_gate(self, test) -> bool:
+        name = guarded_name(self.ctx.index, test)
+        return name is not None and (name in IMPORTED or name in COMPAT_FOR)
+
     def judge(self, test, new_original, new_updated, site) -> Optional[bool]:
         guarded = guarded_name(self.ctx.index, test)
         if guarded is None:

@@ -71,6 +71,10 @@ class Transformer(GateRule):
         except SyntaxError:
             return None
 
+    def is_gate(self, test) -> bool:
+        node = self._ast(test)
+        return node is not None and version_flags.mentions_version(self.ctx.index, node, self.ctx.index.version_flags)
+
     def polarity(self, test) -> Optional[bool]:
         node = self._ast(test)
         flags = self.ctx.index.version_flags
