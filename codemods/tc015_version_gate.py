@@ -110,8 +110,7 @@ class Transformer(GateRule):
             self.report(
                 site, "unhandled",
                 f"version gate `{text}` guards `{q}` (torch {table.first_release(q)}), which has no _torch_compat "
-                f"helper: a version gate on another release is wrong in between, and local builds "
-                f"(`2.1.0a0+git...`) misparse",
+                f"helper: a gate on another release than the API's is wrong on the releases in between",
             )
             return None
         raw = sorted({
