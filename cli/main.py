@@ -106,7 +106,8 @@ def _progress_callback(quiet: bool):
     return update, progress
 
 
-def _execute(command: str, paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=False, verify=False):
+def _execute(command: str, paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=False, verify=False,
+             before_write=None):
     import gc
 
     from .runner import UsageError, run
@@ -120,7 +121,7 @@ def _execute(command: str, paths, select, ignore, target_torch, output_format, j
                            click.get_current_context().params.get("no_cache", False) or command == "diff")
         update, progress = _progress_callback(quiet or output_format != "text")
         try:
-            report = run(paths, options, write=write, progress=update, verify=verify)
+            report = run(paths, options, write=write, progress=update, verify=verify, before_write=before_write)
         finally:
             if progress is not None:
                 progress.stop()
@@ -167,6 +168,9 @@ def main() -> None:
     check PATH   CI gate: exit 1 if any rule still has work, a count drifted, or an API is unhandled
     lock PATH    record per-rule site counts for `check --lock`
     verify PATH  import and smoke-test the patched tree under a torch interpreter (--python)
+    revert PATH  undo what apply changed, byte for byte
+    update PATH  revert, move the submodule to upstream's head (or --rev), apply, check
+    gate PATH    check --lock, apply to a copy, verify (the upstream-bump gate)
     rules        list the rules
     """
 
@@ -188,7 +192,11 @@ def apply(paths, select, ignore, target_torch, output_format, jobs, exclude, max
 
     try:
         with TreeLock(paths):
-            report, elapsed = _execute("apply", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=True)
+            from . import applied
+
+            report, elapsed = _execute("apply", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet,
+                                       write=True, before_write=applied.record)
+            applied.forget_unwritten(report.changed)
     except TreeLocked as exc:
         click.echo(f"sam3d-codemod: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -269,18 +277,21 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
     if lock is not None:
         from .lockfile import compare
 
-        drift = compare(lock, report)
+        drift = compare(lock, report, paths)
     pending = bool(report.changed) and lock is None
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
     lines = []
     if drift and output_format == "text":
         for d in drift:
-            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} site(s) in the lock, {d['found']} now\n")
+            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} in the lock, {d['found']} now; "
+                         "run `sam3d-codemod lock` to accept\n")
     elif drift and output_format == "github":
         for d in drift:
-            lines.append(f"::error file={d['path']},title={d['code']} drift::{d['locked']} site(s) in the lock, {d['found']} now "
-                         "(upstream moved or renamed code; review, then `sam3d-codemod lock`)\n")
+            lines.append(f"::error file={d['path']},title={d['code']} drift::{d['locked']} in the lock, {d['found']} now; "
+                         "run `sam3d-codemod lock` to accept (after reviewing the upstream change)\n")
     extra = {"drift": drift, "lock": lock_file}
+    if lock is not None:
+        report.drift = drift  # counted in the summary line
     for line in lines:
         click.echo(line, nl=False)
     if watched is None:
@@ -319,7 +330,7 @@ def lock(paths, select, ignore, target_torch, output_format, jobs, exclude, max_
     report, elapsed = _execute("lock", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
     if report.errors:
         _finish(report, "lock", EXIT_ERROR, output_format, quiet, elapsed)
-    data = write_lock(lock_file, report)
+    data = write_lock(lock_file, report, paths)
     if not quiet and output_format == "text":
         total = sum(sum(files.values()) for files in data["sites"].values())
         click.echo(f"wrote {lock_file}: {total} sites in {len({p for f in data['sites'].values() for p in f})} files")
@@ -387,6 +398,67 @@ def verify(path, python, device, output_format, sys_path, timeout, verbose):
     else:
         verifier.render_text(report, code, verbose=verbose)
     sys.exit(code)
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+def revert(path):
+    """Undo exactly what `apply` changed in PATH (its record .sam3d-codemod-applied.json) and remove the
+    generated helper. Your own edits since are kept; where they overlap the patch nothing is changed."""
+    from .revert import RevertError, revert as run_revert
+
+    try:
+        done = run_revert(Path(path))
+    except RevertError as exc:
+        click.echo(f"sam3d-codemod: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    kept = f" ({len(done.merged)} with your own edits kept: {', '.join(done.merged)})" if done.merged else ""
+    click.echo(f"reverted {len(done.writes)} file(s), removed {len(done.removes)}{kept}")
+    sys.exit(EXIT_CLEAN)
+
+
+_PASS = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+@main.command(context_settings=_PASS)
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--rev", default=None, help="Commit, tag or branch to move to. [default: the upstream branch head, origin/HEAD]")
+@click.option("--lock", "lock_file", default=None, help="Lock file for the final `check --lock`.")
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def update(path, rev, lock_file, options):
+    """revert -> move the git checkout PATH (a submodule) to REV or the upstream head -> apply -> check.
+
+    Other OPTIONS (--select, --target-torch, ...) go to apply and check. Refuses, changing nothing,
+    when the checkout has edits of yours (named). Exit: check's."""
+    from .update import UpdateError, update as run_update
+    from .revert import RevertError
+
+    check_args = list(options) + (["--lock", lock_file] if lock_file else [])
+    try:
+        code = run_update(Path(path), rev, list(options), check_args, say=lambda line: click.echo(line))
+    except (UpdateError, RevertError) as exc:
+        click.echo(f"sam3d-codemod: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(code)
+
+
+@main.command(context_settings=_PASS)
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--lock", "lock_file", required=True, help="Lock file from `sam3d-codemod lock`.")
+@click.option("--python", "python", default=None, help="Interpreter with torch 2.0 for verify (without it verify is skipped).")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help="For verify.")
+@click.option("--sys-path", "sys_path", multiple=True, help="For verify.")
+@click.option("--timeout", default=None, help="For verify.")
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def gate(path, lock_file, python, device, sys_path, timeout, options):
+    """Upstream-bump gate: check --lock, apply to a temp copy, verify it. OPTIONS go to check and apply.
+    One line per failing step; exit 2 if a step errored, 1 if one failed, 0 when all passed."""
+    from .gate import gate as run_gate
+
+    verify_options = ["--device", device] + [a for d in sys_path for a in ("--sys-path", d)]
+    if timeout is not None:
+        verify_options += ["--timeout", str(timeout)]
+    sys.exit(run_gate(Path(path), lock_file, python, list(options), verify_options, say=lambda line: click.echo(line)))
 
 
 if __name__ == "__main__":  # pragma: no cover
