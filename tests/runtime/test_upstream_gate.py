@@ -43,3 +43,4 @@ def test_gate_fails_on_drift(sample):
     proc = gate(sample, ROOT / "fixtures" / "sample-tree.lock")
     assert proc.returncode == 1
     assert "drift: TC005 sam3d_objects/model/backbone/cfg.py: 3 in the lock, 2 now; run `sam3d-codemod lock` to accept" in proc.stdout
+    assert "gate: check failed (exit 1): drift from the lock" in proc.stdout
