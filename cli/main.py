@@ -412,6 +412,10 @@ def revert(path):
     except RevertError as exc:
         click.echo(f"sam3d-codemod: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+    if done.empty:
+        click.echo(f"nothing to revert: no apply record in {path} (a tree patched by an older sam3d-codemod: "
+                   "`git checkout -- .` in the checkout)")
+        sys.exit(EXIT_CLEAN)
     kept = f" ({len(done.merged)} with your own edits kept: {', '.join(done.merged)})" if done.merged else ""
     click.echo(f"reverted {len(done.writes)} file(s), removed {len(done.removes)}{kept}")
     sys.exit(EXIT_CLEAN)

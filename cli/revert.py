@@ -30,6 +30,7 @@ class Plan:
     removes: List[str] = field(default_factory=list)        # rel of files apply created
     merged: List[str] = field(default_factory=list)          # files whose own edits were kept
     unchanged: List[str] = field(default_factory=list)       # already the original
+    empty: bool = False                                      # no apply record at all
 
 
 def _merge(current: bytes, base: bytes, other: bytes) -> Optional[bytes]:
@@ -53,7 +54,7 @@ def plan(root: Path) -> Plan:
         files = applied.load(root)
     except applied.ManifestError as exc:
         raise RevertError(str(exc)) from None
-    out = Plan(root=root)
+    out = Plan(root=root, empty=not files)
     conflicts, missing = [], []
     for rel, entry in sorted(files.items()):
         path = root / rel
