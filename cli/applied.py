@@ -66,8 +66,6 @@ def save(root: Path, files: Dict[str, dict]) -> None:
     data = {"version": VERSION, "generated_by": f"sam3d-codemod {__version__}",
             "files": {rel: {"original": _pack(e["original"]), "patched": _pack(e["patched"]), "sites": e["sites"]}
                       for rel, e in sorted(files.items())}}
-    if not path.exists():
-        path.write_bytes(b"")
     atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
     _exclude_from_git(Path(root))
 
@@ -98,6 +96,24 @@ def _exclude_from_git(root: Path) -> None:
         pass  # git then lists the manifest as untracked: visible, harmless
 
 
+def merge(current: bytes, base: bytes, other: bytes) -> Optional[bytes]:
+    """``current`` with the change base -> other applied (``git merge-file``); None on a conflict or without git."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sam3d-merge-") as tmp:
+        names = []
+        for name, data in (("current", current), ("base", base), ("other", other)):
+            p = os.path.join(tmp, name)
+            with open(p, "wb") as fh:
+                fh.write(data)
+            names.append(p)
+        try:
+            proc = subprocess.run(["git", "merge-file", "-p", *names], capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+
 def record(outcomes: Iterable) -> None:
     """Before apply writes ``outcomes``: add them to their roots' manifests (a file's first original is kept)."""
     by_root: Dict[Path, list] = {}
@@ -110,7 +126,11 @@ def record(outcomes: Iterable) -> None:
             sites = Counter(s.code for s in o.sites if s.status == "patched" and s.code != "TC000")
             if entry is None:
                 files[o.rel] = {"original": o.old if o.path.exists() else None, "patched": o.new, "sites": dict(sites)}
-            else:  # patched again (a refreshed helper, or a file edited since): keep the first original
+            else:  # patched again (a refreshed helper, or a file edited since apply)
+                if o.old not in (entry["original"], entry["patched"]) and entry["original"] is not None:
+                    # Edited since: the original becomes the edited file without our patch, so a
+                    # revert keeps the edit (or, where the two overlap, the edited file as it is).
+                    entry["original"] = merge(o.old, entry["patched"], entry["original"]) or o.old
                 merged = Counter(entry["sites"])
                 merged.update(sites)
                 entry.update(patched=o.new, sites=dict(merged))

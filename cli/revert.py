@@ -8,9 +8,6 @@ written and the files are named. Writes are atomic; the manifest goes last.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -31,22 +28,6 @@ class Plan:
     merged: List[str] = field(default_factory=list)          # files whose own edits were kept
     unchanged: List[str] = field(default_factory=list)       # already the original
     empty: bool = False                                      # no apply record at all
-
-
-def _merge(current: bytes, base: bytes, other: bytes) -> Optional[bytes]:
-    """``current`` with the change base -> other applied; None on a conflict (or without git)."""
-    with tempfile.TemporaryDirectory(prefix="sam3d-revert-") as tmp:
-        names = []
-        for name, data in (("current", current), ("base", base), ("other", other)):
-            p = os.path.join(tmp, name)
-            with open(p, "wb") as fh:
-                fh.write(data)
-            names.append(p)
-        try:
-            proc = subprocess.run(["git", "merge-file", "-p", *names], capture_output=True, timeout=60)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return proc.stdout if proc.returncode == 0 else None
 
 
 def plan(root: Path) -> Plan:
@@ -80,7 +61,7 @@ def plan(root: Path) -> Plan:
         elif original is None:
             conflicts.append(rel)  # the generated helper, edited by hand
         else:
-            merged = _merge(current, patched, original)
+            merged = applied.merge(current, patched, original)
             if merged is None:
                 conflicts.append(rel)
             else:

@@ -182,3 +182,41 @@ def test_a_script_outside_any_package_uses_the_package_it_imports(tmp_path):
     assert "from mypkg import _torch_compat" in text and "Camera = _torch_compat.missing(" in text
     assert (pkg / "_torch_compat.py").is_file()
     assert (other / "lone.py").read_text() == "from kaolin.render.camera import Camera\n"
+
+
+SMALL = ("import torch\nfrom torch.utils import _pytree\n\n\ndef f(a, b):\n    return _pytree.tree_map(torch.add, a, b)\n"
+         "\n\ndef g(x):\n    return x\n")
+
+
+def small_tree(tmp_path: Path) -> Path:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "m.py").write_bytes(SMALL.replace("\n", "\r\n").encode())  # CRLF kept byte for byte
+    return pkg / "m.py"
+
+
+def test_edit_then_apply_again_then_revert_keeps_the_edit(tmp_path):
+    m = small_tree(tmp_path)
+    assert tool("apply", tmp_path, "--no-cache", "-j1")[0] == 0
+    patched = m.read_bytes()
+    assert b"_torch_compat.tree_map" in patched
+    mine = "    return _pytree.tree_map(torch.mul, x, x)  # mine\r\n"
+    m.write_bytes(patched.replace(b"    return x\r\n", mine.encode()))
+    assert tool("apply", tmp_path, "--no-cache", "-j1")[0] == 0  # patches the new site too
+    assert m.read_bytes().count(b"_torch_compat.tree_map(") == 2
+    code, out = tool("revert", tmp_path)
+    assert code == 0, out
+    assert m.read_bytes() == SMALL.replace("\n", "\r\n").replace("    return x\r\n", mine).encode()
+    assert not (tmp_path / "pkg" / "_torch_compat.py").exists()
+
+
+def test_revert_refuses_overlapping_edits_and_changes_nothing(tmp_path):
+    m = small_tree(tmp_path)
+    assert tool("apply", tmp_path, "--no-cache", "-j1")[0] == 0
+    edited = m.read_bytes().replace(b"_torch_compat.tree_map(torch.add, a, b)", b"_torch_compat.tree_map(torch.sub, a, b)")
+    m.write_bytes(edited)
+    helper = (tmp_path / "pkg" / "_torch_compat.py").read_bytes()
+    code, out = tool("revert", tmp_path)
+    assert code == 2 and "your edits overlap the patch in pkg/m.py" in out
+    assert m.read_bytes() == edited and (tmp_path / "pkg" / "_torch_compat.py").read_bytes() == helper
