@@ -95,10 +95,10 @@ def tool(*args: str) -> int:
 def update(path: Path, rev: Optional[str], apply_args: Sequence[str], check_args: Sequence[str],
            say=print) -> int:
     plan = preflight(path)
+    before = git(path, "rev-parse", "HEAD").strip()
+    commit = target_commit(path, rev)  # fetch and resolve first: a bad REV leaves the tree as it was
     reverting.execute(plan)
     say(f"update: reverted {len(plan.writes) + len(plan.removes)} file(s)")
-    before = git(path, "rev-parse", "HEAD").strip()
-    commit = target_commit(path, rev)
     if commit != before:
         git(path, "checkout", "--quiet", "--detach", commit)
     say(f"update: {path} at {commit[:12]} (was {before[:12]})")

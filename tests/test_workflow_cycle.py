@@ -123,6 +123,7 @@ def test_drift_is_counted_and_says_how_to_accept(cycle):
     lock = repo / "sam3d-codemod.lock"
     assert tool("lock", sub, "--lock", lock, "--no-cache")[0] == 0
     assert tool("apply", sub, "--no-cache")[0] == 0
+    v1 = git(sub, "rev-parse", "HEAD").strip()
 
     def edit(work):
         cfg = work / CFG
@@ -139,6 +140,14 @@ def test_drift_is_counted_and_says_how_to_accept(cycle):
     # Accepting it: a lock taken on the patched tree gates it.
     assert tool("lock", sub, "--lock", lock, "--no-cache")[0] == 0
     assert tool("check", sub, "--lock", lock, "--no-cache")[0] == 0
+    # --rev moves to any commit: back to v1, where the new lock now drifts the other way.
+    code, out = tool("update", sub, "--rev", v1, "--lock", lock, "--no-cache")
+    assert code == 1 and f"drift: TC005 {CFG}: 4 in the lock, 5 now" in out
+    assert git(sub, "rev-parse", "HEAD").strip() == v1
+    code, out = tool("update", sub, "--rev", "no-such-rev")
+    assert code == 2 and "no commit 'no-such-rev'" in out
+    assert (sub / "sam3d_objects" / "_torch_compat.py").is_file()  # still patched: nothing was reverted
+    assert "_torch_compat.tree_map(" in (sub / CFG).read_text()
 
 
 def test_update_refuses_outside_git(tmp_path):
