@@ -100,7 +100,11 @@ def update(path: Path, rev: Optional[str], apply_args: Sequence[str], check_args
     reverting.execute(plan)
     say(f"update: reverted {len(plan.writes) + len(plan.removes)} file(s)")
     if commit != before:
-        git(path, "checkout", "--quiet", "--detach", commit)
+        try:
+            git(path, "checkout", "--quiet", "--detach", commit)
+        except UpdateError as exc:
+            raise UpdateError(f"{exc} (the tree is reverted, still at {before[:12]}: "
+                              f"`sam3d-codemod apply {path}` patches it again)") from None
     say(f"update: {path} at {commit[:12]} (was {before[:12]})")
     code = tool("apply", str(path), *apply_args)
     if code == 2:
