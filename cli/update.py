@@ -70,6 +70,22 @@ def preflight(path: Path) -> reverting.Plan:
     return plan
 
 
+def _configured_branch(path: Path) -> Optional[str]:
+    """``submodule.<name>.branch`` for the submodule at PATH (None when PATH is no submodule or sets none)."""
+    top = git(path, "rev-parse", "--show-superproject-working-tree", check=False).strip()
+    if not top or not (Path(top) / ".gitmodules").is_file():
+        return None
+    own = Path(git(path, "rev-parse", "--show-toplevel").strip()).resolve()
+    listed = git(Path(top), "config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$", check=False)
+    for line in listed.splitlines():
+        key, _, sub_path = line.partition(" ")
+        if (Path(top) / sub_path).resolve() == own:
+            name = key[len("submodule."):-len(".path")]
+            branch = git(Path(top), "config", "-f", ".gitmodules", f"submodule.{name}.branch", check=False).strip()
+            return None if branch in ("", ".") else branch
+    return None
+
+
 def target_commit(path: Path, rev: Optional[str]) -> str:
     git(path, "fetch", "--quiet", "origin")
     if rev:
@@ -78,6 +94,12 @@ def target_commit(path: Path, rev: Optional[str]) -> str:
             if out:
                 return out
         raise UpdateError(f"{path}: no commit {rev!r} in the checkout or its origin")
+    branch = _configured_branch(path)
+    if branch:  # `branch = ...` in the superproject's .gitmodules, as `git submodule update --remote` reads it
+        out = git(path, "rev-parse", "--verify", "--quiet", f"origin/{branch}^{{commit}}", check=False).strip()
+        if not out:
+            raise UpdateError(f"{path}: .gitmodules names branch {branch!r}, which origin does not have")
+        return out
     head = git(path, "rev-parse", "--verify", "--quiet", "origin/HEAD^{commit}", check=False).strip()
     if not head:
         git(path, "remote", "set-head", "origin", "--auto")

@@ -36,7 +36,7 @@ _PASS = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 @click.command(context_settings=_PASS)
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
-@click.option("--rev", default=None, help="Commit, tag or branch to move to. [default: the upstream branch head, origin/HEAD]")
+@click.option("--rev", default=None, help="Commit, tag or branch to move to. [default: the head of the branch .gitmodules names, else origin/HEAD]")
 @click.option("--lock", "lock_file", default=None, help="Lock file for the final `check --lock`.")
 @click.argument("options", nargs=-1, type=click.UNPROCESSED)
 def update(path, rev, lock_file, options):

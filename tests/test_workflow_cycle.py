@@ -229,3 +229,22 @@ def test_revert_refuses_overlapping_edits_and_changes_nothing(tmp_path):
     code, out = tool("revert", tmp_path)
     assert code == 2 and "your edits overlap the patch in pkg/m.py" in out
     assert m.read_bytes() == edited and (tmp_path / "pkg" / "_torch_compat.py").read_bytes() == helper
+
+
+def test_update_follows_the_branch_gitmodules_names(cycle):
+    tmp_path, repo, sub = cycle
+    work = tmp_path / "upstream-work"
+    git(work, "checkout", "-q", "-b", "dev")
+    (work / PLAIN).write_text((work / PLAIN).read_text() + "# dev\n")
+    git(work, "commit", "-qam", "dev work")
+    git(work, "push", "-q", "origin", "dev")
+    dev = git(work, "rev-parse", "HEAD").strip()
+    main = git(sub, "rev-parse", "HEAD").strip()
+    assert dev != main
+    git(repo, "config", "-f", ".gitmodules", f"submodule.{SUB}.branch", "dev")
+    code, out = tool("update", sub, "--no-cache", "--select", "TC005")
+    assert code == 0, out
+    assert git(sub, "rev-parse", "HEAD").strip() == dev
+    assert status(sub) == sorted(["sam3d_objects/_torch_compat.py", CFG,
+                                  "sam3d_objects/model/backbone/tdfy_dit/modules/attention/modules.py",
+                                  "sam3d_objects/model/backbone/tdfy_dit/modules/transformer/modulated.py"])
