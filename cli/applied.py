@@ -126,8 +126,12 @@ def record(outcomes: Iterable) -> None:
             sites = Counter(s.code for s in o.sites if s.status == "patched" and s.code != "TC000")
             if entry is None:
                 files[o.rel] = {"original": o.old if o.path.exists() else None, "patched": o.new, "sites": dict(sites)}
+            elif o.old == entry["original"] or (o.old == b"" and entry["original"] is None):
+                # Still the original (an apply interrupted between its record and this file's write,
+                # or a file put back by hand): recorded afresh.
+                files[o.rel] = {"original": entry["original"], "patched": o.new, "sites": dict(sites)}
             else:  # patched again (a refreshed helper, or a file edited since apply)
-                if o.old not in (entry["original"], entry["patched"]) and entry["original"] is not None:
+                if o.old != entry["patched"] and entry["original"] is not None:
                     # Edited since: the original becomes the edited file without our patch, so a
                     # revert keeps the edit (or, where the two overlap, the edited file as it is).
                     entry["original"] = merge(o.old, entry["patched"], entry["original"]) or o.old
