@@ -15,11 +15,13 @@ EXIT_CLEAN, EXIT_ERROR = 0, 2
 def revert(path):
     """Undo exactly what `apply` changed in PATH (its record .sam3d-codemod-applied.json) and remove the
     generated helper. Your own edits since are kept; where they overlap the patch nothing is changed."""
+    from .lock import TreeLock, TreeLocked
     from .revert import RevertError, revert as run_revert
 
     try:
-        done = run_revert(Path(path))
-    except RevertError as exc:
+        with TreeLock([path]):  # never beside an apply of the same tree
+            done = run_revert(Path(path))
+    except (RevertError, TreeLocked) as exc:
         click.echo(f"sam3d-codemod: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     if done.empty:
