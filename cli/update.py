@@ -119,7 +119,13 @@ def update(path: Path, rev: Optional[str], apply_args: Sequence[str], check_args
     plan = preflight(path)
     before = git(path, "rev-parse", "HEAD").strip()
     commit = target_commit(path, rev)  # fetch and resolve first: a bad REV leaves the tree as it was
-    reverting.execute(plan)
+    from .lock import TreeLock, TreeLocked
+
+    try:
+        with TreeLock([str(path)]):
+            reverting.execute(plan)
+    except TreeLocked as exc:
+        raise UpdateError(str(exc)) from None
     say(f"update: reverted {len(plan.writes) + len(plan.removes)} file(s)")
     if commit != before:
         try:
