@@ -63,3 +63,16 @@ def test_wrapper_script_passes_options_through(sample):
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2
     assert "gate: apply failed (exit 2)" in proc.stdout
+
+
+def test_verify_without_torch_fails_the_gate_loudly(sample):
+    pytest.importorskip("libcst")
+    try:
+        import torch  # noqa: F401
+        pytest.skip("this interpreter has torch")
+    except ImportError:
+        pass
+    code, out = gate(sample, "--lock", LOCK, "--python", sys.executable, "-q")
+    assert code == 2
+    assert "gate: verify failed (exit 2): nothing could be verified" in out
+    assert "gate: check failed" not in out and "gate: apply failed" not in out
