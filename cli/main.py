@@ -33,7 +33,7 @@ def _progress_callback(quiet: bool):
     return update, progress
 
 
-def _execute(run_: Run, write=False, verify=False):
+def _execute(run_: Run, write=False, verify=False, before_write=None):
     import gc
 
     from .runner import UsageError, run
@@ -52,7 +52,8 @@ def _execute(run_: Run, write=False, verify=False):
         else:
             update, progress = _progress_callback(run_.quiet or run_.output_format != "text")
             try:
-                report = run(run_.paths, options, write=write, progress=update, verify=verify)
+                report = run(run_.paths, options, write=write, progress=update, verify=verify,
+                             before_write=before_write)
             finally:
                 if progress is not None:
                     progress.stop()
@@ -115,6 +116,9 @@ def main() -> None:
     check PATH   CI gate: exit 1 if any rule still has work, a count drifted, or an API is unhandled
     lock PATH    record per-rule site counts for `check --lock`
     verify PATH  import and smoke-test the patched tree under a torch interpreter (--python)
+    revert PATH  undo what apply changed, byte for byte
+    update PATH  revert, move the submodule to upstream's head (or --rev), apply, check
+    gate PATH    check --lock, apply to a copy, verify (the upstream-bump gate)
     rules        list the rules
     """
 
@@ -141,7 +145,10 @@ def apply(ctx, **_):
 
     try:
         with TreeLock(run_.paths):
-            report, elapsed = _execute(run_, write=True)
+            from . import applied
+
+            report, elapsed = _execute(run_, write=True, before_write=applied.record)
+            applied.forget_unwritten(report.changed)
     except TreeLocked as exc:
         _error(str(exc))
     except KeyboardInterrupt:
@@ -227,21 +234,24 @@ def check(ctx, lock_file, **_):
     if lock is not None:
         from .lockfile import compare
 
-        drift = compare(lock, report)
+        drift = compare(lock, report, () if run_.stdin else run_.paths)
     pending = bool(report.changed) and lock is None
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
     lines = []
     if drift and run_.output_format == "text":
         for d in drift:
-            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} site(s) in the lock, {d['found']} now\n")
+            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} in the lock, {d['found']} now; "
+                         "run `sam3d-codemod lock` to accept\n")
     elif drift and run_.output_format == "github":
         from .paths import annotation_path
 
         root = report.outcomes[0].root if report.outcomes else Path(run_.paths[0])
         for d in drift:
-            lines.append(f"::error file={annotation_path(root, d['path'])},title={d['code']} drift::{d['locked']} site(s) "
-                         f"in the lock, {d['found']} now (upstream moved or renamed code; review, then `sam3d-codemod lock`)\n")
+            lines.append(f"::error file={annotation_path(root, d['path'])},title={d['code']} drift::{d['locked']} in the lock, "
+                         f"{d['found']} now; run `sam3d-codemod lock` to accept (after reviewing the upstream change)\n")
     extra = {"drift": drift, "lock": lock_file}
+    if lock is not None:
+        report.drift = drift  # counted in the summary line
     for line in lines:
         click.echo(line, nl=False)
     if watched is None:
@@ -288,7 +298,7 @@ def lock(ctx, lock_file, **_):
     report, elapsed = _execute(run_, verify=True)
     if report.errors:
         _finish(run_, report, EXIT_ERROR, elapsed)
-    data = write_lock(lock_file, report)
+    data = write_lock(lock_file, report, run_.paths)
     if not run_.quiet and run_.output_format == "text":
         total = sum(sum(files.values()) for files in data["sites"].values())
         click.echo(f"wrote {lock_file}: {total} sites in {len({p for f in data['sites'].values() for p in f})} files")
@@ -361,6 +371,12 @@ def verify(path, python, device, output_format, sys_path, timeout, verbose, colo
     else:
         verifier.render_text(report, code, verbose=verbose, color=use_color(color, sys.stdout))
     sys.exit(code)
+
+
+from .workflow import gate, revert, update  # noqa: E402  (the upstream-bump commands, cli/workflow.py)
+
+for _command in (revert, update, gate):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

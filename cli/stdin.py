@@ -14,7 +14,7 @@ from typing import Optional
 from ..codemods.base import api_scan_enabled, select_rules
 from .fileio import _size
 from .paths import project_root
-from .runner import COMPAT_FILE, FileOutcome, HostFinder, Options, RunReport, UsageError, prefilter, render_compat, \
+from .runner import COMPAT_FILE, conflict_marker, FileOutcome, HostFinder, Options, RunReport, UsageError, prefilter, render_compat, \
     transform_file
 
 DEFAULT_NAME = "stdin.py"
@@ -48,6 +48,10 @@ def run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bo
     if b"\0" in data:
         report.outcomes.append(FileOutcome(path=path, root=root, old=data,
                                            error="contains NUL bytes (binary content in a .py file?)"))
+        return report
+    conflict = conflict_marker(data)
+    if conflict is not None:
+        report.outcomes.append(FileOutcome(path=path, root=root, old=data, error=conflict))
         return report
     python_rules = [r for r in rules if r.kind == "python"]
     codes = prefilter(path, data, python_rules)
