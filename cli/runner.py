@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..codemods.base import COMPAT_MODULE, Rule, Site, api_scan_enabled, select_rules
+from ..codemods.base import (COMPAT_MODULE, UNUSED_SUPPRESSION_CODE, Rule, Site, api_scan_enabled, check_enabled,
+                              select_rules)
 from .cache import ResultCache
 from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
 
@@ -283,7 +284,7 @@ def _syntax_error(text: str, exc: Exception) -> str:
 def transform_file(job: tuple) -> FileOutcome:
     """Worker entry point (picklable): transform one pre-filtered file; in check mode also prove
     the output idempotent and scan it for newer-than-target torch APIs."""
-    root, path, raw, codes, target, compat_import, verify, scan_api = job
+    root, path, raw, codes, target, compat_import, verify, scan_api, checkable = job
     outcome = FileOutcome(path=path, root=root, old=raw)
     try:
         source = decode(path, raw)
@@ -291,6 +292,7 @@ def transform_file(job: tuple) -> FileOutcome:
         outcome.error = str(exc)
         return outcome
     text, tree = source.text, None
+    used: set = set()  # (ordinal, code) of sites a suppression comment suppressed
     if codes:
         rules = _rules_for(codes, target)
         from ..codemods.engine import CannotParse, LossyInput, RuleBug, cst, transform_source
@@ -309,6 +311,8 @@ def transform_file(job: tuple) -> FileOutcome:
                                          reuse=result.reuse)
                 if again.code is not None:
                     raise RuleBug(f"rules {sorted({s.code for s in again.sites if s.status == 'patched'})} are not idempotent here")
+                used |= again.suppressed
+            used |= result.suppressed
         except RuleBug as exc:
             outcome.error = f"internal error: {exc}"
             return outcome
@@ -329,11 +333,30 @@ def transform_file(job: tuple) -> FileOutcome:
                 return outcome
             text = result.code
         tree = result.tree
+    hits: set = set()
     if scan_api:
         from ..codemods.api_scan import scan
 
-        outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in scan(text, outcome.rel, target, tree)]
+        outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message)
+                          for s in scan(text, outcome.rel, target, tree, hits)]
+    if checkable is not None:
+        from ..codemods.suppressions import unused_sites
+
+        outcome.sites += unused_sites(source.text, text, used, hits, outcome.rel, checkable, _known_codes())
     return outcome
+
+
+def _known_codes() -> Tuple[str, ...]:
+    from ..codemods.base import CHECK_CODES, all_rules
+
+    return tuple(r.code for r in all_rules()) + ("TC000",) + CHECK_CODES
+
+
+def _checkable(rules: Sequence[Rule], options: Options, scan_api: bool) -> Optional[Tuple[str, ...]]:
+    """The codes a TC101 finding may name (this run could have suppressed them), or None when TC101 is off."""
+    if not check_enabled(UNUSED_SUPPRESSION_CODE, options.select, options.ignore):
+        return None
+    return tuple(r.code for r in rules) + ("TC000", UNUSED_SUPPRESSION_CODE) + (("TC100",) if scan_api else ())
 
 
 def _load_api_table(target: str) -> None:
@@ -369,7 +392,10 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     jobs = []
     caches: Dict[Path, ResultCache] = {}
     scan_api = verify and api_scan_enabled(options.select, options.ignore)
+    checkable = _checkable(rules, options, scan_api) if verify else None
     config_key = f"{sorted(r.code for r in python_rules)}|{options.target}|{verify}|{scan_api}|{options.max_bytes}"
+    if checkable is not None:
+        config_key += f"|{sorted(checkable)}"
     fresh: Dict[Path, tuple] = {}  # path -> (cache, rel, stat, raw) to store after the run
     pool = None
     may_pool = options.jobs > 1 and len(files) >= POOL_MIN_FILES and hasattr(os, "fork")
@@ -417,7 +443,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
                 body = body.replace(b"\r", b"\n")
             codes = tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
             fresh[path] = (cache, rel, st, raw)
-            if not codes and not (scan_api and b"torch" in raw):
+            if not codes and not (scan_api and b"torch" in raw) and not (checkable and b"sam3d-codemod" in raw):
                 cache.store(rel, st, raw)
                 continue
             if codes and may_pool and pool is None:
@@ -429,7 +455,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
                 pool = WarmPool(options.jobs, _warm_up, transform_file)
             finder = hosts.setdefault(root, HostFinder(root))
             compat_import = finder.import_statement(path) if codes else None
-            jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api))
+            jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api, checkable))
         report.files_parsed = sum(1 for job in jobs if job[3])
         results: Iterable[FileOutcome]
         if pool is not None:
