@@ -225,6 +225,13 @@ class Rule:
             return False
         return self.pattern is None or re.search(self.pattern, text) is not None
 
+    def module_getattr(self, name: str):
+        """The rule module's ``__getattr__``: ``Command``, this rule as a LibCST codemod command
+        (``python -m libcst.tool codemod -x <module>.Command``), built on first use."""
+        from .libcst_command import module_attribute
+
+        return module_attribute(self, name)
+
     def matches_bytes(self, data: bytes, filename: Optional[str] = None) -> bool:
         if filename is not None and self.filenames is not None and filename not in self.filenames:
             return False
