@@ -167,7 +167,7 @@ def main() -> None:
     check PATH   CI gate: exit 1 if any rule still has work, a count drifted, or an API is unhandled
     lock PATH    record per-rule site counts for `check --lock`
     verify PATH  import and smoke-test the patched tree under a torch interpreter (--python)
-    rules        list the rules
+    rules [CODE] list the rules, or explain one
     """
 
 
@@ -327,10 +327,18 @@ def lock(paths, select, ignore, target_torch, output_format, jobs, exclude, max_
 
 
 @main.command()
+@click.argument("code", required=False)
 @click.option("--target-torch", default="2.0", show_default=True)
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def rules(target_torch, output_format):
-    """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it."""
+def rules(code, target_torch, output_format):
+    """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it.
+    With CODE, explain that one (what it fixes, the torch versions, the rule's notes, before/after)."""
+    if code is not None:
+        from .rule_doc import explain
+
+        out, exit_code = explain(code, target_torch, output_format)
+        click.echo(out, nl=False, err=exit_code != 0)
+        sys.exit(exit_code)
     from ..codemods.base import all_rules, parse_version
 
     target = parse_version(target_torch)
