@@ -18,8 +18,9 @@ from .suppressions import by_line, find, used_ordinals
 from .traversal import Walker, cst, handler_maps
 
 DESCEND_MIN_LINES = 12  # smaller defs are parsed whole: one parse call costs more than a few lines
-_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
-             ast.With, ast.AsyncWith, ast.Try, ast.Match) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+_COMPOUND = tuple(getattr(ast, name) for name in (  # Match from Python 3.10, TryStar from 3.11
+    "FunctionDef", "AsyncFunctionDef", "ClassDef", "If", "For", "AsyncFor", "While", "With", "AsyncWith", "Try",
+    "Match", "TryStar") if hasattr(ast, name))
 
 
 def _groups(body) -> List[list]:

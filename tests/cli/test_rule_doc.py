@@ -14,7 +14,11 @@ ROOT = FIXTURES.parent
 
 
 def invoke(*args):
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    import inspect
+
+    # click < 8.2 (the release Python 3.9 gets) mixes stderr into stdout unless told not to
+    separate = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
+    result = CliRunner(**separate).invoke(main, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
