@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -339,13 +340,14 @@ def transform_file(job: tuple) -> FileOutcome:
 
         outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message)
                           for s in scan(text, outcome.rel, target, tree, hits)]
-    if checkable is not None:
+    if checkable is not None and "sam3d-codemod" in source.text:
         from ..codemods.suppressions import unused_sites
 
         outcome.sites += unused_sites(source.text, text, used, hits, outcome.rel, checkable, _known_codes())
     return outcome
 
 
+@lru_cache(maxsize=None)
 def _known_codes() -> Tuple[str, ...]:
     from ..codemods.base import CHECK_CODES, all_rules
 

@@ -42,15 +42,15 @@ class TransformResult:
         self.sites = sorted(self.sites, key=lambda s: s.line)  # file order, whichever rule found it
 
 
-@dataclass
 class Rewritten:
-    """A path's new source before the entry point checks it (and re-runs it for newly bound roots)."""
+    """A path's new source before the entry point checks it (and re-runs it for newly bound roots).
+    (A plain class: each dataclass costs its ``exec`` at import.)"""
 
-    code: str
-    ctx: FileContext
-    index: ImportIndex
-    reuse: Optional[Reuse] = None
-    suppressed: Set[Tuple[int, str]] = field(default_factory=set)
+    __slots__ = ("code", "ctx", "index", "reuse", "suppressed")
+
+    def __init__(self, code: str, ctx: FileContext, index: ImportIndex, reuse: Optional[Reuse] = None) -> None:
+        self.code, self.ctx, self.index, self.reuse = code, ctx, index, reuse
+        self.suppressed: Set[Tuple[int, str]] = set()
 
 
 def ast_parse(text: str) -> Optional[ast.AST]:

@@ -7,7 +7,6 @@ marker are tokenized, so a cold ``check`` pays nothing for the others.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .base import SUPPRESS_RE, UNUSED_SUPPRESSION_CODE, Site, SourceLines
@@ -17,10 +16,19 @@ UNUSED_CODE = UNUSED_SUPPRESSION_CODE
 UNUSED_NAME = "unused-suppression"
 
 
-@dataclass(frozen=True)
 class Suppression:
-    line: int
-    codes: Optional[Tuple[str, ...]]  # None: every code (a bare ``ignore``)
+    """One comment: its line, and the codes it names (None: every code, a bare ``ignore``)."""
+
+    __slots__ = ("line", "codes")
+
+    def __init__(self, line: int, codes: Optional[Tuple[str, ...]]) -> None:
+        self.line, self.codes = line, codes
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Suppression) and (self.line, self.codes) == (other.line, other.codes)
+
+    def __repr__(self) -> str:
+        return f"Suppression({self.line}, {self.codes})"
 
 
 def find(text: str) -> List[Suppression]:
