@@ -92,7 +92,7 @@ def command_class(rule: Rule) -> type:
 
 def _compat_import(filename: str, root: Optional[str]) -> Optional[str]:
     """How ``apply`` would import ``_torch_compat`` into this file (None: no package hosts it)."""
-    from ..cli.runner import HostFinder  # the runner's own host search, so both agree
+    from ..cli.hosts import HostFinder  # the runner's own host search, so both agree
 
     path = Path(os.path.abspath(filename))
     base = Path(os.path.abspath(root)) if root else Path.cwd()
