@@ -471,6 +471,52 @@ class StageTimer:
         self.peaks[name] = torch.cuda.max_memory_allocated(self.device) if cuda else 0
 
 
+LAST_OBJECTS = {}  # the last sample's Gaussian and mesh objects (for --save-ply)
+
+
+def save_and_reload(gs, mesh, out_dir, tag):
+    """The splat through the tree's own Gaussian.save_ply (real plyfile), read back with its load_ply.
+
+    Returns the paths and, per attribute, whether the reloaded splat equals the saved one (save_ply
+    writes float32 activations and load_ply inverts them, so equality is checked with a tolerance).
+    The mesh (vertices, faces) is written as a PLY with plyfile: the tree's own mesh export
+    (postprocessing_utils.to_glb) needs trimesh/xatlas/pyvista post-processing, not run here.
+    """
+    import numpy as np
+    import torch
+    from plyfile import PlyData, PlyElement
+    from sam3d_objects.model.backbone.tdfy_dit.representations.gaussian.gaussian_model import Gaussian
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ply = out_dir / ("%s_splat.ply" % tag)
+    t0 = time.perf_counter()
+    gs.save_ply(str(ply))
+    save_s = time.perf_counter() - t0
+    back = Gaussian(**gs.init_params, device=gs.device)
+    back.load_ply(str(ply))
+    report = {"splat": str(ply), "splat_bytes": ply.stat().st_size, "save_s": save_s, "loaded_back": {}}
+    for name in ("get_xyz", "get_features", "get_opacity", "get_scaling", "get_rotation"):
+        a, b = getattr(gs, name).detach().float(), getattr(back, name).detach().float().to(getattr(gs, name).device)
+        ok = a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5))
+        report["loaded_back"][name] = {"shape": list(b.shape), "allclose": ok,
+                                       "max_abs_diff": float((a - b).abs().max()) if a.shape == b.shape and a.numel() else None}
+    report["splat_loads_back"] = all(v["allclose"] for v in report["loaded_back"].values())
+    if mesh is not None:
+        mply = out_dir / ("%s_mesh.ply" % tag)
+        v = mesh.vertices.detach().float().cpu().numpy()
+        f = mesh.faces.detach().cpu().numpy().astype(np.int32)
+        verts = np.empty(v.shape[0], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")])
+        verts["x"], verts["y"], verts["z"] = v[:, 0], v[:, 1], v[:, 2]
+        faces = np.empty(f.shape[0], dtype=[("vertex_indices", "i4", (3,))])
+        faces["vertex_indices"] = f
+        PlyData([PlyElement.describe(verts, "vertex"), PlyElement.describe(faces, "face")]).write(str(mply))
+        m = PlyData.read(str(mply))
+        report["mesh"] = str(mply)
+        report["mesh_loads_back"] = bool(len(m["vertex"]) == v.shape[0] and len(m["face"]) == f.shape[0])
+    return report
+
+
 def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std, stop_after=None):
     """One sample from noise, following InferencePipeline.sample_sparse_structure / sample_slat / decode_slat."""
     import torch
@@ -524,6 +570,7 @@ def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std,
     out["mesh_decoder/faces"] = mesh.faces
     if mesh.vertex_attrs is not None:
         out["mesh_decoder/vertex_attrs"] = mesh.vertex_attrs.float()
+    LAST_OBJECTS["gs"], LAST_OBJECTS["mesh"] = gs, mesh
     info["gaussians"] = int(gs._xyz.shape[0])
     info["mesh_vertices"] = int(mesh.vertices.shape[0])
     info["mesh_faces"] = int(mesh.faces.shape[0])
@@ -781,6 +828,14 @@ def worker(args):
             torch.save({k: v.detach().cpu() for k, v in out.items()}, args.dump)
             result["info"] = info
             result["nonfinite"] = {k: int((~torch.isfinite(v)).sum()) for k, v in out.items() if v.is_floating_point()}
+            if args.save_ply and LAST_OBJECTS.get("gs") is not None:
+                try:
+                    result["saved"] = save_and_reload(LAST_OBJECTS["gs"], LAST_OBJECTS.get("mesh"), args.save_ply,
+                                                      Path(args.result).stem)
+                except Exception as e:  # noqa: BLE001 - reported, the timing goes on
+                    result["saved"] = {"error": "%s: %s" % (type(e).__name__, e)}
+                print("[worker] saved: %s" % json.dumps(result["saved"])[:600], flush=True)
+            LAST_OBJECTS.clear()
         else:
             for k, v in out.items():
                 a = first[k]
@@ -943,6 +998,8 @@ def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, r
     if args.deterministic:
         cmd.append("--deterministic")
         env["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    if args.save_ply:
+        cmd += ["--save-ply", args.save_ply]
     print("\n=== %s: ATTN_BACKEND=%s%s" % (tag, attn, " SAM3D_CODEMOD_FORCE_FALLBACK=1" if force_fallback else ""),
           flush=True)
     t0 = time.perf_counter()
@@ -1435,6 +1492,9 @@ def parse_args(argv=None):
     ap.add_argument("--no-flash-check", action="store_true", help="skip the flash-restriction check")
     ap.add_argument("--deterministic", action="store_true",
                     help="torch.use_deterministic_algorithms(True, warn_only=True) in every worker")
+    ap.add_argument("--save-ply", metavar="DIR",
+                    help="each worker saves its first sample's splat (the tree's Gaussian.save_ply) and mesh here, "
+                         "and loads the splat back")
     ap.add_argument("--deadline-s", type=float, default=0,
                     help="stop starting workers (and kill a running one) this many seconds after the start")
     ap.add_argument("--min-child-s", type=float, default=45, help="don't start a worker with less time left")
