@@ -57,14 +57,16 @@ import types
 import zlib
 from pathlib import Path
 
-STAGES = ("ss_flow", "ss_decoder", "slat_flow", "gs_decoder", "mesh_decoder")
+# "condition" (DINOv2 on an example image, scripts/gpu_e2e.py) runs only with --image; the other five always.
+STAGES = ("condition", "ss_flow", "ss_decoder", "slat_flow", "gs_decoder", "mesh_decoder")
+CORE_STAGES = STAGES[1:]
 
 # Packages the tree imports at module level but that the path run here never calls (renderers,
 # mesh post-processing, pose utilities, checkpoint IO). Stubbed only where the real import fails.
 OPTIONAL_STUBS = (
     "plyfile", "utils3d", "xatlas", "pyvista", "pymeshfix", "igraph", "trimesh", "open3d",
     "pytorch3d", "gsplat", "diff_gaussian_rasterization", "diffoctreerast", "nvdiffrast", "vox2seq",
-    "astor", "scipy", "safetensors", "PIL", "cv2", "tqdm", "flash_attn", "xformers",
+    "astor", "scipy", "safetensors", "PIL", "cv2", "tqdm", "flash_attn", "xformers", "torchvision",
 )
 
 # Sizes. "full": the released SAM 3D Objects checkpoints (config names in docs/gpu.md).
@@ -517,13 +519,13 @@ def save_and_reload(gs, mesh, out_dir, tag):
     return report
 
 
-def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std, stop_after=None):
+def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std, stop_after=None, timer=None):
     """One sample from noise, following InferencePipeline.sample_sparse_structure / sample_slat / decode_slat."""
     import torch
     from sam3d_objects.model.backbone.tdfy_dit.modules import sparse as sp
     from sam3d_objects.pipeline.inference_utils import downsample_sparse_structure
 
-    timer = StageTimer(device)
+    timer = timer or StageTimer(device)
     out = {}
     bs = 1
     torch.manual_seed(seed)
@@ -802,6 +804,22 @@ def worker(args):
     g = torch.Generator(device=device).manual_seed(args.seed + 17)
     cond_ss = torch.randn(1, S["ss_cond_tokens"], S["cond_channels"], generator=g, device=device)
     cond_slat = torch.randn(1, S["slat_cond_tokens"], S["cond_channels"], generator=g, device=device)
+    condition = None
+    if args.image:
+        # the example image and its mask through the tree's own Dino embedder (gpu_e2e.py)
+        import gpu_e2e
+        from sam3d_objects.model.backbone.dit.embedder.dino import Dino
+
+        hub = gpu_e2e.write_hub(args.dino_hub or (Path(args.result).parent / "dino_hub"))
+        image, mask = gpu_e2e.load_example(args.image, args.mask)
+        toy = dict(embed_dim=S["cond_channels"], depth=2, num_heads=4) if args.tiny else {}
+        size = 56 if args.tiny else 518
+
+        condition = gpu_e2e.make_condition(Dino, image, mask, hub, device, seed=args.seed, input_size=size, **toy)
+        cond_ss, cond_slat = condition()
+        assert cond_ss.shape[1] == S["ss_cond_tokens"] or args.tiny, cond_ss.shape
+        assert cond_slat.shape[1] == S["slat_cond_tokens"] or args.tiny, cond_slat.shape
+        result["condition_tokens"] = [list(cond_ss.shape), list(cond_slat.shape)]
     runs = []
     first = None
     self_diff = {}
@@ -810,8 +828,14 @@ def worker(args):
         torch.cuda.reset_peak_memory_stats(device)
     for i in range(total_runs):
         t0 = time.perf_counter()
+        timer = StageTimer(device)
+        if condition is not None:
+            with timer.stage("condition"):
+                cond_ss, cond_slat = condition()
         out, timer, info = run_sample(models, S, device, cond_ss, cond_slat, args.seed, SLAT_MEAN, SLAT_STD,
-                                      stop_after=args.stop_after)
+                                      stop_after=args.stop_after, timer=timer)
+        if condition is not None:
+            out["condition/ss"], out["condition/slat"] = cond_ss, cond_slat
         _sync(device)
         wall = (time.perf_counter() - t0) * 1000.0
         warm = i < args.warmup
@@ -1000,6 +1024,8 @@ def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, r
         env["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
     if args.save_ply:
         cmd += ["--save-ply", args.save_ply]
+    if args.image:
+        cmd += ["--image", args.image, "--mask", args.mask]
     print("\n=== %s: ATTN_BACKEND=%s%s" % (tag, attn, " SAM3D_CODEMOD_FORCE_FALLBACK=1" if force_fallback else ""),
           flush=True)
     t0 = time.perf_counter()
@@ -1029,6 +1055,7 @@ def _finish_attn(entry, dumps, args):
             cmp = compare(dumps[ref_name], dumps[name], args.rtol, args.atol_frac, noise)
             entry["compare"]["%s_vs_%s" % (name, ref_name)] = cmp
             expected = STAGES[:STAGES.index(args.stop_after) + 1] if args.stop_after else STAGES
+            expected = [st for st in expected if st != "condition" or args.image]
             ok &= all(s["within_noise"] for s in cmp["stages"].values()) and len(cmp["stages"]) == len(expected)
     merged = {}  # the rounds of one tree pool their timed runs
     for name, res in entry["workers"].items():
@@ -1369,7 +1396,7 @@ def collect(args):
     for name, per_attn in summary["timing"].items():
         for attn, rows in per_attn.items():
             for st, row in rows.items():
-                if st == "total" and not all(x in rows for x in STAGES):
+                if st == "total" and not all(x in rows for x in CORE_STAGES):
                     continue  # a stage-1-only run's total is not the pipeline's
                 pooled.setdefault(st, []).append(row["ratio"])
     summary["time_ratio_geomean_all_measurements"] = {
@@ -1495,6 +1522,10 @@ def parse_args(argv=None):
     ap.add_argument("--save-ply", metavar="DIR",
                     help="each worker saves its first sample's splat (the tree's Gaussian.save_ply) and mesh here, "
                          "and loads the splat back")
+    ap.add_argument("--image", help="condition on this image (scripts/gpu_e2e.py: the tree's DINOv2 embedder, "
+                                    "random weights, via torch.hub source=local) instead of random tokens")
+    ap.add_argument("--mask", help="with --image: its object mask (a PNG; nonzero alpha/value = object)")
+    ap.add_argument("--dino-hub", help=argparse.SUPPRESS)
     ap.add_argument("--deadline-s", type=float, default=0,
                     help="stop starting workers (and kill a running one) this many seconds after the start")
     ap.add_argument("--min-child-s", type=float, default=45, help="don't start a worker with less time left")
