@@ -262,11 +262,75 @@ def _selftest():
     return 0
 
 
+STAGE_ORDER = ("condition", "ss_flow", "ss_decoder", "slat_flow", "gs_decoder", "mesh_decoder")
+
+
+def pool(reports, attn="torch_flash_attn"):
+    """Pool the timed runs of gpu_smoke reports: per tree and stage the median over every timed run
+    of every worker (a tree's rounds and the reports together), the peak memory, and the verdicts of
+    every patched-vs-unpatched comparison. Returns (rows, per-report total ratios)."""
+    import json
+    import statistics
+
+    runs = {"patched": [], "unpatched": []}
+    peaks = {"patched": {}, "unpatched": {}}
+    verdicts, totals = {}, []
+    for path in reports:
+        entry = json.loads(Path(path).read_text())["attn"][attn]
+        for tree in runs:
+            t = entry["timing"].get(tree)
+            if not t:
+                continue
+            for r in t["all_ms"]:
+                runs[tree].append(dict(r, total=sum(r.values())))
+            for st, b in t["stage_peak_bytes"].items():
+                peaks[tree][st] = max(peaks[tree].get(st, 0), b)
+        if entry["timing"].get("patched") and entry["timing"].get("unpatched"):
+            totals.append(entry["timing"]["patched"]["median_ms"]["total"]
+                          / entry["timing"]["unpatched"]["median_ms"]["total"])
+        for name, cmp in entry["compare"].items():
+            for st, row in cmp["stages"].items():
+                verdict = ("bitwise" if row.get("exact") else "allclose" if row.get("equal")
+                           else "within run-to-run noise" if row.get("within_noise") else "DIFFERS")
+                verdicts.setdefault(st, set()).add("%s: %s" % (name.split("_vs_")[0], verdict))
+    rows = []
+    for st in STAGE_ORDER + ("total",):
+        p = [r[st] for r in runs["patched"] if st in r]
+        u = [r[st] for r in runs["unpatched"] if st in r]
+        if not p or not u:
+            continue
+        mp, mu = statistics.median(p), statistics.median(u)
+        rows.append({"stage": st, "patched_ms": mp, "unpatched_ms": mu, "ratio": mp / mu, "n": (len(p), len(u)),
+                     "peak_patched": max(peaks["patched"].values()) if st == "total" else peaks["patched"].get(st),
+                     "peak_unpatched": max(peaks["unpatched"].values()) if st == "total" else peaks["unpatched"].get(st),
+                     "equal": sorted(verdicts.get(st, ()))})
+    return rows, totals
+
+
+def print_pool(reports):
+    rows, totals = pool(reports)
+    gib = 1024.0 ** 3
+    print("| stage | patched ms | unpatched ms | ratio | peak memory patched / unpatched | equal |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        eq = "; ".join(r["equal"]) if r["equal"] else ""
+        print("| %s | %.1f | %.1f | %.3f | %.2f / %.2f GiB | %s |" % (
+            r["stage"], r["patched_ms"], r["unpatched_ms"], r["ratio"], r["peak_patched"] / gib,
+            r["peak_unpatched"] / gib, eq))
+    n = rows[-1]["n"] if rows else (0, 0)
+    print("\ntimed runs pooled: %d patched, %d unpatched; per-report total ratios: %s" % (
+        n[0], n[1], ", ".join("%.3f" % x for x in totals)))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--write-hub", metavar="DIR")
     ap.add_argument("--selftest", action="store_true")
+    ap.add_argument("--pool", nargs="+", metavar="REPORT", help="pooled table of gpu_smoke reports (no torch needed)")
     args = ap.parse_args(argv)
+    if args.pool:
+        return print_pool(args.pool)
     if args.write_hub:
         print(write_hub(args.write_hub))
         return 0
