@@ -10,7 +10,7 @@ import pytest
 
 from tests.runtime.conftest import ROOT, STUBS, probe_env
 
-pytestmark = pytest.mark.runtime
+pytestmark = [pytest.mark.runtime, pytest.mark.realtree]
 
 SCRIPT = r"""
 import json, sys
