@@ -119,7 +119,7 @@ def main() -> None:
     revert PATH  undo what apply changed, byte for byte
     update PATH  revert, move the submodule to upstream's head (or --rev), apply, check
     gate PATH    check --lock, apply to a copy, verify (the upstream-bump gate)
-    rules        list the rules
+    rules [CODE] list the rules, or explain one
     """
 
 
@@ -306,12 +306,20 @@ def lock(ctx, lock_file, **_):
 
 
 @main.command()
+@click.argument("code", required=False)
 @click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True)
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Colour the table; auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it).")
-def rules(target_torch, output_format, color):
-    """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it."""
+def rules(code, target_torch, output_format, color):
+    """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it.
+    With CODE, explain that one (what it fixes, the torch versions, the rule's notes, before/after)."""
+    if code is not None:
+        from .rule_doc import explain
+
+        out, exit_code = explain(code, target_torch, output_format)
+        click.echo(out, nl=False, err=exit_code != 0)
+        sys.exit(exit_code)
     from ..codemods.base import all_rules, parse_version
 
     target = parse_version(target_torch)

@@ -29,7 +29,7 @@ def summary_rows(report: RunReport) -> List[dict]:
             "code": rule.code, "name": rule.name, "found": found[rule.code], "patched": patched[rule.code],
             "unhandled": unhandled[rule.code], "files": len(files[rule.code]),
         })
-    extra_names = {"TC000": "runtime-helpers", "TC100": "newer-torch-api"}
+    extra_names = {"TC000": "runtime-helpers", "TC100": "newer-torch-api", "TC101": "unused-suppression"}
     for code, name in extra_names.items():
         if found[code]:
             rows.append({"code": code, "name": name, "found": found[code], "patched": patched[code],

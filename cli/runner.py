@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..codemods.base import COMPAT_MODULE, Rule, Site, api_scan_enabled, select_rules
+from ..codemods.base import (COMPAT_MODULE, UNUSED_SUPPRESSION_CODE, Rule, Site, api_scan_enabled, check_enabled,
+                              select_rules)
 from .cache import ResultCache
 from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
 from .hosts import SKIP_DIRS, HostFinder  # noqa: F401  (HostFinder re-exported: bench/worker_rss.py)
@@ -226,7 +228,7 @@ def conflict_marker(raw: bytes) -> Optional[str]:
 def transform_file(job: tuple) -> FileOutcome:
     """Worker entry point (picklable): transform one pre-filtered file; in check mode also prove
     the output idempotent and scan it for newer-than-target torch APIs."""
-    root, path, raw, codes, target, compat_import, verify, scan_api = job
+    root, path, raw, codes, target, compat_import, verify, scan_api, checkable = job
     outcome = FileOutcome(path=path, root=root, old=raw)
     try:
         source = decode(path, raw)
@@ -234,6 +236,7 @@ def transform_file(job: tuple) -> FileOutcome:
         outcome.error = str(exc)
         return outcome
     text, tree = source.text, None
+    used: set = set()  # (ordinal, code) of sites a suppression comment suppressed
     if codes:
         rules = _rules_for(codes, target)
         from ..codemods.engine import CannotParse, LossyInput, RuleBug, cst, transform_source
@@ -252,6 +255,8 @@ def transform_file(job: tuple) -> FileOutcome:
                                          reuse=result.reuse)
                 if again.code is not None:
                     raise RuleBug(f"rules {sorted({s.code for s in again.sites if s.status == 'patched'})} are not idempotent here")
+                used |= again.suppressed
+            used |= result.suppressed
         except RuleBug as exc:
             outcome.error = f"internal error: {exc}"
             return outcome
@@ -272,11 +277,31 @@ def transform_file(job: tuple) -> FileOutcome:
                 return outcome
             text = result.code
         tree = result.tree
+    hits: set = set()
     if scan_api:
         from ..codemods.api_scan import scan
 
-        outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in scan(text, outcome.rel, target, tree)]
+        outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message)
+                          for s in scan(text, outcome.rel, target, tree, hits)]
+    if checkable is not None and "sam3d-codemod" in source.text:
+        from ..codemods.suppressions import unused_sites
+
+        outcome.sites += unused_sites(source.text, text, used, hits, outcome.rel, checkable, _known_codes())
     return outcome
+
+
+@lru_cache(maxsize=None)
+def _known_codes() -> Tuple[str, ...]:
+    from ..codemods.base import CHECK_CODES, all_rules
+
+    return tuple(r.code for r in all_rules()) + ("TC000",) + CHECK_CODES
+
+
+def _checkable(rules: Sequence[Rule], options: Options, scan_api: bool) -> Optional[Tuple[str, ...]]:
+    """The codes a TC101 finding may name (this run could have suppressed them), or None when TC101 is off."""
+    if not check_enabled(UNUSED_SUPPRESSION_CODE, options.select, options.ignore):
+        return None
+    return tuple(r.code for r in rules) + ("TC000", UNUSED_SUPPRESSION_CODE) + (("TC100",) if scan_api else ())
 
 
 def _load_api_table(target: str) -> None:
@@ -313,7 +338,10 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     jobs = []
     caches: Dict[Path, ResultCache] = {}
     scan_api = verify and api_scan_enabled(options.select, options.ignore)
+    checkable = _checkable(rules, options, scan_api) if verify else None
     config_key = f"{sorted(r.code for r in python_rules)}|{options.target}|{verify}|{scan_api}|{options.max_bytes}"
+    if checkable is not None:
+        config_key += f"|{sorted(checkable)}"
     fresh: Dict[Path, tuple] = {}  # path -> (cache, rel, stat, raw) to store after the run
     pool = None
     may_pool = options.jobs > 1 and len(files) >= POOL_MIN_FILES and hasattr(os, "fork")
@@ -362,7 +390,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
                 continue
             codes = prefilter(path, raw, python_rules)
             fresh[path] = (cache, rel, st, raw)
-            if not codes and not (scan_api and b"torch" in raw):
+            if not codes and not (scan_api and b"torch" in raw) and not (checkable and b"sam3d-codemod" in raw):
                 cache.store(rel, st, raw)
                 continue
             if codes and may_pool and pool is None:
@@ -374,7 +402,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
                 pool = WarmPool(options.jobs, _warm_up, transform_file)
             finder = hosts.setdefault(root, HostFinder(root))
             compat_import = finder.import_statement(path) if codes else None
-            jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api))
+            jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api, checkable))
         report.files_parsed = sum(1 for job in jobs if job[3])
         results: Iterable[FileOutcome]
         if pool is not None:

@@ -35,3 +35,4 @@ RULE = Rule(
     triggers=("compile_model",),
     kind="config",
 )
+__getattr__ = RULE.module_getattr  # `Command`: this rule as a LibCST codemod (codemods/libcst_command.py)
