@@ -18,7 +18,15 @@ SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".no
              ".pytest_cache", ".ruff_cache", ".sam3d-codemod-cache", "build", "dist", ".eggs"}
 COMPAT_FILE = COMPAT_MODULE + ".py"
 COMPAT_MARKER = b"SAM3D_CODEMOD_HASH"
-POOL_MIN_FILES = 24  # files seen; below this worker processes cost more than they save
+POOL_MIN_FILES = 24
+# Memory bounds (per worker; measured with /usr/bin/time -v, see the README's "Hostile trees"):
+# CPython's own parser takes 160-230 MB per MB of source, so no file over HARD_MAX_BYTES is read,
+# whatever --max-file-size says. LibCST takes ~450 MB per MB of a file it parses and ~3 KB per byte
+# of its longest line, so a file that needs it is refused over LIBCST_MAX_BYTES, or with a line
+# over LIBCST_MAX_LINE (before: a 30 MB file peaked at 20 GB, a 1 MB line at 3.1 GB).
+HARD_MAX_BYTES = 8 * 1024 * 1024
+LIBCST_MAX_BYTES = 1024 * 1024
+LIBCST_MAX_LINE = 32 * 1024  # files seen; below this worker processes cost more than they save
 _ABS_IMPORT = re.compile(rb"(?m)^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)")
 
 
@@ -316,6 +324,21 @@ def _python_rejects(text: str, path: Path, need_tree: bool):
                       "file; left unchanged)")
 
 
+def _over_libcst_limits(raw: bytes) -> Optional[str]:
+    """Why a file some rule must rewrite is too large for LibCST's memory use, or None."""
+    mb = 1024 * 1024
+    if len(raw) > LIBCST_MAX_BYTES:
+        return (f"a rule must rewrite this file, but it is {len(raw) / mb:.1f} MB, over the {LIBCST_MAX_BYTES // mb} MB "
+                "limit for LibCST (which takes ~450 MB of memory per MB); left unchanged")
+    if len(raw) > LIBCST_MAX_LINE:
+        longest = max(map(len, raw.splitlines()), default=0)
+        if longest > LIBCST_MAX_LINE:
+            line = next(i for i, ln in enumerate(raw.splitlines(), 1) if len(ln) == longest)
+            return (f"a rule must rewrite this file, but line {line} is {longest // 1024} KB long, over the "
+                    f"{LIBCST_MAX_LINE // 1024} KB limit for LibCST (~3 KB of memory per byte of a line); left unchanged")
+    return None
+
+
 def transform_file(job: tuple) -> FileOutcome:
     """Worker entry point (picklable): transform one pre-filtered file; in check mode also prove
     the output idempotent and scan it for newer-than-target torch APIs."""
@@ -327,6 +350,11 @@ def transform_file(job: tuple) -> FileOutcome:
         outcome.error = str(exc)
         return outcome
     text = source.text
+    if codes:
+        too_big = _over_libcst_limits(raw)
+        if too_big:
+            outcome.error = too_big
+            return outcome
     tree, rejected = _python_rejects(text, path, bool(codes) or scan_api)
     if rejected:
         outcome.error = rejected
@@ -402,6 +430,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     report = RunReport(rules=rules)
+    what_limit = "--max-file-size" if options.max_bytes <= HARD_MAX_BYTES else \
+        f"no option: {HARD_MAX_BYTES // (1024 * 1024)} MB is the hard limit, parsing takes ~200 MB per MB"
     unlisted: List[Tuple[Path, Path, str]] = []
     files = discover(paths, options.exclude, unlisted)
     report.files_seen = len(files)
@@ -425,7 +455,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             rel = path.relative_to(root).as_posix()
             try:
                 st = path.stat()
-                raw = read_bytes(path, options.max_bytes)
+                raw = read_bytes(path, min(options.max_bytes, HARD_MAX_BYTES), what=what_limit)
                 entry = cache.lookup(rel, st, raw)
             except (OSError, InputError) as exc:
                 report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"))
@@ -593,6 +623,19 @@ def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[
 
 # ---------------------------------------------------------------- diff
 
+_GIT_ESCAPES = {7: b"\\a", 8: b"\\b", 9: b"\\t", 10: b"\\n", 11: b"\\v", 12: b"\\f", 13: b"\\r",
+                34: b'\\"', 92: b"\\\\"}
+
+
+def _git_quote(name: bytes) -> bytes:
+    """A diff header's file name as git writes it: quoted, C-style, when it holds a control
+    character, a quote or a backslash (a newline in a name would otherwise end the header line)."""
+    if not any(c < 32 or c == 127 or c in (34, 92) for c in name):
+        return name
+    return b'"' + b"".join(_GIT_ESCAPES.get(c) or (b"\\%03o" % c if c < 32 or c == 127 else bytes([c]))
+                           for c in name) + b'"'
+
+
 def unified_diff(outcome: FileOutcome) -> bytes:
     """A ``git apply``-able diff of one file, in the file's own bytes (encoding, CRLF kept)."""
     # git splits lines at LF only (a lone CR stays inside its line); bytes.splitlines would split there too.
@@ -601,13 +644,14 @@ def unified_diff(outcome: FileOutcome) -> bytes:
     old_lines = re.findall(rb"[^\n]*\n|[^\n]+$", outcome.old)
     new_lines = re.findall(rb"[^\n]*\n|[^\n]+$", outcome.new or b"")
     rel = os.fsencode(outcome.rel)  # a non-UTF-8 file name travels as its own bytes
-    old_name = b"a/" + rel if outcome.old else b"/dev/null"
-    lines = list(difflib.diff_bytes(difflib.unified_diff, old_lines, new_lines, old_name, b"b/" + rel, n=3))
+    a_name, b_name = _git_quote(b"a/" + rel), _git_quote(b"b/" + rel)
+    old_name = a_name if outcome.old else b"/dev/null"
+    lines = list(difflib.diff_bytes(difflib.unified_diff, old_lines, new_lines, old_name, b_name, n=3))
     if not lines:
         return b""
     out = []
     if not outcome.old:
-        out.append(b"diff --git a/" + rel + b" b/" + rel + b"\nnew file mode 100644\n")
+        out.append(b"diff --git " + a_name + b" " + b_name + b"\nnew file mode 100644\n")
     for line in lines:
         if line.startswith((b"---", b"+++")):
             out.append(line.rstrip(b"\n") + b"\n")

@@ -5,7 +5,6 @@ import re
 
 import pytest
 
-from sam3d_codemod.cli import fileio
 
 from .helpers import IS_ROOT, PATCHABLE, PATCHED, cli, invoke
 
