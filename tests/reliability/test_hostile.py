@@ -361,8 +361,8 @@ def test_diff_of_a_file_with_a_newline_in_its_name_applies(tmp_path):
     proc = cli("diff", "tree", "--no-cache", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert not any(line.startswith(b"::") for line in proc.stdout.splitlines()), proc.stdout
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    applied = subprocess.run(["git", "apply", "-"], input=proc.stdout, cwd=tmp_path, capture_output=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    applied = subprocess.run(["git", "apply", "-"], input=proc.stdout, cwd=root, capture_output=True)
     assert applied.returncode == 0, applied.stderr
     assert "s.to(x.dtype)" in (root / "pkg" / EVIL).read_text()
 
@@ -374,7 +374,7 @@ def test_diff_of_a_file_with_a_newline_in_its_name_applies(tmp_path):
 def tiny_fs(tmp_path):
     mnt = tmp_path / "full"
     mnt.mkdir()
-    if not IS_ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+    if not IS_ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
                                      capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tiny tmpfs here")
     try:
@@ -389,15 +389,16 @@ def test_disk_full_leaves_no_cache_temp_file(tiny_fs):
     (root / "pkg" / "__init__.py").write_text("")
     for i in range(40):
         (root / "pkg" / f"m{i:02}.py").write_text(f"x = {i}\n")
+    (root / ".sam3d-codemod-cache").mkdir()
+    (root / ".sam3d-codemod-cache" / ".gitignore").write_text("*\n")
     filler = tiny_fs / "filler"
-    with open(filler, "wb") as fh:  # leave less room than the cache needs
+    with open(filler, "wb", buffering=0) as fh:  # leave less room than the cache needs
         try:
             while True:
                 fh.write(b"\0" * 1024)
-                fh.flush()
         except OSError:
             pass
-    os.truncate(filler, max(0, filler.stat().st_size - 1024))
+    os.truncate(filler, max(0, filler.stat().st_size - 4096))  # room for the temp file's first page only
     code, out = invoke("check", root)
     assert code == 0, out
     left = [p.name for p in (root / ".sam3d-codemod-cache").glob("*")] if (root / ".sam3d-codemod-cache").exists() else []
