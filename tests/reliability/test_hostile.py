@@ -237,6 +237,7 @@ def test_unreadable_helper(tmp_path, monkeypatch):
     assert invoke("apply", root, "--no-cache")[0] == 0
     helper = root / "pkg" / "_torch_compat.py"
     helper.write_bytes(helper.read_bytes() + b"# older\n")
+    (root / "pkg" / "n.py").write_text(NEEDS_HELPER)  # a file that needs it: the helper is looked at
     _deny(monkeypatch, helper)
     code, out = invoke("apply", root, "--no-cache")
     _one_line_error(out, code)
