@@ -5,6 +5,7 @@ import ast
 import re
 from typing import Optional, Sequence
 
+from . import version_flags
 from .base import COMPAT_MODULE, ImportIndex, Rule, SourceLines, first_line
 from .results import ast_parse
 
@@ -50,6 +51,7 @@ def build_index(text: str, tree: Optional[ast.AST] = None) -> ImportIndex:
                     walk(getattr(node, field_name, ()) or (), module_level)
 
     walk(tree.body, True)
+    version_flags.note(tree, index)  # hand-patch version gates (TC015)
     return index
 
 
