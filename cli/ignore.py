@@ -20,11 +20,19 @@ def _spec(lines: Sequence[str]):
 
 
 def _read_lines(path: str) -> Optional[List[str]]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read().splitlines()
-    except OSError:
+    """The file's lines, None when it does not exist; a FIFO, device or oversized file is a usage
+    error (read through fileio.read_bytes: never blocks)."""
+    if not os.path.lexists(path):
         return None
+    from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
+
+    try:
+        data = read_bytes(Path(path), DEFAULT_MAX_BYTES, what="a smaller ignore file")
+    except InputError as exc:
+        from .runner import UsageError
+
+        raise UsageError(f"{path}: {exc}") from None
+    return data.decode("utf-8", "replace").splitlines()
 
 
 def _repo_top(start: str) -> Tuple[Optional[str], Optional[str]]:

@@ -102,7 +102,7 @@ def _render(run_: Run, report, exit_code, elapsed, extra=None):
         return to_sarif(report, command, exit_code) + "\n", ""
     if not run_.quiet:
         return render.plain_text(report, command, elapsed=elapsed, show_fixes=run_.show_fixes), ""
-    return "", "".join(f"error: {o.rel}: {o.error}\n" for o in report.errors)
+    return "", "".join(f"error: {render.shown(o.rel)}: {render.shown(o.error)}\n" for o in report.errors)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -239,16 +239,20 @@ def check(ctx, lock_file, **_):
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
     lines = []
     if drift and run_.output_format == "text":
+        from .report import shown
+
         for d in drift:
-            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} in the lock, {d['found']} now; "
+            lines.append(f"drift: {d['code']} {shown(d['path'])}: {d['locked']} in the lock, {d['found']} now; "
                          "run `sam3d-codemod lock` to accept\n")
     elif drift and run_.output_format == "github":
         from .paths import annotation_path
+        from .report import _prop as render_prop
 
         root = report.outcomes[0].root if report.outcomes else Path(run_.paths[0])
         for d in drift:
-            lines.append(f"::error file={annotation_path(root, d['path'])},title={d['code']} drift::{d['locked']} in the lock, "
-                         f"{d['found']} now; run `sam3d-codemod lock` to accept (after reviewing the upstream change)\n")
+            lines.append(f"::error file={render_prop(annotation_path(root, d['path']))},title={d['code']} drift::"
+                         f"{d['locked']} in the lock, {d['found']} now; "
+                         "run `sam3d-codemod lock` to accept (after reviewing the upstream change)\n")
     extra = {"drift": drift, "lock": lock_file}
     if lock is not None:
         report.drift = drift  # counted in the summary line

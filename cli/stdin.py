@@ -57,13 +57,11 @@ def run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bo
     codes = prefilter(path, data, python_rules)
     scan_api = verify and api_scan_enabled(options.select, options.ignore)
     checkable = _checkable(rules, options, scan_api) if verify else None  # unused suppressions (check)
-    if not codes and not (scan_api and b"torch" in data) and not (checkable and b"sam3d-codemod" in data):
-        report.outcomes.append(FileOutcome(path=path, root=root, old=data))
-        return report
     finder = HostFinder(root)
     compat_import = finder.import_statement(path) if codes else None
     report.files_parsed = 1 if codes else 0
-    outcome = transform_file((root, path, data, codes, options.target, compat_import, verify, scan_api, checkable))
+    outcome = transform_file((root, path, data, codes, options.target, compat_import, verify,
+                              scan_api and b"torch" in data, checkable))  # every file: its syntax too
     report.outcomes.append(outcome)
     if outcome.needs_compat and not outcome.error:
         outcome.host = finder.host_for(path)[0]
