@@ -67,9 +67,11 @@ def run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bo
         outcome.host = finder.host_for(path)[0]
         if outcome.host is not None:
             helper = outcome.host / COMPAT_FILE
-            try:
-                current = helper.read_bytes()
-            except OSError:
+            from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
+
+            try:  # never blocks on a FIFO, never follows a link (as the runner reads helpers)
+                current = read_bytes(helper, DEFAULT_MAX_BYTES, follow=False) if os.path.lexists(helper) else None
+            except InputError:
                 current = None
             if current is None:
                 report.missing_helper = helper  # type: ignore[attr-defined]
