@@ -345,14 +345,16 @@ def test_nested_roots_in_one_run_take_one_lock(tmp_path):
 EVIL = "x\n::warning title=X::gotcha,y:z%.py"
 
 
-def test_file_name_cannot_inject_a_workflow_command(tmp_path):
+def test_file_name_cannot_inject_a_workflow_command(tmp_path, monkeypatch):
     root = _pkg(tmp_path, {EVIL: PATCHABLE, "bad\n::error::x.py": "def f(:\n"})
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)  # annotation paths start at the repository (here: the cwd), not at PATH
     code, out = invoke("check", root, "--no-cache", "--output-format", "github")
     assert code == 2
     lines = out.splitlines()
     assert lines and all(line.startswith(("::error file=", "::warning file=", "::notice ")) for line in lines), out
     assert not any(line.startswith(("::warning title=X", "::error::x")) for line in lines), out
-    assert "file=pkg/x%0A%3A%3Awarning title=X%3A%3Agotcha%2Cy%3Az%25.py," in out, out
+    assert "file=tree/pkg/x%0A%3A%3Awarning title=X%3A%3Agotcha%2Cy%3Az%25.py," in out, out
     code, text_out = invoke("check", root, "--no-cache")
     assert not any(line.startswith("::") for line in text_out.splitlines()), text_out
 
