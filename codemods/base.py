@@ -279,6 +279,10 @@ RULE_MODULES = (
     "tc011_compile_fallback",
     "tc012_cpu_autocast_fp32",
     "tc013_cuda_only_binding",
+    # drift (issue 16): newer-than-2.0 APIs the forks and TRELLIS use
+    "tc020_load_mmap",
+    "tc021_grad_scaler",
+    "tc022_rms_norm",
 )
 
 
