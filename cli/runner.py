@@ -510,7 +510,7 @@ def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[
                 continue
             new, lines = yaml_rule.transform_text(text)
             outcome = FileOutcome(path=config, root=root, old=raw)
-            outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, "patched", "compile_model: false") for ln in lines]
+            outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, yaml_rule.SITE_STATUS, yaml_rule.SITE_MESSAGE) for ln in lines]
             if new != text:
                 outcome.new = new.encode("utf-8")
             report.outcomes.append(outcome)
