@@ -582,8 +582,10 @@ _NATIVE_RMSNorm = getattr(torch.nn, "RMSNorm", None)
 
 
 def _fallback_rms_norm(input, normalized_shape, weight=None, eps=None):
-    """ATen's composite ``rms_norm``: computed in the op-math dtype (float32 for 16-bit inputs),
-    ``eps`` defaulting to that dtype's machine epsilon, cast back, then times ``weight``."""
+    """ATen's ``rms_norm``: computed in the op-math dtype (float32 for 16-bit inputs), ``eps``
+    defaulting to that dtype's machine epsilon. With a ``weight`` of the input's dtype, newer torch
+    (the fused kernel) multiplies by it before casting back; otherwise (the composite) the result
+    is cast back, then multiplied by ``weight`` with type promotion."""
     dims = tuple(range(-1, -len(normalized_shape) - 1, -1))
     if tuple(input.shape[input.dim() - len(normalized_shape):]) != tuple(normalized_shape):
         raise RuntimeError("Given normalized_shape=%s, expected input with shape [*, %s], but got input of size%s"
@@ -592,7 +594,10 @@ def _fallback_rms_norm(input, normalized_shape, weight=None, eps=None):
     x = input.to(opmath)
     if eps is None:
         eps = torch.finfo(opmath).eps
-    result = x.mul(torch.rsqrt(x.pow(2).mean(dims, keepdim=True).add_(eps))).type_as(input)
+    normed = x.mul(torch.rsqrt(x.pow(2).mean(dims, keepdim=True).add_(eps)))
+    if weight is not None and weight.dtype == input.dtype:
+        return normed.mul(weight.to(opmath)).type_as(input)
+    result = normed.type_as(input)
     if weight is not None:
         result = result.mul(weight)
     return result
