@@ -11,6 +11,7 @@ from bisect import bisect_left
 from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
+from .api_advice import message
 from .api_table import load, version_key
 from .base import API_SCAN_CODE, SUPPRESS_RE, Site, SourceLines, first_line, parse_quietly
 
@@ -292,8 +293,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
         if m and (m.group(1) is None or CODE in {c.strip() for c in m.group(1).split(",")}):
             return
         found.setdefault((line, symbol), Site(
-            CODE, path, line, "unhandled",
-            f"`{symbol}` needs torch >= {first} (target {target}) and no rule handles it",
+            CODE, path, line, "unhandled", message(symbol, first, target),
         ))
 
     for node in interesting:
