@@ -18,7 +18,7 @@ from typing import List, Tuple
 from .base import Rule
 
 CONFIG_GLOB = "checkpoints/*/pipeline.yaml"
-_COMPILE_TRUE = re.compile(r"(?m)^(?P<key>[ \t]*compile_model[ \t]*:[ \t]*)(?P<value>true|True|TRUE|yes|on)(?P<rest>[ \t]*(#[^\r\n]*)?)$")
+_COMPILE_TRUE = re.compile(r"(?m)^(?P<key>[ \t]*compile_model[ \t]*:[ \t]*)(?P<value>true|True|TRUE|yes|on)(?P<rest>[ \t]*(#[^\r\n]*)?)\r?$")
 
 
 def find_configs(root: Path) -> List[Path]:
