@@ -181,8 +181,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--autostub", action="append", default=[],
                         help="import names to stand in for (comma-separated; CUDA-only packages the env lacks)")
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here (after each tree)")
+    parser.add_argument("--render", type=Path, nargs="+", help="print the table of earlier --json files, measure nothing")
     args = parser.parse_args(argv)
+    if args.render:
+        rows = [row for path in args.render for row in json.loads(path.read_text())]
+        for row in rows:
+            row["newer_apis"] = collections.Counter(row["newer_apis"])
+        sys.stdout.write(markdown(rows))
+        return 0
     trees = list(args.trees)
     if args.corpus:
         trees += sorted(p for p in args.corpus.iterdir() if p.is_dir())
@@ -193,10 +200,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         names = [n for group in args.autostub for n in group.split(",") if n]
         if names:
             sys_path.append(str(write_autostubs(names, Path(stubs))))
-        rows = [measure(t, args.python, sys_path, args.timeout) for t in trees]
+        rows = []
+        for tree in trees:
+            rows.append(measure(tree, args.python, sys_path, args.timeout))
+            if args.json:
+                args.json.write_text(json.dumps(rows, indent=2, sort_keys=True, default=dict) + "\n")
     sys.stdout.write(markdown(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2, sort_keys=True, default=dict) + "\n")
     bad = [r for r in rows if r["check_after"] != 0 or r["second_apply_changed"]
            or (r.get("verify") and (r["verify"]["torch_api"] or r["verify"]["error"]))]
     return 1 if bad else 0
