@@ -135,7 +135,7 @@ def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout:
             verify = tool_json(*args)
             row["verify_exit"] = verify["exit_code"]
             row["verify"] = verify.get("summary", {})
-            row["verify_failures"] = [f"{u.get('name') or u.get('module')}: {u.get('category')}: {(u.get('message') or '')[:160]}"
+            row["verify_failures"] = [f"{u.get('name') or u.get('module')}: {u.get('category')}: {(u.get('error') or u.get('message') or '')[:200]}"
                                       for u in verify.get("imports", []) + verify.get("checks", [])
                                       if u.get("status") == "fail" and u.get("category") != "missing-package"]
     return row
