@@ -582,7 +582,7 @@ def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[
                 report.outcomes.append(outcome)
                 continue
             new, lines = yaml_rule.transform_text(text)
-            outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, "patched", "compile_model: false") for ln in lines]
+            outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, yaml_rule.SITE_STATUS, yaml_rule.SITE_MESSAGE) for ln in lines]
             if new != text:
                 linked = yaml_rule.linked_part(root, config)
                 if linked is not None:

@@ -88,6 +88,7 @@ class OptionalImport(RuleTransformer):
 
     PACKAGES: Tuple[str, ...] = ()
     PIP_NAME: str = ""
+    PIP_NAMES: Dict[str, str] = {}  # root package -> its pip name, where it differs from PIP_NAME
     FALLBACKS: Dict[str, str] = {}
 
     def _package_of(self, module: Optional[str]) -> Optional[str]:
@@ -140,7 +141,8 @@ class OptionalImport(RuleTransformer):
             if helper:
                 lines.append(f"{local} = {COMPAT_MODULE}.{helper}")
             else:
-                lines.append(f'{local} = {COMPAT_MODULE}.missing("{self.PIP_NAME}", "{qualified}", _sam3d_import_error)')
+                pip_name = self.PIP_NAMES.get(qualified.split(".")[0], self.PIP_NAME)
+                lines.append(f'{local} = {COMPAT_MODULE}.missing("{pip_name}", "{qualified}", _sam3d_import_error)')
         handler_src = (
             "try:\n    pass\n"
             "except (ImportError, RuntimeError, OSError) as _sam3d_import_error:  # optional dependency\n"

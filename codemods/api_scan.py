@@ -11,6 +11,7 @@ from bisect import bisect_left
 from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
+from .api_advice import message
 from .api_table import load, version_key
 from .base import API_SCAN_CODE, Site, SourceLines, first_line, parse_quietly
 from .suppressions import suppressions
@@ -295,8 +296,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
                 hits.add((line, CODE))
             return
         found.setdefault((line, symbol), Site(
-            CODE, path, line, "unhandled",
-            f"`{symbol}` needs torch >= {first} (target {target}) and no rule handles it",
+            CODE, path, line, "unhandled", message(symbol, first, target),
         ))
 
     for node in interesting:

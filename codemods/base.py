@@ -303,6 +303,10 @@ RULE_MODULES = (
     "tc015_version_gate",
     "tc016_homemade_tree_map",
     "tc017_unfaithful_stub",
+    # drift (issue 16): newer-than-2.0 APIs the forks and TRELLIS use
+    "tc020_load_mmap",
+    "tc021_grad_scaler",
+    "tc022_rms_norm",
 )
 
 

@@ -4,7 +4,12 @@ Inference needs Lightning only to load sharded checkpoints, yet ``model/io.py`` 
 top; a missing or broken install (a torchvision mismatch raises RuntimeError, not ImportError)
 stops the whole package from importing. The import is wrapped; on failure the names become
 ``_torch_compat.missing`` placeholders: fine in ``Union[pl.LightningModule, ...]`` annotations,
-never matched by ``isinstance``, and a clear RuntimeError naming the package when called.
+never matched by ``isinstance``, and a clear RuntimeError naming the package when called (a
+placeholder used as a decorator raises when the decorated function is called, not at definition).
+The pip name follows the import: ``pytorch_lightning`` -> ``pytorch-lightning``. Lightning's
+``rank_zero_only``/``rank_zero_info``/``rank_zero_warn`` fall back to ``_torch_compat`` helpers that
+behave like Lightning's own (the rank from the same environment variables), so decorated logging
+code keeps running without Lightning.
 """
 from __future__ import annotations
 
@@ -15,6 +20,19 @@ from .base import Rule
 class Transformer(OptionalImport):
     PACKAGES = ("lightning", "pytorch_lightning")
     PIP_NAME = "lightning"
+    PIP_NAMES = {"pytorch_lightning": "pytorch-lightning"}
+    FALLBACKS = {
+        f"{module}.{name}": name
+        for module in (
+            "pytorch_lightning.utilities",
+            "pytorch_lightning.utilities.rank_zero",
+            "lightning.pytorch.utilities",
+            "lightning.pytorch.utilities.rank_zero",
+            "lightning.fabric.utilities",
+            "lightning.fabric.utilities.rank_zero",
+        )
+        for name in ("rank_zero_only", "rank_zero_info", "rank_zero_warn")
+    }
 
 
 RULE = Rule(

@@ -1,10 +1,15 @@
-"""TC010: ``compile_model: false`` in ``checkpoints/*/pipeline.yaml``.
+"""TC010: ``compile_model: true`` in ``checkpoints/*/pipeline.yaml`` is decided at run time.
 
-The released pipeline configs turn on ``torch.compile``, which torch 2.0 cannot do on Python 3.11
-and which costs minutes of warm-up elsewhere. Only the value changes: comments, key order and
-formatting stay. A tree without downloaded checkpoints gets a note, not an error. A config
-reached through a symbolic link (``checkpoints`` or a model directory linked to shared storage)
-is never rewritten: the runner reports it, since the link may lead out of the tree.
+The released pipeline configs turn on ``torch.compile``, which torch 2.0 cannot do on Python 3.11.
+Earlier versions of this rule rewrote the value to ``false`` in the file, so every torch, the new
+ones too, lost compilation. Now the file is left as it is: the code that reads ``compile_model``
+calls ``torch.compile``, which TC011 routes through ``_torch_compat.compile`` (native where this
+torch can compile, eager with one warning where it cannot). Each ``compile_model: true`` gets a
+note saying so; a file already patched to ``false`` by an older version stays ``false`` (set it
+back to ``true`` by hand to compile on new torch). A tree without downloaded checkpoints gets a
+note, not an error.
+A config reached through a symbolic link (``checkpoints`` or a model directory linked to shared
+storage) is never rewritten (nothing is rewritten now; the check stays for a rewrite to come).
 """
 from __future__ import annotations
 
@@ -16,11 +21,15 @@ from typing import List, Optional, Tuple
 from .base import Rule
 
 CONFIG_GLOB = "checkpoints/*/pipeline.yaml"
-_COMPILE_TRUE = re.compile(r"(?m)^(?P<key>[ \t]*compile_model[ \t]*:[ \t]*)(?P<value>true|True|TRUE|yes|on)(?P<rest>[ \t]*(#[^\r\n]*)?)$")
+_COMPILE_TRUE = re.compile(r"(?m)^(?P<key>[ \t]*compile_model[ \t]*:[ \t]*)(?P<value>true|True|TRUE|yes|on)(?P<rest>[ \t]*(#[^\r\n]*)?)\r?$")
 
 
 def find_configs(root: Path) -> List[Path]:
     return sorted(p for p in root.glob(CONFIG_GLOB) if p.is_file())
+
+
+SITE_STATUS = "note"
+SITE_MESSAGE = "compile_model: true kept; torch.compile goes through _torch_compat.compile (TC011), eager only where this torch cannot compile"
 
 
 def linked_part(root: Path, config: Path) -> Optional[str]:
@@ -34,15 +43,16 @@ def linked_part(root: Path, config: Path) -> Optional[str]:
 
 
 def transform_text(text: str) -> Tuple[str, List[int]]:
-    """Returns the new text and the 1-based lines changed."""
+    """Returns the text (unchanged: the decision is made at run time) and the 1-based lines of
+    ``compile_model: true``, each reported as a ``SITE_STATUS`` site."""
     lines = [text.count("\n", 0, m.start()) + 1 for m in _COMPILE_TRUE.finditer(text)]
-    return _COMPILE_TRUE.sub(lambda m: m.group("key") + "false" + m.group("rest"), text), lines
+    return text, lines
 
 
 RULE = Rule(
     code="TC010",
     name="pipeline-yaml",
-    summary="Set compile_model: false in checkpoints/*/pipeline.yaml",
+    summary="Keep compile_model in checkpoints/*/pipeline.yaml; note that _torch_compat.compile decides at run time",
     fixes="RuntimeError: Python 3.11+ not yet supported for torch.compile",
     fixed_in="2.1",
     triggers=("compile_model",),

@@ -13,6 +13,7 @@ tested there.
 """
 import contextlib
 import enum
+import functools as _functools
 import inspect
 import os
 import threading
@@ -478,18 +479,24 @@ class _MissingMeta(type):
         if info is None or name.startswith("_"):
             raise AttributeError("%r has no attribute %r" % (cls, name))
         package, qualified, error = info
+        helper = _MISSING_HELPERS.get(name) if qualified.split(".")[0] in ("lightning", "pytorch_lightning") else None
+        if helper is not None:  # pl.utilities.rank_zero_only: Lightning's behaviour without Lightning
+            return helper
         child = _make_missing(package, "%s.%s" % (qualified, name), error)
         type.__setattr__(cls, name, child)
         return child
 
     def __call__(cls, *args, **kwargs):
-        package, qualified, error = cls._sam3d_missing
-        if "_sam3d_missing" not in cls.__dict__:  # a subclass defined on top of a placeholder
-            qualified = "%s (based on %s)" % (cls.__qualname__, qualified)
-        raise RuntimeError(
-            "%s needs the optional package '%s', which failed to import: %r. Install it with: pip install %s"
-            % (qualified, package, error, package)
-        )
+        if "_sam3d_missing" in cls.__dict__ and len(args) == 1 and not kwargs and inspect.isroutine(args[0]):
+            # ``@placeholder`` on a function: defining it works, calling it raises.
+            fn = args[0]
+
+            @_functools.wraps(fn)
+            def needs_package(*a, **kw):
+                _raise_missing(cls, "%s (decorated with %s)" % (fn.__qualname__, cls._sam3d_missing[1]))
+
+            return needs_package
+        _raise_missing(cls)
 
     def __instancecheck__(cls, instance):
         return False
@@ -499,6 +506,18 @@ class _MissingMeta(type):
         if info is None:
             return type.__repr__(cls)
         return "<missing %s (optional package '%s' failed to import)>" % (info[1], info[0])
+
+
+def _raise_missing(cls, what=None):
+    package, qualified, error = cls._sam3d_missing
+    if what is None:
+        what = qualified
+        if "_sam3d_missing" not in cls.__dict__:  # a subclass defined on top of a placeholder
+            what = "%s (based on %s)" % (cls.__qualname__, qualified)
+    raise RuntimeError(
+        "%s needs the optional package '%s', which failed to import: %r. Install it with: pip install %s"
+        % (what, package, error, package)
+    )
 
 
 def _make_missing(package, name, error):
@@ -519,3 +538,192 @@ def missing(package, name, error):
     ``RuntimeError`` naming the package and the import error.
     """
     return _make_missing(package, name, error)
+
+
+# =========================================================================== drift helpers (issue 16)
+# APIs the SAM 3D / TRELLIS forks use that are newer than torch 2.0: torch.load(mmap=) (2.1),
+# torch.GradScaler (2.3), torch.nn.RMSNorm / functional.rms_norm (2.4), and Lightning's rank-zero
+# helpers for trees where Lightning is optional.
+import logging as _logging
+import numbers as _numbers
+
+
+# --------------------------------------------------------------------------- load
+def _load_has_mmap():
+    try:
+        return "mmap" in inspect.signature(torch.load).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+_LOAD_HAS_MMAP = _load_has_mmap()
+
+
+def load(f, *args, mmap=None, **kwargs):
+    """``torch.load`` accepting ``mmap=`` (new in 2.1; torch 2.0 passes it on to the Unpickler,
+    which raises ``'mmap' is an invalid keyword argument for Unpickler()``).
+
+    Where native has ``mmap`` this is native. Before, the file is read into memory instead of
+    mapped: the same objects, more resident memory. ``mmap=True`` with a file object raises the
+    ValueError native raises.
+    """
+    if _LOAD_HAS_MMAP and not FORCE_FALLBACK:
+        if mmap is not None:
+            kwargs["mmap"] = mmap
+        return torch.load(f, *args, **kwargs)
+    if mmap and not isinstance(f, (str, os.PathLike)):
+        raise ValueError("f must be a file path in order to use the mmap argument")
+    return torch.load(f, *args, **kwargs)
+
+
+# --------------------------------------------------------------------------- GradScaler
+_NATIVE_GradScaler = getattr(getattr(torch, "amp", None), "GradScaler", None)  # torch >= 2.3
+_CUDA_GradScaler = getattr(getattr(torch.cuda, "amp", None), "GradScaler", None)
+
+
+def _fallback_grad_scaler_class():
+    if _CUDA_GradScaler is None:  # pragma: no cover - every torch 2.x has torch.cuda.amp.GradScaler
+        return None
+
+    class GradScaler(_CUDA_GradScaler):
+        """``torch.GradScaler`` (new in 2.3) on ``torch.cuda.amp.GradScaler``, the only scaler before.
+
+        Same signature (``device`` first) and state_dict. Only ``device="cuda"`` can scale before
+        2.3; another device with ``enabled=True`` raises RuntimeError, a disabled scaler (which
+        never scales) works for any device, as native.
+        """
+
+        def __init__(self, device="cuda", init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5,
+                     growth_interval=2000, enabled=True):
+            if device != "cuda" and enabled:
+                raise RuntimeError(
+                    "GradScaler(device=%r) needs torch >= 2.3; this torch has a GradScaler for CUDA only" % (device,))
+            with warnings.catch_warnings():  # newer torch deprecates torch.cuda.amp.GradScaler
+                warnings.simplefilter("ignore", FutureWarning)
+                super().__init__(init_scale=init_scale, growth_factor=growth_factor, backoff_factor=backoff_factor,
+                                 growth_interval=growth_interval, enabled=enabled)
+            self._device = device
+
+    GradScaler.__qualname__ = "GradScaler"
+    return GradScaler
+
+
+_FallbackGradScaler = _fallback_grad_scaler_class()
+GradScaler = _NATIVE_GradScaler if (_NATIVE_GradScaler is not None and not FORCE_FALLBACK) else _FallbackGradScaler
+
+
+# --------------------------------------------------------------------------- RMSNorm
+_native_rms_norm = getattr(torch.nn.functional, "rms_norm", None)  # torch >= 2.4
+_NATIVE_RMSNorm = getattr(torch.nn, "RMSNorm", None)
+
+
+def _fallback_rms_norm(input, normalized_shape, weight=None, eps=None):
+    """ATen's ``rms_norm``: computed in the op-math dtype (float32 for 16-bit inputs), ``eps``
+    defaulting to that dtype's machine epsilon. With a ``weight`` of the input's dtype, newer torch
+    (the fused kernel) multiplies by it before casting back; otherwise (the composite) the result
+    is cast back, then multiplied by ``weight`` with type promotion."""
+    dims = tuple(range(-1, -len(normalized_shape) - 1, -1))
+    if tuple(input.shape[input.dim() - len(normalized_shape):]) != tuple(normalized_shape):
+        raise RuntimeError("Given normalized_shape=%s, expected input with shape [*, %s], but got input of size%s"
+                           % (list(normalized_shape), ", ".join(str(s) for s in normalized_shape), list(input.shape)))
+    opmath = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
+    x = input.to(opmath)
+    if eps is None:
+        eps = torch.finfo(opmath).eps
+    normed = x.mul(torch.rsqrt(x.pow(2).mean(dims, keepdim=True).add_(eps)))
+    if weight is not None and weight.dtype == input.dtype:
+        return normed.mul(weight.to(opmath)).type_as(input)
+    result = normed.type_as(input)
+    if weight is not None:
+        result = result.mul(weight)
+    return result
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``torch.nn.functional.rms_norm`` (new in 2.4)."""
+    if _native_rms_norm is not None and not FORCE_FALLBACK:
+        return _native_rms_norm(input, normalized_shape, weight, eps)
+    return _fallback_rms_norm(input, list(normalized_shape), weight, eps)
+
+
+class _ShimRMSNorm(torch.nn.Module):
+    """``torch.nn.RMSNorm`` (new in 2.4): the same parameters (``weight``), state_dict keys,
+    attributes, repr and forward."""
+
+    __constants__ = ["normalized_shape", "eps", "elementwise_affine"]
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, _numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if self.elementwise_affine:
+            self.weight = torch.nn.Parameter(torch.empty(self.normalized_shape, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.elementwise_affine:
+            torch.nn.init.ones_(self.weight)
+
+    def forward(self, x):
+        return rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return "{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}".format(**self.__dict__)
+
+
+_ShimRMSNorm.__name__ = _ShimRMSNorm.__qualname__ = "RMSNorm"
+RMSNorm = _NATIVE_RMSNorm if (_NATIVE_RMSNorm is not None and not FORCE_FALLBACK) else _ShimRMSNorm
+
+
+# --------------------------------------------------------------------------- Lightning rank-zero
+def _lightning_rank():
+    # Lightning's own order (lightning_fabric.utilities.rank_zero._get_rank): the first one set wins.
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        rank = os.environ.get(key)
+        if rank is not None:
+            return int(rank)
+    return 0
+
+
+def rank_zero_only(fn, default=None):
+    """Lightning's ``rank_zero_only``: ``fn`` runs on global rank 0 only (elsewhere returns
+    ``default``); the rank comes from ``rank_zero_only.rank``, set like Lightning sets it."""
+
+    @_functools.wraps(fn)
+    def wrapped_fn(*args, **kwargs):
+        rank = getattr(rank_zero_only, "rank", None)
+        if rank is None:
+            raise RuntimeError("The `rank_zero_only.rank` needs to be set before use")
+        if rank == 0:
+            return fn(*args, **kwargs)
+        return default
+
+    return wrapped_fn
+
+
+rank_zero_only.rank = _lightning_rank()
+_rank_zero_log = _logging.getLogger("lightning_utilities.core.rank_zero")
+
+
+@rank_zero_only
+def rank_zero_info(*args, stacklevel=4, **kwargs):
+    """Lightning's ``rank_zero_info``: ``logging.info`` on rank 0."""
+    kwargs["stacklevel"] = stacklevel
+    _rank_zero_log.info(*args, **kwargs)
+
+
+@rank_zero_only
+def rank_zero_warn(message, stacklevel=4, **kwargs):
+    """Lightning's ``rank_zero_warn``: ``warnings.warn`` on rank 0."""
+    warnings.warn(message, stacklevel=stacklevel, **kwargs)
+
+
+# Placeholder children (``pl.utilities.rank_zero_only``) that resolve to the helpers above.
+_MISSING_HELPERS = {"rank_zero_only": rank_zero_only, "rank_zero_info": rank_zero_info,
+                    "rank_zero_warn": rank_zero_warn}
+__all__ += ["GradScaler", "RMSNorm", "load", "rank_zero_info", "rank_zero_only", "rank_zero_warn", "rms_norm"]

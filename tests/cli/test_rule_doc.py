@@ -52,6 +52,9 @@ def test_every_rule_has_an_entry_with_an_example(rule):
     assert code == 0
     assert (info["code"], info["summary"], info["fixes"], info["fixed_in"]) == (rule.code, rule.summary, rule.fixes, rule.fixed_in)
     assert info["doc"] and not info["doc"].startswith(rule.code)
+    if rule.code == "TC010":  # rewrites nothing since issue 16 (compile_model is decided at run time)
+        assert not info.get("example") and "at run time" in rule.summary and "_torch_compat.compile" in info["doc"]
+        return
     assert info["example"] and info["example"]["before"] != info["example"]["after"]
     assert not Path(info["example"]["source"]).name.startswith(("patched", "suppressed", "unhandled"))
 

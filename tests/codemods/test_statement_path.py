@@ -224,6 +224,7 @@ def test_idempotence_check_still_catches_a_rule_that_rewrites_its_own_output(tmp
     from sam3d_codemod.codemods import tc007_index_add_dtype as tc007
 
     monkeypatch.setattr(tc007, "_already_cast", lambda source, dest: False)  # casts again every pass
+    monkeypatch.setattr(tc007, "_dtype_cast_arg", lambda source, resolve=None: None)  # ... on top of its own cast
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")

@@ -854,17 +854,22 @@ def test_missing_call_raises_runtime_error_naming_package(pl):
         pl.LightningModule(1, key=2)
     assert str(info.value) == _message("lightning.pytorch.LightningModule")
     with pytest.raises(RuntimeError, match="pip install lightning"):
-        pl.utilities.rank_zero.rank_zero_only(print)
+        pl.utilities.seed_everything(print, 1)  # not a bare decorator use: raises at once
+    # rank_zero_only resolves to the compat helper (issue 16), other decorators raise when called
+    assert pl.utilities.rank_zero.rank_zero_only is tc.rank_zero_only
+    decorated = pl.utilities.rank_zero.rank_zero_experiment(print)
+    with pytest.raises(RuntimeError, match="print \\(decorated with lightning.pytorch.utilities.rank_zero.rank_zero_experiment\\)"):
+        decorated("x")
 
 
 def test_missing_nested_attributes_are_stable_placeholders(pl):
     child = pl.LightningModule
     assert child is pl.LightningModule
     assert isinstance(child, type) and child is not pl
-    deep = pl.utilities.rank_zero.rank_zero_only
+    deep = pl.utilities.rank_zero.rank_zero_experiment
     assert isinstance(deep, type)
-    assert deep is pl.utilities.rank_zero.rank_zero_only
-    assert "lightning.pytorch.utilities.rank_zero.rank_zero_only" in repr(deep)
+    assert deep is pl.utilities.rank_zero.rank_zero_experiment
+    assert "lightning.pytorch.utilities.rank_zero.rank_zero_experiment" in repr(deep)
     assert typing.Union[child, int] == typing.Union[pl.LightningModule, int]
 
 
