@@ -3,7 +3,7 @@
     PYTHON verify_probe.py --package-dir DIR [--device cpu|cuda|auto] [--json-out FILE]
                            [--sys-path DIR]... [--block PKG]... [--save-dir DIR] [--only NAME,...]
                            [--modules M,...] [--no-imports] [--no-checks] [--timeout SECONDS] [--seed N]
-                           [--jobs N] [--stand-ins DIR]
+                           [--jobs N] [--stand-ins default|PKG,...]
 
 Standalone (standard library + torch), Python 3.8+. It imports torch once, then runs every unit
 in a child forked from that clean state (a fresh interpreter where ``fork`` is missing), so one
@@ -34,8 +34,8 @@ and check context, the checks, the forked units); it puts its own directory on `
 runs by path with any interpreter, installed or not.
 
 ``--block PKG`` makes ``import PKG`` fail as if PKG were not installed, ``--sys-path`` adds
-directories in front of the tree on ``sys.path``, ``--stand-ins DIR`` appends import stand-ins
-for packages that cannot be installed (after site-packages, so an installed package wins; each
+directories in front of the tree on ``sys.path``, ``--stand-ins default|PKG,...`` makes up packages
+that cannot be installed where they are missing (``vp_stand_ins``; an installed package wins; each
 unit reports the stand-ins it imported),
 ``--save-dir`` stores each check's outputs with ``torch.save`` (differential tests compare two
 trees with them).
@@ -51,6 +51,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.append(_HERE)  # the vp_* modules beside this file; appended, so nothing of the tree is shadowed
 
+import vp_stand_ins  # noqa: E402
 from vp_checks import CHECKS  # noqa: E402
 from vp_classify import PIP_NAMES, _Blocker, classify, pip_name, where  # noqa: E402,F401 - re-exported
 from vp_context import list_modules, locate, tree_index  # noqa: E402,F401
@@ -78,7 +79,8 @@ def parse_args(argv):
     parser.add_argument("--json-out")
     parser.add_argument("--sys-path", action="append", default=[])
     parser.add_argument("--block", action="append", default=[])
-    parser.add_argument("--stand-ins", dest="stand_ins_dir", help="import stand-ins, appended to sys.path")
+    parser.add_argument("--stand-ins", default="", help="comma-separated packages to stand in for where not installed ('default': %s)"
+                        % ",".join(vp_stand_ins.DEFAULT))
     parser.add_argument("--save-dir")
     parser.add_argument("--only", default="")
     parser.add_argument("--modules", default="", help="comma-separated module names: import only these")
@@ -116,14 +118,15 @@ def main(argv=None):
         return 2
     root = os.path.dirname(package_dir)
     sys.path[:0] = [root] + [os.path.abspath(p) for p in opts.sys_path]
-    if opts.stand_ins_dir:
-        sys.path.append(os.path.abspath(opts.stand_ins_dir))
+    stand_ins = [n for n in opts.stand_ins.split(",") if n and n != "default"] + (list(vp_stand_ins.DEFAULT) if "default" in opts.stand_ins.split(",") else [])
+    if stand_ins:
+        vp_stand_ins.install(stand_ins)
     opts.probe_path = os.path.abspath(__file__)
     if opts.block:
         sys.meta_path.insert(0, _Blocker(opts.block))
     if opts.save_dir:
         os.makedirs(opts.save_dir, exist_ok=True)
-    report = {"probe": PROBE_VERSION, "stand_ins_dir": opts.stand_ins_dir, "python": sys.version.split()[0], "executable": sys.executable,
+    report = {"probe": PROBE_VERSION, "stand_ins": stand_ins, "python": sys.version.split()[0], "executable": sys.executable,
               "platform": platform.platform(), "package": os.path.basename(package_dir), "package_dir": package_dir,
               "imports": [], "checks": []}
     try:

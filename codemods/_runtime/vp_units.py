@@ -14,6 +14,7 @@ import time
 import traceback
 import warnings
 
+import vp_stand_ins
 from vp_checks import BY_NAME
 from vp_classify import classify, where
 from vp_context import CheckFailed, Ctx, NotApplicable, Skip
@@ -32,17 +33,6 @@ def _failure(kind, name, exc, package, roots, **fields):
     return _result(kind, name, status="fail", category=category, package=pip, cause=cause,
                    error="%s: %s" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else ""),
                    where=where(exc, roots), traceback=tail[-3000:], **fields)
-
-
-def _stand_ins_used(opts):
-    """Top-level packages imported from the ``--stand-ins`` directory (placeholders, not the real package)."""
-    base = getattr(opts, "stand_ins_dir", None)
-    if not base:
-        return []
-    base = os.path.join(os.path.abspath(base), "")
-    return sorted(name for name, mod in list(sys.modules.items())
-                  if "." not in name and mod is not None and (getattr(mod, "__file__", None) or "").startswith(base)
-                  and not name.startswith("_"))
 
 
 def _missing(kind, name, result):
@@ -85,7 +75,7 @@ def run_unit(unit, opts):
             except BaseException as exc:  # noqa: B902
                 result = _missing(kind, name, _failure(kind, name, exc, package, roots, info=ctx.info))
             result["description"], result["rules"] = entry[1], entry[2]
-    result["stand_ins"] = _stand_ins_used(opts)
+    result["stand_ins"] = vp_stand_ins.used()
     result["warnings"] = sorted(set("%s: %s" % (w.category.__name__, str(w.message).splitlines()[0] if str(w.message) else "") for w in caught
                                     if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, ImportWarning))))[:10]
     result["seconds"] = round(time.time() - started, 3)
