@@ -1,1 +1,0 @@
-"""Import stub for ``pytorch3d`` (tests/runtime only; see test_realtree_runtime.py)."""

@@ -1,1 +1,0 @@
-"""Import stub for ``pytorch3d.renderer.mesh`` (tests/runtime only; see test_realtree_runtime.py)."""
