@@ -206,16 +206,6 @@ def pick(ctx, layouts):
     return layout.run(importlib.import_module(module))
 
 
-def require(module, *attrs):
-    """NotApplicable unless ``module`` (or a class in it, ``Class.attr``) has each attribute."""
-    for dotted in attrs:
-        obj = module
-        for part in dotted.split("."):
-            if not hasattr(obj, part):
-                raise NotApplicable("%s has no %s (another version of this code)" % (module.__name__, dotted))
-            obj = getattr(obj, part)
-
-
 # ----------------------------------------------------------------------------- tensor helpers
 
 
