@@ -364,12 +364,14 @@ def rules(target_torch, output_format):
 @click.option("--stand-ins", "stand_ins", is_flag=True,
               help="Make up CUDA-only/git-only/heavy packages that are not installed (spconv, pytorch3d, gsplat, moge, utils3d, "
                    "open3d, pyvista) so the modules importing them load; a check that calls one is skipped, never passed.")
+@click.option("--stand-in", "stand_in", multiple=True, metavar="PKG",
+              help="Another package to stand in for where it is not installed (implies --stand-ins).")
 @click.option("--print-requirements", "print_requirements", is_flag=True,
               help="Print the pip requirements verify needs for every check (with --torch: torch/torchvision/numpy pinned) and exit.")
 @click.option("--torch", "torch_version", default="", metavar="X.Y.Z", help="With --print-requirements: the torch release to pin.")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds allowed to each import or check.")
 @click.option("-v", "--verbose", is_flag=True, help="List every module, not only the failures.")
-def verify(path, python, device, output_format, sys_path, stand_ins, print_requirements, torch_version, timeout, verbose):
+def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, print_requirements, torch_version, timeout, verbose):
     """Import every module of PATH and run the 13 smoke checks under PYTHON's torch (never in this process).
 
     \b
@@ -396,7 +398,7 @@ def verify(path, python, device, output_format, sys_path, stand_ins, print_requi
         click.echo("sam3d-codemod: error: verify needs PATH (or --print-requirements)", err=True)
         sys.exit(EXIT_ERROR)
     try:
-        report, code = verifier.verify(path, python, device, sys_path, timeout, stand_ins=stand_ins)
+        report, code = verifier.verify(path, python, device, sys_path, timeout, stand_ins=stand_ins or bool(stand_in), extra_stand_ins=stand_in)
     except verifier.VerifyError as exc:
         if output_format == "json":
             import json

@@ -93,7 +93,7 @@ def resolve_package(path: str) -> Path:
 
 
 def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[str] = (), timeout: float = 300.0,
-              extra: Sequence[str] = (), stand_ins: bool = False) -> dict:
+              extra: Sequence[str] = (), stand_ins: bool = False, extra_stand_ins: Sequence[str] = ()) -> dict:
     """Run the probe with ``python``; returns its JSON report or raises VerifyError."""
     with tempfile.TemporaryDirectory(prefix="sam3d-verify-") as tmp:
         out = Path(tmp) / "report.json"
@@ -102,7 +102,7 @@ def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[st
         for entry in sys_path:
             cmd += ["--sys-path", str(Path(entry).resolve())]
         if stand_ins:
-            cmd += ["--stand-ins", "default"]
+            cmd += ["--stand-ins", ",".join(["default", *extra_stand_ins])]
         cmd += list(extra)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         try:
@@ -279,7 +279,8 @@ def to_json(report: dict, code: int) -> str:
 
 
 def verify(path: str, python: Optional[str], device: str, sys_path: Sequence[str] = (), timeout: float = 300.0,
-           stand_ins: bool = False) -> Tuple[dict, int]:
+           stand_ins: bool = False, extra_stand_ins: Sequence[str] = ()) -> Tuple[dict, int]:
     package_dir = resolve_package(path)
-    report = run_probe(package_dir, python or sys.executable, device, sys_path, timeout, stand_ins=stand_ins)
+    report = run_probe(package_dir, python or sys.executable, device, sys_path, timeout, stand_ins=stand_ins,
+                       extra_stand_ins=extra_stand_ins)
     return report, exit_code(report)

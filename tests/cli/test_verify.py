@@ -161,6 +161,8 @@ def test_stand_ins_are_reported(monkeypatch):
     monkeypatch.setattr(verifier, "run_probe", lambda *a, **k: seen.update(k) or report)
     code, out = invoke("verify", SAMPLE, "--python", sys.executable, "--stand-ins", env={"COLUMNS": "300"})
     assert code == 0 and seen["stand_ins"] is True
+    invoke("verify", SAMPLE, "--python", sys.executable, "--stand-in", "cumesh", "--stand-in", "o_voxel")
+    assert seen["stand_ins"] is True and list(seen["extra_stand_ins"]) == ["cumesh", "o_voxel"]
     assert "import stand-ins in place of (not installed; nothing ran on them): pytorch3d, spconv" in out
     data = json.loads(invoke("verify", SAMPLE, "--python", sys.executable, "--output-format", "json")[1])
     assert data["stand_ins"] == ["pytorch3d", "spconv"]
