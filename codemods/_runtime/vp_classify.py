@@ -67,6 +67,21 @@ def pip_name(module):
     return PIP_NAMES.get(top, top.replace("_", "-"))
 
 
+def _third_party_raiser(frames, package):
+    """The module of the innermost frame when it is an installed third-party package (not the tree, torch or the probe)."""
+    if not frames:
+        return None
+    filename = frames[-1].tb_frame.f_code.co_filename.replace(os.sep, "/")
+    if "/site-packages/" not in filename and "/dist-packages/" not in filename:
+        return None
+    mod = _frame_module(frames[-1])
+    if not mod or mod == package or mod.startswith(package + ".") or _is_torch_module(mod):
+        return None
+    if mod in PROBE_MODULES or mod.startswith(("importlib", "vp_")):
+        return None
+    return mod
+
+
 def classify(exc, package):
     """(category, package-to-install or None, explanation) of a failure."""
     frames = _frames(exc.__traceback__)
@@ -99,6 +114,10 @@ def classify(exc, package):
     if isinstance(exc, AttributeError):
         found = TORCH_API_MARK.search(message)
         if found:
+            third = _third_party_raiser(frames, package)
+            if third:  # an installed package that needs a newer torch: the environment, not the tree
+                return ("missing-package", "%s (a release that supports this torch)" % pip_name(third),
+                        "installed %s needs a newer torch (no %s.%s)" % (third.split(".")[0], found.group(1), found.group(2)))
             return "torch-api", None, "this torch has no %s.%s" % (found.group(1), found.group(2))
     arity = re.match(r"\s*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\(\) (?:takes|missing|got)", message)
     if isinstance(exc, TypeError) and arity:  # a call with the wrong arguments: whose function is it?

@@ -204,6 +204,21 @@ def test_probe_classifies_failures_without_torch():
     assert classify(ImportError("cannot import name 'sdpa_kernel' from 'torch.nn.attention' (x.py)"))[0] == "torch-api"
     assert classify(UnboundLocalError("cannot access local variable 'gpu_name'"))[0] == "error"
     assert classify(TypeError("MOTBlock._apply() missing 1 required positional argument: 'module'"))[0] == "error"
+    # a third-party package too new for this torch is the environment's problem, not a torch-API failure of the tree
+    namespace = {"__name__": "transformers.utils.import_utils"}
+    source = "def f():\n    raise AttributeError(\"module 'torch' has no attribute 'accelerator'\")"
+    exec(compile(source, "/env/lib/python3.11/site-packages/transformers/utils/import_utils.py", "exec"), namespace)
+    try:
+        namespace["f"]()
+    except AttributeError as exc:
+        category, pip, cause = probe.classify(exc, "sam3d_objects")
+    assert category == "missing-package" and pip.startswith("transformers") and "needs a newer torch" in cause
+    namespace["__name__"] = "sam3d_objects.model.x"
+    exec(compile(source.replace("def f", "def g"), "/tree/sam3d_objects/model/x.py", "exec"), namespace)
+    try:
+        namespace["g"]()
+    except AttributeError as exc:
+        assert probe.classify(exc, "sam3d_objects")[0] == "torch-api"
 
 
 def test_probe_locates_checked_code_by_shape(tmp_path):
