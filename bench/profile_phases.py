@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     import ast
 
-    from sam3d_codemod.codemods import api_scan, engine
+    from sam3d_codemod.codemods import api_scan, engine, positions, statements, traversal, whole_module
     from sam3d_codemod.codemods.base import select_rules
     t_engine = time.perf_counter() - t0
 
@@ -102,11 +102,12 @@ def main(argv=None) -> int:
     wrap(ast, "parse", "ast.parse")
     wrap(engine, "transform_module", "whole-module path")
     wrap(engine, "transform_source", "transform_source")
-    wrap(engine, "build_index", "build_index")
-    wrap(engine, "def_hotness", "def_hotness")
-    wrap(engine, "_StatementPlan", "statement plan")
-    wrap(engine, "_first_line_code", "line numbers")
-    wrap(engine._Walker, "walk", "traversal (_Walker)", reentrant=True)
+    for path_module in (statements, whole_module):  # each path calls its own imported name
+        wrap(path_module, "build_index", "build_index")
+        wrap(path_module, "def_hotness", "def_hotness")
+    wrap(statements, "StatementPlan", "statement plan")
+    wrap(positions, "first_line_code", "line numbers")
+    wrap(traversal.Walker, "walk", "traversal (Walker)", reentrant=True)
     wrap(libcst.Module, "code", "codegen (Module.code)")
     wrap(api_scan, "scan", "api_scan.scan")
     wrap(api_scan, "_newer", "api_scan table")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from .. import __version__
 from .fileio import atomic_write
@@ -16,17 +16,36 @@ from .fileio import atomic_write
 LOCK_VERSION = 1
 
 
-def counts(report) -> Dict[str, Dict[str, int]]:
+def counts(report, paths: Sequence[str] = ()) -> Dict[str, Dict[str, int]]:
+    """Sites per rule and file, the same on a pristine and a patched tree: a site `apply` patched
+    counts where the file still holds what apply wrote (its manifest, cli/applied.py)."""
+    from .applied import patched_counts
+
     out: Dict[str, Dict[str, int]] = defaultdict(dict)
     for site in report.sites:
         if site.status == "patched" and site.code not in ("TC000",):
             out[site.code][site.path] = out[site.code].get(site.path, 0) + 1
+    selected = {r.code for r in report.rules}
+    for root in _roots(paths):
+        for code, files in patched_counts(root).items():
+            if code in selected:
+                for rel, n in files.items():
+                    out[code][rel] = out[code].get(rel, 0) + n
     return {code: dict(sorted(files.items())) for code, files in sorted(out.items())}
 
 
-def write_lock(path: str, report) -> dict:
+def _roots(paths: Sequence[str]) -> List[Path]:
+    roots = []
+    for p in paths:
+        root = Path(p) if Path(p).is_dir() else Path(p).parent
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def write_lock(path: str, report, paths: Sequence[str] = ()) -> dict:
     data = {"version": LOCK_VERSION, "generated_by": f"sam3d-codemod {__version__}",
-            "rules": sorted(r.code for r in report.rules), "sites": counts(report)}
+            "rules": sorted(r.code for r in report.rules), "sites": counts(report, paths)}
     target = Path(path)
     if not target.exists():
         target.write_bytes(b"")
@@ -46,12 +65,12 @@ def read_lock(path: str) -> dict:
     return data
 
 
-def compare(lock: Optional[dict], report) -> List[dict]:
+def compare(lock: Optional[dict], report, paths: Sequence[str] = ()) -> List[dict]:
     """Every (rule, file) whose count differs from the lock, for the rules this run selected."""
     if lock is None:
         return []
     selected = {r.code for r in report.rules}
-    now = counts(report)
+    now = counts(report, paths)
     drift = []
     for code in sorted(selected & (set(lock["sites"]) | set(now))):
         before = lock["sites"].get(code, {})

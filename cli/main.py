@@ -106,7 +106,8 @@ def _progress_callback(quiet: bool):
     return update, progress
 
 
-def _execute(command: str, paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=False, verify=False):
+def _execute(command: str, paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=False, verify=False,
+             before_write=None):
     import gc
 
     from .runner import UsageError, run
@@ -120,7 +121,7 @@ def _execute(command: str, paths, select, ignore, target_torch, output_format, j
                            click.get_current_context().params.get("no_cache", False) or command == "diff")
         update, progress = _progress_callback(quiet or output_format != "text")
         try:
-            report = run(paths, options, write=write, progress=update, verify=verify)
+            report = run(paths, options, write=write, progress=update, verify=verify, before_write=before_write)
         finally:
             if progress is not None:
                 progress.stop()
@@ -167,6 +168,9 @@ def main() -> None:
     check PATH   CI gate: exit 1 if any rule still has work, a count drifted, or an API is unhandled
     lock PATH    record per-rule site counts for `check --lock`
     verify PATH  import and smoke-test the patched tree under a torch interpreter (--python)
+    revert PATH  undo what apply changed, byte for byte
+    update PATH  revert, move the submodule to upstream's head (or --rev), apply, check
+    gate PATH    check --lock, apply to a copy, verify (the upstream-bump gate)
     rules        list the rules
     """
 
@@ -188,7 +192,11 @@ def apply(paths, select, ignore, target_torch, output_format, jobs, exclude, max
 
     try:
         with TreeLock(paths):
-            report, elapsed = _execute("apply", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, write=True)
+            from . import applied
+
+            report, elapsed = _execute("apply", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet,
+                                       write=True, before_write=applied.record)
+            applied.forget_unwritten(report.changed)
     except TreeLocked as exc:
         click.echo(f"sam3d-codemod: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -269,18 +277,21 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
     if lock is not None:
         from .lockfile import compare
 
-        drift = compare(lock, report)
+        drift = compare(lock, report, paths)
     pending = bool(report.changed) and lock is None
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
     lines = []
     if drift and output_format == "text":
         for d in drift:
-            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} site(s) in the lock, {d['found']} now\n")
+            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} in the lock, {d['found']} now; "
+                         "run `sam3d-codemod lock` to accept\n")
     elif drift and output_format == "github":
         for d in drift:
-            lines.append(f"::error file={d['path']},title={d['code']} drift::{d['locked']} site(s) in the lock, {d['found']} now "
-                         "(upstream moved or renamed code; review, then `sam3d-codemod lock`)\n")
+            lines.append(f"::error file={d['path']},title={d['code']} drift::{d['locked']} in the lock, {d['found']} now; "
+                         "run `sam3d-codemod lock` to accept (after reviewing the upstream change)\n")
     extra = {"drift": drift, "lock": lock_file}
+    if lock is not None:
+        report.drift = drift  # counted in the summary line
     for line in lines:
         click.echo(line, nl=False)
     if watched is None:
@@ -319,7 +330,7 @@ def lock(paths, select, ignore, target_torch, output_format, jobs, exclude, max_
     report, elapsed = _execute("lock", paths, select, ignore, target_torch, output_format, jobs, exclude, max_file_size, quiet, verify=True)
     if report.errors:
         _finish(report, "lock", EXIT_ERROR, output_format, quiet, elapsed)
-    data = write_lock(lock_file, report)
+    data = write_lock(lock_file, report, paths)
     if not quiet and output_format == "text":
         total = sum(sum(files.values()) for files in data["sites"].values())
         click.echo(f"wrote {lock_file}: {total} sites in {len({p for f in data['sites'].values() for p in f})} files")
@@ -412,6 +423,12 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
     else:
         verifier.render_text(report, code, verbose=verbose)
     sys.exit(code)
+
+
+from .workflow import gate, revert, update  # noqa: E402  (the upstream-bump commands, cli/workflow.py)
+
+for _command in (revert, update, gate):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -122,8 +122,10 @@ def _summary_line(report: RunReport, command: str, elapsed: float = None) -> str
     verb = {"apply": "changed", "diff": "would change", "check": "would change"}.get(command, "changed")
     # A str stands for the whole tail (a replay record's placeholder, filled in when it is shown).
     tail = elapsed if isinstance(elapsed, str) else f" in {elapsed:.2f}s" if elapsed is not None else ""
+    drift = getattr(report, "drift", None)  # set by `check --lock`
+    drifted = f"{len(drift)} drift, " if drift is not None else ""
     return (f"{report.files_seen} files scanned, {report.files_parsed} parsed, {len(report.changed)} {verb}, "
-            f"{len(report.unhandled)} unhandled, {len(report.errors)} errors{tail}")
+            f"{len(report.unhandled)} unhandled, {drifted}{len(report.errors)} errors{tail}")
 
 
 def plain_text(report: RunReport, command: str, show_sites: bool = True, elapsed: float = None) -> str:

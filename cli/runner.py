@@ -13,13 +13,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from ..codemods.base import COMPAT_MODULE, Rule, Site, api_scan_enabled, select_rules
 from .cache import ResultCache
 from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
+from .hosts import SKIP_DIRS, HostFinder  # noqa: F401  (HostFinder re-exported: bench/worker_rss.py)
 
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules", ".mypy_cache",
-             ".pytest_cache", ".ruff_cache", ".sam3d-codemod-cache", "build", "dist", ".eggs"}
 COMPAT_FILE = COMPAT_MODULE + ".py"
 COMPAT_MARKER = b"SAM3D_CODEMOD_HASH"
 POOL_MIN_FILES = 24  # files seen; below this worker processes cost more than they save
-_ABS_IMPORT = re.compile(rb"(?m)^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)")
 
 
 class UsageError(Exception):
@@ -157,85 +155,6 @@ def _ignore_spec(root: Path, exclude: Sequence[str]):
 
 # ---------------------------------------------------------------- compat host
 
-class HostFinder:
-    """Which package hosts ``_torch_compat.py`` for a file, and how the file imports it.
-
-    The host is the innermost enclosing package whose own modules import it by absolute name
-    (``sam3d_objects`` upstream, even inside the PyPI wheel's ``sam3d/third_party/meta``); files
-    then import it the same way the tree already does. Without such a package, the outermost
-    package of an unbroken ``__init__.py`` chain hosts it and files import it relatively.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.real_root = root.resolve()
-        self._self_importing: Dict[Path, bool] = {}
-        self._roots: Dict[str, frozenset] = {}
-
-    def _ancestors(self, directory: Path) -> List[Path]:
-        out = []
-        d = directory
-        # Files come from walking the root, so their ancestors reach it textually; resolve()
-        # (a realpath per level) only for anything else.
-        textual = directory == self.root or self.root in directory.parents
-        while True:
-            out.append(d)
-            if d == self.root or d.parent == d or (not textual and d.resolve() == self.real_root):
-                return out
-            d = d.parent
-
-    def _imports_itself(self, package: Path) -> bool:
-        if package not in self._self_importing:
-            name = package.name.encode()
-            hit = False
-            for dirpath, dirnames, filenames in os.walk(package):
-                dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
-                for f in filenames:
-                    if f.endswith(".py") and name in self._import_roots(os.path.join(dirpath, f)):
-                        hit = True
-                        break
-                if hit:
-                    break
-            self._self_importing[package] = hit
-        return self._self_importing[package]
-
-    def _import_roots(self, file: str) -> frozenset:
-        """The top-level names ``file`` imports absolutely; read once however many packages hold it."""
-        roots = self._roots.get(file)
-        if roots is None:
-            try:
-                with open(file, "rb") as fh:
-                    roots = frozenset(_ABS_IMPORT.findall(fh.read()))
-            except OSError:
-                roots = frozenset()
-            self._roots[file] = roots
-        return roots
-
-    def host_for(self, file: Path) -> Tuple[Optional[Path], bool]:
-        """(host package dir, import it by absolute name?)"""
-        ancestors = self._ancestors(file.parent)
-        for d in ancestors:
-            if (d / "__init__.py").is_file() and self._imports_itself(d):
-                return d, True
-        chain = []
-        for d in ancestors:
-            if not (d / "__init__.py").is_file():
-                break
-            chain.append(d)
-        if chain:
-            return chain[-1], False
-        return None, False
-
-    def import_statement(self, file: Path) -> Optional[str]:
-        host, absolute = self.host_for(file)
-        if host is None:
-            return None
-        if absolute:
-            return f"from {host.name} import {COMPAT_MODULE}"
-        depth = len(file.parent.relative_to(host).parts)
-        return f"from {'.' * (depth + 1)} import {COMPAT_MODULE}"
-
-
 def render_compat() -> bytes:
     """The helper module for trees: the template with this tool's version and the template's hash."""
     import hashlib
@@ -266,6 +185,10 @@ def _rules_for(codes: Tuple[str, ...], target: str) -> List[Rule]:
     return _WORKER_RULES[key]
 
 
+_CONFLICT = re.compile(r"(<{7}|>{7})(?: |$)|={7}$")
+_CONFLICT_BYTES = re.compile(rb"(?m)^<{7}(?: |$)")
+
+
 def _syntax_error(text: str, exc: Exception) -> str:
     """One line: Python's own parser locates syntax errors precisely (LibCST's line is often off by one)."""
     import ast
@@ -273,6 +196,10 @@ def _syntax_error(text: str, exc: Exception) -> str:
     try:
         ast.parse(text)
     except SyntaxError as err:
+        lines = text.splitlines()
+        marker = next((i for i, line in enumerate(lines, 1) if _CONFLICT.match(line)), None)
+        if marker is not None:
+            return f"unresolved merge conflict marker at line {marker} (resolve the merge, then run again)"
         return f"syntax error at line {err.lineno}: {err.msg}"
     except ValueError as err:
         return f"syntax error: {err}"
@@ -355,7 +282,8 @@ def _worker_died(job: tuple) -> FileOutcome:
 
 
 def run(paths: Sequence[str], options: Options, write: bool = False,
-        progress: Optional[Callable[[int, int], None]] = None, verify: bool = False) -> RunReport:
+        progress: Optional[Callable[[int, int], None]] = None, verify: bool = False,
+        before_write: Optional[Callable[[List[FileOutcome]], None]] = None) -> RunReport:
     """``verify`` (check, lock): also prove idempotence and scan for unhandled newer torch APIs."""
     try:
         rules = select_rules(options.select, options.ignore, options.target)
@@ -415,6 +343,11 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a BOM would hide line 1 from `^import` patterns
             if b"\r" in body:  # Python also ends a line at a lone CR; `(?m)^` only sees LF
                 body = body.replace(b"\r", b"\n")
+            if b"<<<<<<<" in body and _CONFLICT_BYTES.search(body):  # a `git stash pop` or merge that stopped halfway
+                line = body.count(b"\n", 0, _CONFLICT_BYTES.search(body).start()) + 1
+                report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error=f"unresolved merge conflict marker at line {line} "
+                                                   "(resolve the merge, then run again)"))
+                continue
             codes = tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
             fresh[path] = (cache, rel, st, raw)
             if not codes and not (scan_api and b"torch" in raw):
@@ -454,6 +387,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     _run_config_rules(report, rules, paths)
     report.outcomes.sort(key=lambda o: (str(o.root), o.rel))
     if write:
+        if before_write is not None:
+            before_write(report.changed)  # cli/applied.py records what is about to change
         # Helper modules first: an interrupted run never leaves an import of a missing _torch_compat.
         for outcome in sorted(report.changed, key=lambda o: o.path.name != COMPAT_FILE):
             try:

@@ -112,6 +112,8 @@ class ImportIndex:
     # Modules imported explicitly at module level (``import torch._dynamo``, ``from torch import _dynamo``).
     loaded: set = field(default_factory=set)
     has_compat_import: bool = False
+    # Module-level names computed from torch.__version__: name -> (polarity, names gated on it).
+    version_flags: Dict[str, tuple] = field(default_factory=dict)
 
     def resolve(self, node) -> Optional[str]:
         """Dotted qualified name of a Name/Attribute chain, or None if it is not rooted in an import."""
@@ -279,6 +281,11 @@ RULE_MODULES = (
     "tc011_compile_fallback",
     "tc012_cpu_autocast_fp32",
     "tc013_cuda_only_binding",
+    # issue 15 (migration from hand patches): TC014-TC019
+    "tc014_torch_module_guard",
+    "tc015_version_gate",
+    "tc016_homemade_tree_map",
+    "tc017_unfaithful_stub",
 )
 
 

@@ -4,6 +4,12 @@ On 2.0 ``import torch`` does not load ``torch._dynamo``, so ``torch._dynamo.conf
 ``@torch._dynamo.disable()`` raise AttributeError. The fix adds ``import torch._dynamo``. Config
 keys that arrived after the target (``accumulated_cache_size_limit``, 2.2) are written only when the
 running torch has them (``hasattr``), so the other writes still take effect on every release.
+
+Only a guard that tests the key itself (``hasattr(torch._dynamo.config, "key")``, or ``getattr`` of
+it) makes the write safe. Any other guard around it (``hasattr(torch, '_dynamo')``, ``getattr(torch,
+'_dynamo', None)``, ``try/except AttributeError``, a version comparison) does not: once
+``import torch._dynamo`` is added such a guard is true on 2.0 and the write raises, so the key is
+still guarded.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ class Transformer(SubmoduleUse):
     SUBMODULES = ("torch._dynamo",)
 
     def reset(self) -> None:
-        self.in_guard = 0
+        self.guards = []  # tests of the enclosing ifs (and while loops), innermost last
 
     def visit_Attribute(self, node) -> None:
         qualified = self.ctx.index.resolve(node)
@@ -27,14 +33,14 @@ class Transformer(SubmoduleUse):
                 self.ctx.require_module("torch._dynamo")
 
     def visit_If(self, node) -> None:
-        self.in_guard += _is_hasattr_guard(node.test)
+        self.guards.append(node.test)
 
     def leave_If(self, original, updated):
-        self.in_guard -= _is_hasattr_guard(original.test)
+        self.guards.pop()
         return updated
 
     def leave_SimpleStatementLine(self, original, updated):
-        if self.in_guard or len(updated.body) != 1:
+        if len(updated.body) != 1:
             return updated
         stmt = updated.body[0]
         if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1:
@@ -48,6 +54,8 @@ class Transformer(SubmoduleUse):
             return updated
         key = qualified[len(CONFIG):]
         if not _key_is_newer(qualified, self.ctx.target):
+            return updated
+        if any(_tests_key(self.ctx.index, test, key) for test in self.guards):
             return updated
         if not self.report(original, "patched", f"dynamo config key `{key}` is written only where torch has it"):
             return updated
@@ -68,8 +76,24 @@ def _key_is_newer(qualified: str, target: str) -> bool:
     return load().newer_than(qualified, target)
 
 
-def _is_hasattr_guard(test) -> int:
-    return int(isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "hasattr")
+def _tests_key(index, test, key: str) -> bool:
+    """Whether ``test`` contains ``hasattr(<torch._dynamo.config>, "key")`` or ``getattr(...)`` of it."""
+    found = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, node) -> None:
+            if not (isinstance(node.func, cst.Name) and node.func.value in ("hasattr", "getattr")) or len(node.args) < 2:
+                return
+            obj, name = node.args[0].value, node.args[1].value
+            if (
+                isinstance(name, cst.SimpleString)
+                and name.evaluated_value == key
+                and index.resolve(obj) == CONFIG[:-1]
+            ):
+                found.append(node)
+
+    test.visit(_Find())
+    return bool(found)
 
 
 RULE = Rule(

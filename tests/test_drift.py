@@ -90,7 +90,7 @@ def test_deleted_site_is_drift(locked):
     assert code == 1
     assert out["drift"] == [{"code": "TC005", "path": CFG, "locked": 5, "found": 4}]
     code, text_out = invoke("check", tree, "--lock", lock, "--no-cache")
-    assert f"drift: TC005 {CFG}: 5 site(s) in the lock, 4 now" in text_out
+    assert f"drift: TC005 {CFG}: 5 in the lock, 4 now; run `sam3d-codemod lock` to accept" in text_out
 
 
 @pytest.mark.parametrize("snippet, symbol, first", [

@@ -10,7 +10,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from sam3d_codemod.codemods import engine
+from sam3d_codemod.codemods import engine, traversal
 from sam3d_codemod.codemods.base import select_rules
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,7 +173,7 @@ def test_walker_visits_children_in_libcst_order():
         for name in visit.findall(inspect.getsource(method)):
             if name not in expected and not trivia.search(name):
                 expected.append(name)
-        ours = [n for n in engine._child_fields(cls) if n in expected]
+        ours = [n for n in traversal.child_fields(cls) if n in expected]
         assert ours == expected, cls.__name__
         checked += 1
     assert checked > 80

@@ -1,6 +1,7 @@
 """SIGTERM/SIGINT in the middle of `apply`: every file is either its old or its new bytes, no temp
 files, no lock file, and a second `apply` finishes the job. (SIGKILL can leave a ``.*.sam3d-tmp``
 file next to its target, never a damaged target; see test_sigkill_leaves_targets_whole.)"""
+import json
 import os
 import random
 import shutil
@@ -15,6 +16,7 @@ import pytest
 from .helpers import SAMPLE, snapshot
 
 LOCK = ".sam3d-codemod-apply.lock"
+MANIFEST = ".sam3d-codemod-applied.json"
 
 
 def make_tree(dest: Path, copies: int) -> Path:
@@ -75,6 +77,13 @@ class Reference:
                 raise AssertionError(f"{rel}: neither the original nor the patched bytes ({len(data)} bytes)")
         for rel in self.before:
             assert rel in now, f"{rel}: lost"
+        manifest = now.pop(MANIFEST, None)  # apply's record (cli/applied.py), written before any file
+        if any(rel in self.after and data == self.after[rel] and data != self.before.get(rel) for rel, data in now.items()):
+            assert manifest is not None, "files were patched before the apply record was written"
+            recorded = json.loads(manifest)["files"]
+            for rel, data in now.items():
+                if data != self.before.get(rel) and rel in self.after:
+                    assert rel in recorded, f"{rel} was patched but is not in the apply record"
         for rel, data in now.items():
             if b"_torch_compat" in data and data != self.before.get(rel):
                 host = Path(rel).parts[0] + "/sam3d_objects/_torch_compat.py"

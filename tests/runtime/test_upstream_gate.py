@@ -33,7 +33,7 @@ def sample(tmp_path):
 def test_gate_passes_on_the_sample_tree(sample):
     proc = gate(sample, ROOT / "fixtures" / "sample-tree.lock")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "== verify with torch" in proc.stdout
+    assert "== verify" in proc.stdout and "gate: passed (check, apply, verify)" in proc.stdout
 
 
 def test_gate_fails_on_drift(sample):
@@ -42,4 +42,5 @@ def test_gate_fails_on_drift(sample):
                                            "self._cfg_step_tensor(y_cond, y_uncond, strength)"))
     proc = gate(sample, ROOT / "fixtures" / "sample-tree.lock")
     assert proc.returncode == 1
-    assert "drift: TC005 sam3d_objects/model/backbone/cfg.py: 3 site(s) in the lock, 2 now" in proc.stdout
+    assert "drift: TC005 sam3d_objects/model/backbone/cfg.py: 3 in the lock, 2 now; run `sam3d-codemod lock` to accept" in proc.stdout
+    assert "gate: check failed (exit 1): drift from the lock" in proc.stdout
