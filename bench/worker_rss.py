@@ -34,7 +34,8 @@ def main() -> int:
     finder = runner.HostFinder(path.parent)
     compat = finder.import_statement(path) if codes else None
     start = time.perf_counter()
-    outcome = runner.transform_file((path.parent, path, raw, codes, "2.0", compat, True, True))
+    checkable = runner._checkable(select_rules(["ALL"]), runner.Options(select=["ALL"]), True)
+    outcome = runner.transform_file((path.parent, path, raw, codes, "2.0", compat, True, True, checkable))
     elapsed = time.perf_counter() - start
     print(json.dumps({
         "file": str(path), "bytes": len(raw), "lines": raw.count(b"\n"), "codes": list(codes),

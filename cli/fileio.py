@@ -13,9 +13,11 @@ Guarantees (tests/reliability shows each one):
   one write, so an interrupted run never leaves a ``*.sam3d-tmp`` file behind (SIGKILL can:
   ``find . -name '*.sam3d-tmp' -delete`` removes them; the targets themselves are intact).
   A file without write permission bits is reported and left alone, also for root (which
-  ``os.access`` would let through); it is never chmod-ed. A symlink is written through to its
-  target (the link itself stays a link). A file that changed on disk after it was read is
-  reported, not overwritten. Hard links are split (the other names keep the old content).
+  ``os.access`` would let through); it is never chmod-ed. A symlink is never written through
+  (the tool writes only regular files inside the tree): it is reported and left alone. The
+  file's bytes are compared with what was read immediately before the rename (after the temp
+  file is written and synced), so an edit made meanwhile is reported, not overwritten. Hard
+  links are split (the other names keep the old content).
 """
 from __future__ import annotations
 
@@ -68,8 +70,13 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
 
 
-def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, follow: bool = True, what: str = "--max-file-size") -> bytes:
+    """At most ``max_bytes`` of a regular file. The file is opened non-blocking and checked with
+    ``fstat`` on the open descriptor, so a FIFO (even one swapped in after a ``stat``) never hangs.
+    ``follow=False``: a symlink is an error (for files the tool may write)."""
     try:
+        if not follow and os.path.islink(path):
+            raise InputError("is a symbolic link; never read or written through (the tool writes only regular files inside the tree)")
         st = os.stat(path)  # follows an in-tree symlink; discovery already dropped links out of the tree
         if stat.S_ISDIR(st.st_mode):
             raise InputError("is a directory")
@@ -77,12 +84,21 @@ def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
             raise InputError("not a regular file (FIFO, socket or device)")
         if st.st_size > max_bytes:
             raise InputError(
-                f"file is {_size(st.st_size)}, over the {_size(max_bytes)} limit (raise it with --max-file-size)"
+                f"file is {_size(st.st_size)}, over the {_size(max_bytes)} limit (raise it with {what})"
             )
-        with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        if not follow:
+            flags |= getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InputError("not a regular file (FIFO, socket or device)")
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                data = fh.read(max_bytes + 1)
+        finally:
+            os.close(fd)
         if len(data) > max_bytes:
-            raise InputError(f"file grew over the {_size(max_bytes)} limit while being read (--max-file-size)")
+            raise InputError(f"file grew over the {_size(max_bytes)} limit while being read ({what})")
         return data
     except InputError:
         raise
@@ -94,6 +110,8 @@ def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         kind = "broken symlink" if os.path.islink(path) else "no such file (deleted during the run?)"
         raise InputError(kind) from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:
+            raise InputError("is a symbolic link; never read or written through (the tool writes only regular files inside the tree)") from None
         raise InputError(f"cannot read: {_one_line(exc.strerror or exc)}") from None
 
 
@@ -148,27 +166,24 @@ def atomic_write(path: Union[str, Path], data: bytes, expected: Optional[bytes] 
     """Write ``data`` to ``path`` so it is either the old or the new file, never half of one.
 
     ``expected``: the bytes the file had when it was read (``b""`` for a file that did not exist);
-    if the file now holds something else, it is reported and left alone.
+    if the file holds something else immediately before the rename, it is reported and left alone.
+    A symlink at ``path`` is refused: the tool never writes through a link.
     """
-    target = os.path.realpath(path)  # write through a symlink, keep the link
+    target = os.path.abspath(path)
     try:
-        st: Optional[os.stat_result] = os.stat(target)
+        st: Optional[os.stat_result] = os.lstat(target)
     except FileNotFoundError:
         st = None
     except OSError as exc:
         raise InputError(f"cannot stat: {_one_line(exc.strerror or exc)}") from None
     if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            raise InputError("is a symbolic link; not written through (the tool writes only regular files "
+                             "inside the tree); left unchanged")
         if not stat.S_ISREG(st.st_mode):
             raise InputError("not a regular file; left unchanged")
         if is_read_only(st, target):
             raise InputError("not writable (read-only file); left unchanged")
-    if expected is not None:
-        try:
-            current = Path(target).read_bytes() if st is not None else b""
-        except OSError as exc:
-            raise InputError(f"cannot re-read before writing: {_one_line(exc.strerror or exc)}") from None
-        if current != expected:
-            raise InputError("changed on disk during the run; left unchanged (run again)")
     directory = os.path.dirname(target)
     import tempfile  # only a write needs it (~4 ms to import)
 
@@ -193,6 +208,8 @@ def atomic_write(path: Union[str, Path], data: bytes, expected: Optional[bytes] 
                 umask = os.umask(0)
                 os.umask(umask)
                 os.chmod(tmp, 0o666 & ~umask)
+            if expected is not None:
+                _unchanged_since_read(target, st, expected)  # immediately before the rename
             os.replace(tmp, target)
         except BaseException as exc:
             try:
@@ -203,3 +220,23 @@ def atomic_write(path: Union[str, Path], data: bytes, expected: Optional[bytes] 
                 reason = "no space left on device" if exc.errno == errno.ENOSPC else _one_line(exc.strerror or exc)
                 raise InputError(f"cannot write: {reason}; left unchanged") from None
             raise
+
+
+def _unchanged_since_read(target: str, st: Optional[os.stat_result], expected: bytes) -> None:
+    """Raise InputError unless ``target`` is still the regular file (same inode) holding ``expected``."""
+    try:
+        now = os.lstat(target)
+    except FileNotFoundError:
+        now = None
+    except OSError as exc:
+        raise InputError(f"cannot re-read before writing: {_one_line(exc.strerror or exc)}") from None
+    if (now is None) != (st is None) or (now is not None and (now.st_ino != st.st_ino or not stat.S_ISREG(now.st_mode))):
+        raise InputError("changed on disk during the run; left unchanged (run again)")
+    if now is None:
+        return
+    try:
+        current = read_bytes(Path(target), max(len(expected), now.st_size, 1), follow=False)
+    except InputError as exc:
+        raise InputError(f"cannot re-read before writing: {exc}") from None
+    if current != expected:
+        raise InputError("changed on disk during the run; left unchanged (run again)")

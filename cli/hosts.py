@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..codemods.base import COMPAT_MODULE
+from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules", ".mypy_cache",
              ".pytest_cache", ".ruff_cache", ".sam3d-codemod-cache", "build", "dist", ".eggs"}
@@ -60,10 +61,9 @@ class HostFinder:
         """The top-level names ``file`` imports absolutely; read once however many packages hold it."""
         roots = self._roots.get(file)
         if roots is None:
-            try:
-                with open(file, "rb") as fh:
-                    roots = frozenset(_ABS_IMPORT.findall(fh.read()))
-            except OSError:
+            try:  # (a FIFO or an oversized file is an error of its own elsewhere, never a hang here)
+                roots = frozenset(_ABS_IMPORT.findall(read_bytes(Path(file), 4 * DEFAULT_MAX_BYTES)))
+            except InputError:
                 roots = frozenset()
             self._roots[file] = roots
         return roots

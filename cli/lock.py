@@ -3,12 +3,20 @@
 The lock is an ``flock`` on ``<root>/.sam3d-codemod-apply.lock`` (which holds the owner's pid, for
 the message). The kernel drops an ``flock`` when its process dies, however it dies, so a lock
 file left behind by a killed run (SIGKILL, power loss) is stale by construction and the next run
-takes it over. Without ``fcntl`` (Windows) it falls back to ``O_EXCL`` plus a liveness check of
+takes it over.
+
+Nested roots: ``apply T`` and ``apply T/sub`` must not both run. After taking its own lock, a run
+probes (with a non-blocking shared ``flock``, never creating a file) the lock files of the
+root's ancestors and, for an ``apply`` of ``T``, those below it; any one held means another
+apply is running on an overlapping tree. Both runs take their own lock before probing, so
+at least one of two racing runs sees the other. Without ``fcntl`` (Windows) it falls back to ``O_EXCL`` plus a liveness check of
 the recorded pid.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -20,6 +28,8 @@ except ImportError:  # pragma: no cover (Windows)
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = ".sam3d-codemod-apply.lock"
+_NO_PROBE = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".sam3d-codemod-cache", ".venv", "venv", ".tox",
+             ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 
 class TreeLocked(Exception):
@@ -50,7 +60,8 @@ class TreeLock:
             root = path if path.is_dir() else path.parent
             if root.exists() and root.resolve() not in roots:
                 roots.append(root.resolve())
-        self.roots: List[Path] = roots
+        # A root inside another given root is covered by that one's lock.
+        self.roots: List[Path] = [r for r in roots if not any(o != r and o in r.parents for o in roots)]
         self.held: List[Tuple[Path, Optional[int]]] = []
 
     def __enter__(self) -> "TreeLock":
@@ -58,6 +69,9 @@ class TreeLock:
             for root in self.roots:
                 with deferred_signals():
                     self.held.append(self._acquire(root))
+            if fcntl is not None:
+                for root in self.roots:
+                    self._probe_overlapping(root)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -97,11 +111,51 @@ class TreeLock:
                 os.close(fd)
                 continue
             # Ours now; whatever pid it recorded (a killed run) is stale.
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError as exc:  # disk full: do not leave the lock file behind
+                try:
+                    lock.unlink()
+                except OSError:
+                    pass
+                os.close(fd)
+                reason = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+                raise TreeLocked(f"{root}: cannot write lock file {lock}: {reason}") from None
             return lock, fd
         raise TreeLocked(f"{root}: cannot take the lock file {lock} (it keeps being replaced)")
+
+    def _probe_overlapping(self, root: Path) -> None:
+        """TreeLocked if an apply on an ancestor of ``root`` or a directory below it holds its lock."""
+        mine = set()
+        for lock, fd in self.held:
+            if fd is not None:
+                st = os.fstat(fd)
+                mine.add((st.st_dev, st.st_ino))
+        candidates = [d / LOCK_NAME for d in root.parents]
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames[:] = [d for d in dirnames if d not in _NO_PROBE and not os.path.islink(os.path.join(dirpath, d))]
+            if LOCK_NAME in filenames and dirpath != str(root):
+                candidates.append(Path(dirpath) / LOCK_NAME)
+        for lock in candidates:
+            try:  # read-only, no creation, no link, no blocking on a FIFO
+                fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in mine:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError:
+                    raise TreeLocked(
+                        f"{root}: another sam3d-codemod apply is running on an overlapping tree "
+                        f"{lock.parent} (pid {_read_pid(fd)}); wait for it to finish (lock file {lock})") from None
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
 
     def _acquire_exclusive(self, root: Path, lock: Path) -> Tuple[Path, Optional[int]]:  # pragma: no cover
         for _ in range(2):

@@ -6,14 +6,16 @@ counts against the lock turns that into a visible drift.
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .. import __version__
-from .fileio import atomic_write
+from .fileio import InputError, atomic_write, read_bytes
 
 LOCK_VERSION = 1
+MAX_LOCK_BYTES = 64 * 1024 * 1024
 
 
 def counts(report, paths: Sequence[str] = ()) -> Dict[str, Dict[str, int]]:
@@ -46,22 +48,31 @@ def _roots(paths: Sequence[str]) -> List[Path]:
 def write_lock(path: str, report, paths: Sequence[str] = ()) -> dict:
     data = {"version": LOCK_VERSION, "generated_by": f"sam3d-codemod {__version__}",
             "rules": sorted(r.code for r in report.rules), "sites": counts(report, paths)}
-    target = Path(path)
-    if not target.exists():
-        target.write_bytes(b"")
+    # The lock file is named by the user (like an output file), not part of the tree: a link to it
+    # is written at its target, which must be a regular file or not exist yet.
+    target = Path(os.path.realpath(path))
     atomic_write(target, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
     return data
 
 
 def read_lock(path: str) -> dict:
+    """The lock's data; ValueError with a one-line message for anything but a well-formed lock
+    (a FIFO or device is refused without blocking, a large file without reading it all)."""
+    if not os.path.lexists(path):
+        raise ValueError(f"{path}: no such lock file (create it with `sam3d-codemod lock PATH --lock {path}`)")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such lock file (create it with `sam3d-codemod lock PATH --lock {path}`)") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not a sam3d-codemod lock file: {exc}") from None
+        data = json.loads(read_bytes(Path(path), MAX_LOCK_BYTES, what="a smaller lock").decode("utf-8"))
+    except InputError as exc:
+        raise ValueError(f"{path}: cannot read the lock file: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a sam3d-codemod lock file: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict) or data.get("version") != LOCK_VERSION or not isinstance(data.get("sites"), dict):
         raise ValueError(f"{path}: not a version-{LOCK_VERSION} sam3d-codemod lock file")
+    for code, files in data["sites"].items():
+        if not isinstance(files, dict) or not all(
+                isinstance(f, str) and type(n) is int and n >= 0 for f, n in files.items()):
+            raise ValueError(f"{path}: not a version-{LOCK_VERSION} sam3d-codemod lock file "
+                             f"(sites.{code} must map file paths to site counts)")
     return data
 
 

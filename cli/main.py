@@ -154,7 +154,7 @@ def _render(report, command, exit_code, output_format, quiet, elapsed, extra=Non
         return (text + "\n" if text else ""), ""
     if not quiet:
         return render.plain_text(report, command, elapsed=elapsed), ""
-    return "", "".join(f"error: {o.rel}: {o.error}\n" for o in report.errors)
+    return "", "".join(f"error: {render.shown(o.rel)}: {render.shown(o.error)}\n" for o in report.errors)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -171,7 +171,7 @@ def main() -> None:
     revert PATH  undo what apply changed, byte for byte
     update PATH  revert, move the submodule to upstream's head (or --rev), apply, check
     gate PATH    check --lock, apply to a copy, verify (the upstream-bump gate)
-    rules        list the rules
+    rules [CODE] list the rules, or explain one
     """
 
 
@@ -282,12 +282,16 @@ def check(paths, select, ignore, target_torch, output_format, jobs, exclude, max
     code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
     lines = []
     if drift and output_format == "text":
+        from .report import shown
+
         for d in drift:
-            lines.append(f"drift: {d['code']} {d['path']}: {d['locked']} in the lock, {d['found']} now; "
+            lines.append(f"drift: {d['code']} {shown(d['path'])}: {d['locked']} in the lock, {d['found']} now; "
                          "run `sam3d-codemod lock` to accept\n")
     elif drift and output_format == "github":
+        from .report import _prop as render_prop
+
         for d in drift:
-            lines.append(f"::error file={d['path']},title={d['code']} drift::{d['locked']} in the lock, {d['found']} now; "
+            lines.append(f"::error file={render_prop(d['path'])},title={d['code']} drift::{d['locked']} in the lock, {d['found']} now; "
                          "run `sam3d-codemod lock` to accept (after reviewing the upstream change)\n")
     extra = {"drift": drift, "lock": lock_file}
     if lock is not None:
@@ -338,10 +342,18 @@ def lock(paths, select, ignore, target_torch, output_format, jobs, exclude, max_
 
 
 @main.command()
+@click.argument("code", required=False)
 @click.option("--target-torch", default="2.0", show_default=True)
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def rules(target_torch, output_format):
-    """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it."""
+def rules(code, target_torch, output_format):
+    """List the rules: code, summary, the error each fixes, and the torch release that no longer needs it.
+    With CODE, explain that one (what it fixes, the torch versions, the rule's notes, before/after)."""
+    if code is not None:
+        from .rule_doc import explain
+
+        out, exit_code = explain(code, target_torch, output_format)
+        click.echo(out, nl=False, err=exit_code != 0)
+        sys.exit(exit_code)
     from ..codemods.base import all_rules, parse_version
 
     target = parse_version(target_torch)

@@ -29,7 +29,7 @@ def summary_rows(report: RunReport) -> List[dict]:
             "code": rule.code, "name": rule.name, "found": found[rule.code], "patched": patched[rule.code],
             "unhandled": unhandled[rule.code], "files": len(files[rule.code]),
         })
-    extra_names = {"TC000": "runtime-helpers", "TC100": "newer-torch-api"}
+    extra_names = {"TC000": "runtime-helpers", "TC100": "newer-torch-api", "TC101": "unused-suppression"}
     for code, name in extra_names.items():
         if found[code]:
             rows.append({"code": code, "name": name, "found": found[code], "patched": patched[code],
@@ -56,21 +56,39 @@ def to_json(report: RunReport, command: str, exit_code: int, extra: dict = None)
 
 
 def github_annotations(report: RunReport, pending_level: str = "warning") -> str:
+    """One workflow command per line. File names and messages are data: escaped as GitHub's
+    toolkit does (``%``, CR, LF; in properties also ``:`` and ``,``), so a name holding
+    ``\n::warning::`` cannot start a command of its own."""
     out = []
     for o in report.errors:
-        out.append(f"::error file={o.rel},title=sam3d-codemod::{_escape(o.error)}")
+        out.append(f"::error file={_prop(o.rel)},title=sam3d-codemod::{_escape(o.error)}")
     for s in report.sites:
         if s.status == "unhandled":
-            out.append(f"::error file={s.path},line={max(s.line, 1)},title={s.code}::{_escape(s.message)}")
+            out.append(f"::error file={_prop(s.path)},line={max(s.line, 1)},title={_prop(s.code)}::{_escape(s.message)}")
         elif s.status == "patched":
-            out.append(f"::{pending_level} file={s.path},line={max(s.line, 1)},title={s.code}::{_escape(s.message)} (run `sam3d-codemod apply`)")
+            out.append(f"::{pending_level} file={_prop(s.path)},line={max(s.line, 1)},title={_prop(s.code)}::"
+                       f"{_escape(s.message)} (run `sam3d-codemod apply`)")
     for s in report.notes:
-        out.append(f"::notice title={s.code}::{_escape(s.message)}")
+        out.append(f"::notice title={_prop(s.code)}::{_escape(s.message)}")
     return "\n".join(out)
 
 
 def _escape(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's message (actions/toolkit ``escapeData``)."""
+    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    """A workflow command's property value (actions/toolkit ``escapeProperty``)."""
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def shown(text: str) -> str:
+    """A file name or message in the text report: control characters (a newline in a file name)
+    shown escaped, so every report line is one line and no name can forge another line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def print_text(report: RunReport, command: str, stream: IO = None, show_sites: bool = True, elapsed: float = None) -> None:
@@ -85,13 +103,13 @@ def print_text(report: RunReport, command: str, stream: IO = None, show_sites: b
 
     console = Console(file=stream, highlight=False, soft_wrap=True)
     for o in report.errors:  # file names and messages are data: never rich markup
-        console.print(f"[red]error[/red]: {escape(o.rel)}: {escape(o.error)}")
+        console.print(f"[red]error[/red]: {escape(shown(o.rel))}: {escape(shown(o.error))}")
     if show_sites:
         for s in _shown_sites(report, command):
             if s.status == "unhandled":
-                console.print(f"[yellow]{escape(s.path)}:{s.line}[/yellow]: [bold]{s.code}[/bold] unhandled: {escape(s.message)}")
+                console.print(f"[yellow]{escape(shown(s.path))}:{s.line}[/yellow]: [bold]{s.code}[/bold] unhandled: {escape(shown(s.message))}")
             else:
-                console.print(f"{escape(s.path)}:{s.line}: [bold]{s.code}[/bold] {escape(s.message)}")
+                console.print(f"{escape(shown(s.path))}:{s.line}: [bold]{s.code}[/bold] {escape(shown(s.message))}")
     for s in report.notes:
         console.print(f"[cyan]note[/cyan]: {s.code}: {escape(s.message)}")
     table = Table(title=f"sam3d-codemod {command}", show_lines=False)
@@ -130,11 +148,11 @@ def _summary_line(report: RunReport, command: str, elapsed: float = None) -> str
 
 def plain_text(report: RunReport, command: str, show_sites: bool = True, elapsed: float = None) -> str:
     """The text report as rich prints it to a pipe or file (same lines and table), without rich."""
-    lines = [f"error: {o.rel}: {o.error}" for o in report.errors]
+    lines = [f"error: {shown(o.rel)}: {shown(o.error)}" for o in report.errors]
     if show_sites:
         for s in _shown_sites(report, command):
             middle = " unhandled:" if s.status == "unhandled" else ""
-            lines.append(f"{s.path}:{s.line}: {s.code}{middle} {s.message}")
+            lines.append(f"{shown(s.path)}:{s.line}: {s.code}{middle} {shown(s.message)}")
     lines += [f"note: {s.code}: {s.message}" for s in report.notes]
     rows = _table_rows(report)
     widths = [max([len(col)] + [len(row[i]) for row in rows]) for i, col in enumerate(COLUMNS)]

@@ -12,7 +12,8 @@ from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from .api_table import load, version_key
-from .base import API_SCAN_CODE, SUPPRESS_RE, Site, SourceLines, first_line, parse_quietly
+from .base import API_SCAN_CODE, Site, SourceLines, first_line, parse_quietly
+from .suppressions import suppressions
 
 CODE = API_SCAN_CODE
 NAME = "newer-torch-api"
@@ -238,9 +239,11 @@ def _names_pattern(names: Tuple[str, ...]) -> "re.Pattern[str]":
     return re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, names)))
 
 
-def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = None) -> List[Site]:
+def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = None,
+         hits: Optional[set] = None) -> List[Site]:
     """Sites for every newer-than-``target`` torch API use in ``text`` (suppressible per line).
-    ``tree``: ``ast.parse(text)`` when the caller already has it."""
+    ``tree``: ``ast.parse(text)`` when the caller already has it. ``hits`` collects the
+    (line, code) of each use a comment suppressed."""
     if "torch" not in text:
         return []
     newer = _newer(target)
@@ -279,7 +282,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
         parts.append(aliases[node.id])
         return ".".join(reversed(parts))
 
-    lines = text.splitlines()
+    suppressed = suppressions(text)
     found: Dict[Tuple[int, str], Site] = {}
 
     def hit(node, symbol: str) -> None:
@@ -287,9 +290,9 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
         if first is None:
             return
         line = getattr(node, "lineno", 0)
-        source = lines[line - 1] if 0 < line <= len(lines) else ""
-        m = SUPPRESS_RE.search(source)
-        if m and (m.group(1) is None or CODE in {c.strip() for c in m.group(1).split(",")}):
+        if line in suppressed and (suppressed[line] is None or CODE in suppressed[line]):
+            if hits is not None:
+                hits.add((line, CODE))
             return
         found.setdefault((line, symbol), Site(
             CODE, path, line, "unhandled",

@@ -36,6 +36,8 @@ cst = _LazyLibCST()
 
 COMPAT_MODULE = "_torch_compat"
 API_SCAN_CODE = "TC100"  # `check`'s finding for a newer-than-target torch API that no rule handles
+UNUSED_SUPPRESSION_CODE = "TC101"  # `check`'s finding for a suppression comment that suppresses nothing
+CHECK_CODES = (API_SCAN_CODE, UNUSED_SUPPRESSION_CODE)  # `check`-only findings, selected like rules
 SUPPRESS_RE = re.compile(r"#\s*sam3d-codemod:\s*ignore(?:\[([A-Z0-9, ]+)\])?")
 
 
@@ -139,6 +141,7 @@ class FileContext:
     needed_modules: List[str] = field(default_factory=list)
     needs_compat: bool = False
     suppressed: Dict[int, Optional[set]] = field(default_factory=dict)
+    suppression_hits: set = field(default_factory=set)  # (line, code) of sites a comment suppressed
     target: str = "2.0"
     _seen: Dict[tuple, bool] = field(default_factory=dict)
 
@@ -162,6 +165,8 @@ class FileContext:
         keep = not self.is_suppressed(rule.code, line)
         if keep:
             self.sites.append(Site(rule.code, self.path, line, status, message))
+        else:
+            self.suppression_hits.add((line, rule.code))
         self._seen[key] = keep
         return keep
 
@@ -222,6 +227,13 @@ class Rule:
             return False
         return self.pattern is None or re.search(self.pattern, text) is not None
 
+    def module_getattr(self, name: str):
+        """The rule module's ``__getattr__``: ``Command``, this rule as a LibCST codemod command
+        (``python -m libcst.tool codemod -x <module>.Command``), built on first use."""
+        from .libcst_command import module_attribute
+
+        return module_attribute(self, name)
+
     def matches_bytes(self, data: bytes, filename: Optional[str] = None) -> bool:
         if filename is not None and self.filenames is not None and filename not in self.filenames:
             return False
@@ -251,11 +263,16 @@ def _bytes_pattern(pattern: str) -> "re.Pattern[bytes]":
 
 def api_scan_enabled(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> bool:
     """Whether ``--select/--ignore`` keep the TC100 scan on (same prefix matching as rules)."""
+    return check_enabled(API_SCAN_CODE, select, ignore)
+
+
+def check_enabled(code: str, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> bool:
+    """Whether ``--select/--ignore`` keep the check-only finding ``code`` on (prefix matching as rules)."""
     select = [s.strip().upper() for s in select if s.strip()]
     ignore = [s.strip().upper() for s in ignore if s.strip()]
-    if any(API_SCAN_CODE.startswith(i) for i in ignore):
+    if any(code.startswith(i) for i in ignore):
         return False
-    return not select or "ALL" in select or any(API_SCAN_CODE.startswith(s) for s in select)
+    return not select or "ALL" in select or any(code.startswith(s) for s in select)
 
 
 def parse_version(text: str) -> Tuple[int, int]:
@@ -303,7 +320,7 @@ def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = (), target:
     ignore = [s.strip().upper() for s in ignore if s.strip()]
     target_v = parse_version(target)
     rules = all_rules()
-    known = {r.code for r in rules} | {API_SCAN_CODE}
+    known = {r.code for r in rules} | set(CHECK_CODES)
     for code in select + ignore:
         if code != "ALL" and not any(k.startswith(code) for k in known):
             raise ValueError(f"unknown rule code: {code} (see `sam3d-codemod rules`)")

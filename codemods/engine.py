@@ -90,7 +90,7 @@ def _finish(out: Union[TransformResult, Rewritten], rules, path, compat_import, 
         again = transform_source(code, rules, path, compat_import, target, _depth=depth + 1)
         if again.code is not None:
             result = TransformResult(again.code, ctx.sites + again.sites, ctx.needs_compat or again.needs_compat,
-                                     again.tree, again.reuse)
+                                     again.tree, again.reuse, again.suppressed)
     if result is None:
         try:
             tree = parse_quietly(code)  # C-speed check that the output is valid Python
@@ -99,4 +99,5 @@ def _finish(out: Union[TransformResult, Rewritten], rules, path, compat_import, 
         result = TransformResult(code, ctx.sites, ctx.needs_compat, tree)
     if result.reuse is None:  # (a re-run for a newly bound root brings its own)
         result.reuse = out.reuse
+    result.suppressed = out.suppressed | result.suppressed  # rewrites keep comments: ordinals carry over
     return result

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Set, Tuple
 
 from .base import FileContext, ImportIndex, Site, parse_quietly
 
@@ -35,19 +35,22 @@ class TransformResult:
     needs_compat: bool = False
     tree: Optional[ast.AST] = field(default=None, repr=False)  # ast of the result (``code``, else the input)
     reuse: Optional[Reuse] = field(default=None, repr=False)  # for the idempotence pass over ``code``
+    # (ordinal of the suppression comment in the input, code) for every site a comment suppressed
+    suppressed: Set[Tuple[int, str]] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.sites = sorted(self.sites, key=lambda s: s.line)  # file order, whichever rule found it
 
 
-@dataclass
 class Rewritten:
-    """A path's new source before the entry point checks it (and re-runs it for newly bound roots)."""
+    """A path's new source before the entry point checks it (and re-runs it for newly bound roots).
+    (A plain class: each dataclass costs its ``exec`` at import.)"""
 
-    code: str
-    ctx: FileContext
-    index: ImportIndex
-    reuse: Optional[Reuse] = None
+    __slots__ = ("code", "ctx", "index", "reuse", "suppressed")
+
+    def __init__(self, code: str, ctx: FileContext, index: ImportIndex, reuse: Optional[Reuse] = None) -> None:
+        self.code, self.ctx, self.index, self.reuse = code, ctx, index, reuse
+        self.suppressed: Set[Tuple[int, str]] = set()
 
 
 def ast_parse(text: str) -> Optional[ast.AST]:

@@ -14,12 +14,13 @@ from .lossy import NOT_ROUND_TRIP
 from .positions import SnippetLines
 from .prefilter import DEFS, build_index, def_hotness, hot_matcher
 from .results import Reuse, Rewritten, TransformResult, WholeModule, ast_parse, unhosted
-from .suppressions import suppressions
+from .suppressions import by_line, find, used_ordinals
 from .traversal import Walker, cst, handler_maps
 
 DESCEND_MIN_LINES = 12  # smaller defs are parsed whole: one parse call costs more than a few lines
-_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
-             ast.With, ast.AsyncWith, ast.Try, ast.Match) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+_COMPOUND = tuple(getattr(ast, name) for name in (  # Match from Python 3.10, TryStar from 3.11
+    "FunctionDef", "AsyncFunctionDef", "ClassDef", "If", "For", "AsyncFor", "While", "With", "AsyncWith", "Try",
+    "Match", "TryStar") if hasattr(ast, name))
 
 
 def _groups(body) -> List[list]:
@@ -128,10 +129,18 @@ def _same_bindings(before: ImportIndex, after: ImportIndex, snippet: str) -> boo
 
 def transform(text, tree, rules, path, compat_import, target, reuse=None) -> Union[TransformResult, Rewritten]:
     index = build_index(text, tree)
+    ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
+    found = find(text)
+    ctx.suppressed = by_line(found)
+    out = _transform(text, tree, rules, ctx, reuse)
+    out.suppressed = used_ordinals(found, ctx.suppression_hits)
+    return out
+
+
+def _transform(text, tree, rules, ctx: FileContext, reuse) -> Union[TransformResult, Rewritten]:
+    index, compat_import = ctx.index, ctx.compat_import
     hot = hot_matcher(rules, index)
     plan = StatementPlan(text, tree, hot)
-    ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
-    ctx.suppressed = suppressions(text)
     newline, indent = _detect_layout(plan.lines, tree) if plan.regions else ("\n", "    ")
     handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
     visitors, leavers = handler_maps(handlers)

@@ -27,3 +27,4 @@ RULE = Rule(
     needs_compat=True,
 )
 Transformer.rule = RULE
+__getattr__ = RULE.module_getattr  # `Command`: this rule as a LibCST codemod (codemods/libcst_command.py)

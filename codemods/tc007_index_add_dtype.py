@@ -107,3 +107,4 @@ RULE = Rule(
     transformer=Transformer,
 )
 Transformer.rule = RULE
+__getattr__ = RULE.module_getattr  # `Command`: this rule as a LibCST codemod (codemods/libcst_command.py)

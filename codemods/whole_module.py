@@ -11,7 +11,7 @@ from .lossy import check_round_trip
 from .positions import SnippetLines
 from .prefilter import build_index, def_hotness, hot_matcher
 from .results import Rewritten, TransformResult, ast_parse, unhosted
-from .suppressions import suppressions
+from .suppressions import by_line, find, used_ordinals
 from .traversal import MultiRuleTransformer, cst, handler_maps
 
 
@@ -29,7 +29,15 @@ def transform(
     index = build_index(text, tree)
     ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
     ctx.positions = SnippetLines(text, module)
-    ctx.suppressed = suppressions(text)
+    found = find(text)
+    ctx.suppressed = by_line(found)
+    out = _transform(module, text, rules, ctx, tree)
+    out.suppressed = used_ordinals(found, ctx.suppression_hits)
+    return out
+
+
+def _transform(module, text, rules, ctx: FileContext, tree) -> Union[TransformResult, Rewritten]:
+    index, compat_import = ctx.index, ctx.compat_import
     handlers = [rule.transformer(ctx) for rule in rules if rule.transformer is not None]
     defs = def_hotness(text, tree, hot_matcher(rules, index))
     new_module = module.visit(MultiRuleTransformer(*handler_maps(handlers), defs))

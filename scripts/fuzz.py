@@ -62,8 +62,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
+# Only ``tests.realtree`` comes from the checkout. The tool is imported from the installed package:
+# with the repository first on sys.path, its bare ``sam3d_codemod/`` (no ``cli``, no ``codemods``:
+# setuptools maps those from the top level) would shadow a regular, non-editable install.
 if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))
 
 FAILURE_KINDS = ("crash", "unparsable", "non-idempotent", "untouched-changed", "eol-changed",
                  "prefilter-miss", "path-mismatch", "timeout", "cli")
@@ -814,7 +817,8 @@ def cli_sample(cases: List[Case], workdir: Path, timeout: float) -> List[Tuple[C
     cmd = [sys.executable, "-m", "sam3d_codemod.cli.main", "apply", str(tree), "--output-format", "json", "--no-cache", "-j", "2"]
     for attempt in ("first", "second"):
         try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
+            # cwd: not the checkout, whose bare sam3d_codemod/ `-m` would put first on the path.
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, cwd=str(Path(tree).resolve().parent))
         except subprocess.TimeoutExpired:
             return [(c, "cli", f"`apply` ({attempt} run) took over {timeout}s") for c, _ in expected.values()][:1]
         try:

@@ -57,14 +57,16 @@ import types
 import zlib
 from pathlib import Path
 
-STAGES = ("ss_flow", "ss_decoder", "slat_flow", "gs_decoder", "mesh_decoder")
+# "condition" (DINOv2 on an example image, scripts/gpu_e2e.py) runs only with --image; the other five always.
+STAGES = ("condition", "ss_flow", "ss_decoder", "slat_flow", "gs_decoder", "mesh_decoder")
+CORE_STAGES = STAGES[1:]
 
 # Packages the tree imports at module level but that the path run here never calls (renderers,
 # mesh post-processing, pose utilities, checkpoint IO). Stubbed only where the real import fails.
 OPTIONAL_STUBS = (
     "plyfile", "utils3d", "xatlas", "pyvista", "pymeshfix", "igraph", "trimesh", "open3d",
     "pytorch3d", "gsplat", "diff_gaussian_rasterization", "diffoctreerast", "nvdiffrast", "vox2seq",
-    "astor", "scipy", "safetensors", "PIL", "cv2", "tqdm", "flash_attn", "xformers",
+    "astor", "scipy", "safetensors", "PIL", "cv2", "tqdm", "flash_attn", "xformers", "torchvision",
 )
 
 # Sizes. "full": the released SAM 3D Objects checkpoints (config names in docs/gpu.md).
@@ -471,13 +473,59 @@ class StageTimer:
         self.peaks[name] = torch.cuda.max_memory_allocated(self.device) if cuda else 0
 
 
-def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std, stop_after=None):
+LAST_OBJECTS = {}  # the last sample's Gaussian and mesh objects (for --save-ply)
+
+
+def save_and_reload(gs, mesh, out_dir, tag):
+    """The splat through the tree's own Gaussian.save_ply (real plyfile), read back with its load_ply.
+
+    Returns the paths and, per attribute, whether the reloaded splat equals the saved one (save_ply
+    writes float32 activations and load_ply inverts them, so equality is checked with a tolerance).
+    The mesh (vertices, faces) is written as a PLY with plyfile: the tree's own mesh export
+    (postprocessing_utils.to_glb) needs trimesh/xatlas/pyvista post-processing, not run here.
+    """
+    import numpy as np
+    import torch
+    from plyfile import PlyData, PlyElement
+    from sam3d_objects.model.backbone.tdfy_dit.representations.gaussian.gaussian_model import Gaussian
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ply = out_dir / ("%s_splat.ply" % tag)
+    t0 = time.perf_counter()
+    gs.save_ply(str(ply))
+    save_s = time.perf_counter() - t0
+    back = Gaussian(**gs.init_params, device=gs.device)
+    back.load_ply(str(ply))
+    report = {"splat": str(ply), "splat_bytes": ply.stat().st_size, "save_s": save_s, "loaded_back": {}}
+    for name in ("get_xyz", "get_features", "get_opacity", "get_scaling", "get_rotation"):
+        a, b = getattr(gs, name).detach().float(), getattr(back, name).detach().float().to(getattr(gs, name).device)
+        ok = a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5))
+        report["loaded_back"][name] = {"shape": list(b.shape), "allclose": ok,
+                                       "max_abs_diff": float((a - b).abs().max()) if a.shape == b.shape and a.numel() else None}
+    report["splat_loads_back"] = all(v["allclose"] for v in report["loaded_back"].values())
+    if mesh is not None:
+        mply = out_dir / ("%s_mesh.ply" % tag)
+        v = mesh.vertices.detach().float().cpu().numpy()
+        f = mesh.faces.detach().cpu().numpy().astype(np.int32)
+        verts = np.empty(v.shape[0], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")])
+        verts["x"], verts["y"], verts["z"] = v[:, 0], v[:, 1], v[:, 2]
+        faces = np.empty(f.shape[0], dtype=[("vertex_indices", "i4", (3,))])
+        faces["vertex_indices"] = f
+        PlyData([PlyElement.describe(verts, "vertex"), PlyElement.describe(faces, "face")]).write(str(mply))
+        m = PlyData.read(str(mply))
+        report["mesh"] = str(mply)
+        report["mesh_loads_back"] = bool(len(m["vertex"]) == v.shape[0] and len(m["face"]) == f.shape[0])
+    return report
+
+
+def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std, stop_after=None, timer=None):
     """One sample from noise, following InferencePipeline.sample_sparse_structure / sample_slat / decode_slat."""
     import torch
     from sam3d_objects.model.backbone.tdfy_dit.modules import sparse as sp
     from sam3d_objects.pipeline.inference_utils import downsample_sparse_structure
 
-    timer = StageTimer(device)
+    timer = timer or StageTimer(device)
     out = {}
     bs = 1
     torch.manual_seed(seed)
@@ -524,6 +572,7 @@ def run_sample(models, S, device, cond_ss, cond_slat, seed, slat_mean, slat_std,
     out["mesh_decoder/faces"] = mesh.faces
     if mesh.vertex_attrs is not None:
         out["mesh_decoder/vertex_attrs"] = mesh.vertex_attrs.float()
+    LAST_OBJECTS["gs"], LAST_OBJECTS["mesh"] = gs, mesh
     info["gaussians"] = int(gs._xyz.shape[0])
     info["mesh_vertices"] = int(mesh.vertices.shape[0])
     info["mesh_faces"] = int(mesh.faces.shape[0])
@@ -755,6 +804,22 @@ def worker(args):
     g = torch.Generator(device=device).manual_seed(args.seed + 17)
     cond_ss = torch.randn(1, S["ss_cond_tokens"], S["cond_channels"], generator=g, device=device)
     cond_slat = torch.randn(1, S["slat_cond_tokens"], S["cond_channels"], generator=g, device=device)
+    condition = None
+    if args.image:
+        # the example image and its mask through the tree's own Dino embedder (gpu_e2e.py)
+        import gpu_e2e
+        from sam3d_objects.model.backbone.dit.embedder.dino import Dino
+
+        hub = gpu_e2e.write_hub(args.dino_hub or (Path(args.result).parent / "dino_hub"))
+        image, mask = gpu_e2e.load_example(args.image, args.mask)
+        toy = dict(embed_dim=S["cond_channels"], depth=2, num_heads=4) if args.tiny else {}
+        size = 56 if args.tiny else 518
+
+        condition = gpu_e2e.make_condition(Dino, image, mask, hub, device, seed=args.seed, input_size=size, **toy)
+        cond_ss, cond_slat = condition()
+        assert cond_ss.shape[1] == S["ss_cond_tokens"] or args.tiny, cond_ss.shape
+        assert cond_slat.shape[1] == S["slat_cond_tokens"] or args.tiny, cond_slat.shape
+        result["condition_tokens"] = [list(cond_ss.shape), list(cond_slat.shape)]
     runs = []
     first = None
     self_diff = {}
@@ -763,8 +828,14 @@ def worker(args):
         torch.cuda.reset_peak_memory_stats(device)
     for i in range(total_runs):
         t0 = time.perf_counter()
+        timer = StageTimer(device)
+        if condition is not None:
+            with timer.stage("condition"):
+                cond_ss, cond_slat = condition()
         out, timer, info = run_sample(models, S, device, cond_ss, cond_slat, args.seed, SLAT_MEAN, SLAT_STD,
-                                      stop_after=args.stop_after)
+                                      stop_after=args.stop_after, timer=timer)
+        if condition is not None:
+            out["condition/ss"], out["condition/slat"] = cond_ss, cond_slat
         _sync(device)
         wall = (time.perf_counter() - t0) * 1000.0
         warm = i < args.warmup
@@ -781,6 +852,14 @@ def worker(args):
             torch.save({k: v.detach().cpu() for k, v in out.items()}, args.dump)
             result["info"] = info
             result["nonfinite"] = {k: int((~torch.isfinite(v)).sum()) for k, v in out.items() if v.is_floating_point()}
+            if args.save_ply and LAST_OBJECTS.get("gs") is not None:
+                try:
+                    result["saved"] = save_and_reload(LAST_OBJECTS["gs"], LAST_OBJECTS.get("mesh"), args.save_ply,
+                                                      Path(args.result).stem)
+                except Exception as e:  # noqa: BLE001 - reported, the timing goes on
+                    result["saved"] = {"error": "%s: %s" % (type(e).__name__, e)}
+                print("[worker] saved: %s" % json.dumps(result["saved"])[:600], flush=True)
+            LAST_OBJECTS.clear()
         else:
             for k, v in out.items():
                 a = first[k]
@@ -943,6 +1022,10 @@ def spawn(args, tree, attn, tag, tmp, force_fallback=False, flash_check=False, r
     if args.deterministic:
         cmd.append("--deterministic")
         env["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    if args.save_ply:
+        cmd += ["--save-ply", args.save_ply]
+    if args.image:
+        cmd += ["--image", args.image, "--mask", args.mask]
     print("\n=== %s: ATTN_BACKEND=%s%s" % (tag, attn, " SAM3D_CODEMOD_FORCE_FALLBACK=1" if force_fallback else ""),
           flush=True)
     t0 = time.perf_counter()
@@ -972,6 +1055,7 @@ def _finish_attn(entry, dumps, args):
             cmp = compare(dumps[ref_name], dumps[name], args.rtol, args.atol_frac, noise)
             entry["compare"]["%s_vs_%s" % (name, ref_name)] = cmp
             expected = STAGES[:STAGES.index(args.stop_after) + 1] if args.stop_after else STAGES
+            expected = [st for st in expected if st != "condition" or args.image]
             ok &= all(s["within_noise"] for s in cmp["stages"].values()) and len(cmp["stages"]) == len(expected)
     merged = {}  # the rounds of one tree pool their timed runs
     for name, res in entry["workers"].items():
@@ -1312,7 +1396,7 @@ def collect(args):
     for name, per_attn in summary["timing"].items():
         for attn, rows in per_attn.items():
             for st, row in rows.items():
-                if st == "total" and not all(x in rows for x in STAGES):
+                if st == "total" and not all(x in rows for x in CORE_STAGES):
                     continue  # a stage-1-only run's total is not the pipeline's
                 pooled.setdefault(st, []).append(row["ratio"])
     summary["time_ratio_geomean_all_measurements"] = {
@@ -1435,6 +1519,13 @@ def parse_args(argv=None):
     ap.add_argument("--no-flash-check", action="store_true", help="skip the flash-restriction check")
     ap.add_argument("--deterministic", action="store_true",
                     help="torch.use_deterministic_algorithms(True, warn_only=True) in every worker")
+    ap.add_argument("--save-ply", metavar="DIR",
+                    help="each worker saves its first sample's splat (the tree's Gaussian.save_ply) and mesh here, "
+                         "and loads the splat back")
+    ap.add_argument("--image", help="condition on this image (scripts/gpu_e2e.py: the tree's DINOv2 embedder, "
+                                    "random weights, via torch.hub source=local) instead of random tokens")
+    ap.add_argument("--mask", help="with --image: its object mask (a PNG; nonzero alpha/value = object)")
+    ap.add_argument("--dino-hub", help=argparse.SUPPRESS)
     ap.add_argument("--deadline-s", type=float, default=0,
                     help="stop starting workers (and kill a running one) this many seconds after the start")
     ap.add_argument("--min-child-s", type=float, default=45, help="don't start a worker with less time left")

@@ -17,7 +17,7 @@ def test_wheel_install_layout(tmp_path):
     top = {p.name for p in target.iterdir() if not p.name.endswith((".dist-info", ".egg-info"))} - {"bin", "__pycache__"}
     assert top == {"sam3d_codemod"}, top
     pkg = target / "sam3d_codemod"
-    for rel in ("cli/main.py", "codemods/base.py", "codemods/data/torch_api.json",
+    for rel in ("cli/main.py", "codemods/base.py", "codemods/data/torch_api.json", "codemods/data/rule_examples.json",
                 "codemods/_runtime/torch_compat.py", "codemods/_runtime/verify_probe.py"):
         assert (pkg / rel).is_file(), rel
     env = dict(os.environ, PYTHONPATH=str(target))
@@ -28,3 +28,7 @@ def test_wheel_install_layout(tmp_path):
     code, path = out.stdout.splitlines()[0].split(" ", 1)
     assert code == "0" and path.startswith(str(target)), out.stdout + out.stderr
     assert out.stdout.splitlines()[1] == "False"  # start-up never imports torch
+    # `rules CODE` shows its before/after without the repository's fixtures/
+    out = subprocess.run([sys.executable, "-m", "sam3d_codemod", "rules", "TC005", "--output-format", "json"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0 and '"before": "' in out.stdout, out.stdout + out.stderr

@@ -123,18 +123,54 @@ def _fallback_sdpa_kernel(names):
             enable(previous)
 
 
+# backends argument -> (names, native members or None). Call sites pass the same few constant lists
+# thousands of times a sample, so the mapping is computed once per distinct argument. The key is the
+# ids of the argument's items (hashing a native pybind enum member costs more than the rest of the
+# lookup); an entry is stored only when every item is an SDPBackend member (native or shim), which
+# the enum classes keep alive, so no other object can ever have one of those ids.
+_SDPA_MEMBER_IDS = frozenset(
+    id(member)
+    for enum_cls in (_ShimSDPBackend, _NATIVE_SDPBackend)
+    if enum_cls is not None
+    for member in getattr(enum_cls, "__members__", {}).values()
+)
+_SDPA_BACKENDS_CACHE = {}
+_SDPA_BACKENDS_CACHE_MAX = 256
+
+
+def _sdpa_backends(backends):
+    """(names, native members or None) of ``backends``; cached for arguments made of enum members."""
+    key = tuple(map(id, backends)) if type(backends) in (list, tuple) else (id(backends),)
+    entry = _SDPA_BACKENDS_CACHE.get(key)
+    if entry is not None:
+        return entry
+    names = _backend_names(backends)
+    native = None
+    if _NATIVE_SDPBackend is not None:
+        try:
+            native = [getattr(_NATIVE_SDPBackend, name) for name in names]
+        except AttributeError:  # a name this torch's enum lacks: sdpa_kernel raises it on the native branch
+            native = None
+    entry = (names, native)
+    if len(_SDPA_BACKENDS_CACHE) < _SDPA_BACKENDS_CACHE_MAX and _SDPA_MEMBER_IDS.issuperset(key):
+        _SDPA_BACKENDS_CACHE[key] = entry
+    return entry
+
+
 def sdpa_kernel(backends, set_priority=False):
     """Restrict scaled_dot_product_attention to ``backends`` (``torch.nn.attention.sdpa_kernel`` is new in 2.3).
 
     The fallback sets the same flags as torch 2.0's ``torch.backends.cuda.sdp_kernel`` (and the
     cuDNN flag where this torch has one); ``set_priority`` has no pre-2.3 equivalent and is ignored.
     """
-    names = _backend_names(backends)
+    names, native = _sdpa_backends(backends)
     if _native_sdpa_kernel is not None and not FORCE_FALLBACK:
-        native = [getattr(_NATIVE_SDPBackend, name) for name in names]
+        if native is None:
+            native = [getattr(_NATIVE_SDPBackend, name) for name in names]  # raises AttributeError, as uncached
+        # a copy: the cached list is never handed out
         if set_priority and _SDPA_HAS_SET_PRIORITY:
-            return _native_sdpa_kernel(native, set_priority=True)
-        return _native_sdpa_kernel(native)
+            return _native_sdpa_kernel(native[:], set_priority=True)
+        return _native_sdpa_kernel(native[:])
     return _fallback_sdpa_kernel(names)
 
 

@@ -1,6 +1,7 @@
 """The TC100 scan walks only statements whose text can hold a hit, and skips parsing files that
 cannot hold one; it must find exactly what walking every node finds."""
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,8 @@ def test_cases_find_what_they_should(monkeypatch):
     for name in ("attribute chain", "alias", "from import", "parenthesised import", "continued import",
                  "nested import, later use", "attribute across lines", "comment inside a chain",
                  "keyword", "decorator", "config write", "match"):
+        if name == "match" and sys.version_info < (3, 10):
+            continue  # Python 3.9 cannot parse a match statement (the runner reports such a file)
         assert found[name], name
 
 

@@ -12,7 +12,9 @@ libcst = libcst_loader.load()
 assert "exec" not in vars(dataclasses), "dataclasses.exec left patched"
 
 def code_data(code):
-    consts = [code_data(c) if inspect.iscode(c) else repr(c) for c in code.co_consts]
+    # (a frozenset constant, `name in {...}` from Python 3.12, iterates in this process's hash order)
+    consts = [code_data(c) if inspect.iscode(c) else repr(sorted(c)) if isinstance(c, frozenset) else repr(c)
+              for c in code.co_consts]
     return [code.co_name, code.co_code.hex(), consts, list(code.co_names), list(code.co_varnames),
             list(code.co_freevars), code.co_flags, code.co_filename]
 
@@ -51,7 +53,8 @@ def test_cached_classes_equal_plain_ones(tmp_path):
     plain = dump(tmp_path / "unused", SAM3D_CODEMOD_NO_COMPILE_CACHE="1")
     assert not (tmp_path / "unused").exists()
     first = dump(tmp_path)  # compiles and writes the cache
-    assert first["stats"]["reused"] == 0 and first["stats"]["compiled"] > 300
+    # (978 compiles on Python 3.9-3.12 with libcst 1.9, 196 on 3.13: one per class, all methods together)
+    assert first["stats"]["reused"] == 0 and first["stats"]["compiled"] > 150
     assert cache_path(tmp_path).is_file()
     second = dump(tmp_path)  # served from the cache
     assert second["stats"] == {"reused": first["stats"]["compiled"], "compiled": 0}
@@ -91,11 +94,11 @@ def test_corrupt_or_unwritable_cache_still_imports(tmp_path):
     path = cache_path(tmp_path)
     path.write_bytes(b"\x00garbage")
     out = dump(tmp_path)
-    assert out["stats"]["reused"] == 0 and out["stats"]["compiled"] > 300
+    assert out["stats"]["reused"] == 0 and out["stats"]["compiled"] > 150
     assert dump(tmp_path)["stats"]["compiled"] == 0  # rewritten whole
 
     blocked = tmp_path / "file-not-dir"
     blocked.write_text("")  # the cache dir cannot be created under a file
     out = dump(blocked)
-    assert out["stats"]["compiled"] > 300
+    assert out["stats"]["compiled"] > 150
     assert blocked.read_text() == ""

@@ -128,14 +128,15 @@ def test_file_changed_during_run_is_not_overwritten(tmp_path):
     assert f.read_bytes() == b"edited by someone else\n"
 
 
-def test_symlink_written_through_to_target(tmp_path):
+def test_symlink_never_written_through(tmp_path):
     real = tmp_path / "real.py"
     real.write_bytes(b"old\n")
     link = tmp_path / "link.py"
     link.symlink_to("real.py")
-    atomic_write(link, b"new\n")
+    with pytest.raises(InputError, match="symbolic link"):
+        atomic_write(link, b"new\n")
     assert link.is_symlink() and os.readlink(link) == "real.py"
-    assert real.read_bytes() == b"new\n"
+    assert real.read_bytes() == b"old\n"
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="chown to another owner needs root")

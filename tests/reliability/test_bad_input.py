@@ -1,12 +1,10 @@
 """Bad input: one line naming the file and the cause, the run goes on with the other files, exit 2."""
-import builtins
 import codecs
 import os
 import re
 
 import pytest
 
-from sam3d_codemod.cli import fileio
 
 from .helpers import IS_ROOT, PATCHABLE, PATCHED, cli, invoke
 
@@ -84,14 +82,14 @@ def test_rich_markup_in_file_name_is_printed_verbatim(tmp_path):
 
 def _unreadable(monkeypatch, path):
     """Root reads any file whatever its mode: simulate EACCES for this one path."""
-    real_open = builtins.open
+    real_open = os.open
 
     def fake_open(file, *a, **kw):
         if os.fspath(file) == os.fspath(path):
             raise PermissionError(13, "Permission denied", os.fspath(file))
         return real_open(file, *a, **kw)
 
-    monkeypatch.setattr(fileio, "open", fake_open, raising=False)
+    monkeypatch.setattr(os, "open", fake_open)  # fileio reads through os.open (non-blocking, fstat-checked)
 
 
 def test_unreadable_file(tmp_path, monkeypatch):

@@ -529,6 +529,45 @@ def test_sdpa_kernel_restores_flags_on_error(force, clean_sdp_flags):
     assert sdp_flags() == clean_sdp_flags
 
 
+@pytest.mark.parametrize("make", [
+    lambda B: [B.FLASH_ATTENTION],
+    lambda B: (B.MATH, B.EFFICIENT_ATTENTION),
+    lambda B: B.EFFICIENT_ATTENTION,
+    lambda B: [B.FLASH_ATTENTION, B.FLASH_ATTENTION, B.MATH],
+    lambda B: ["MATH", "FLASH_ATTENTION"],
+    lambda B: {B.MATH},
+], ids=["list1", "tuple2", "single", "dup", "names", "set"])
+def test_sdpa_kernel_backend_cache_equals_uncached(force, clean_sdp_flags, make):
+    """The cached backend mapping gives what the uncached one gives, the first call and every later
+    one; only arguments made of enum members are stored, and a caller never gets the stored list."""
+    for enum_cls in {tc.SDPBackend, tc._ShimSDPBackend}:
+        backends = make(enum_cls)
+        names = tc._backend_names(backends)
+        for _ in range(3):
+            got_names, got_native = tc._sdpa_backends(make(enum_cls))
+            assert got_names == names
+            if tc._NATIVE_SDPBackend is not None:
+                assert got_native == [getattr(tc._NATIVE_SDPBackend, n) for n in names]
+            inside = _flags_inside(lambda: tc.sdpa_kernel(make(enum_cls)))
+            assert inside == {member: member in names for member in inside}
+            assert sdp_flags() == clean_sdp_flags
+        members_only = not isinstance(backends, (set, str)) and all(
+            not isinstance(b, str) for b in (backends if isinstance(backends, (list, tuple)) else [backends]))
+        key = tuple(map(id, backends)) if type(backends) in (list, tuple) else (id(backends),)
+        assert (key in tc._SDPA_BACKENDS_CACHE) == members_only
+
+
+@needs_native_sdpa
+def test_sdpa_kernel_hands_native_a_copy(monkeypatch):
+    seen = []
+    monkeypatch.setattr(tc, "FORCE_FALLBACK", False)
+    monkeypatch.setattr(tc, "_native_sdpa_kernel", lambda backends, set_priority=False: seen.append(backends))
+    tc.sdpa_kernel([tc.SDPBackend.FLASH_ATTENTION])
+    seen[0].append(tc.SDPBackend.MATH)  # a callee that mutates its argument
+    tc.sdpa_kernel([tc.SDPBackend.FLASH_ATTENTION])
+    assert seen[1] == [native_attention.SDPBackend.FLASH_ATTENTION]
+
+
 def test_shim_sdpbackend_members():
     names = [m.name for m in tc._ShimSDPBackend]
     assert names == ["ERROR", "MATH", "FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION", "OVERRIDEABLE"]
