@@ -20,18 +20,18 @@ a rule rewrites; see ``CHECKS`` in the probe.
   the ``index_add_`` dtype RuntimeError (on every torch), CPU float32 autocast RuntimeError;
 * ``test_realtree_differential.py``: patched vs unpatched outputs on a torch that has every API.
 
-Import stand-ins. CUDA-only builds and packages that are only on git or heavy come from the
-probe's own ``--stand-ins`` (``codemods/_runtime/vp_stand_ins.py``: made-up modules whose names are
-placeholder classes that raise when an instance is called, so no check can silently compute with
-one; an installed real package wins): ``spconv`` (sparse conv backend, imported by the sparse
-modules), ``gsplat`` (renderer), ``pytorch3d`` (transforms/renderer/structures in pipeline, data
-and visualization modules), ``moge``, ``utils3d`` (the TC012 check replaces the two helpers
-``infer_intrinsics_from_pointmap`` calls with tiny torch functions), ``open3d``, ``pyvista``.
+Import stubs (``tests/runtime/stubs``, put before site-packages with the probe's ``--sys-path``, so
+these tests behave the same whether or not the env has the real package). They exist only so modules
+import without packages that the torch test envs do not have; no check computes with a stub (a
+stub's names are placeholder classes that raise when an instance is called). The probe also gets
+``--stand-ins`` (``codemods/_runtime/vp_stand_ins.py``, what users get), which only fills in what
+the stubs do not cover; tests/cli/test_verify.py runs the PyPI tree on the stand-ins alone. Tests that
+import the tree directly (tests/runtime/test_checkout_entry.py) use the stubs on PYTHONPATH.
 
-The light packages of ``codemods/data/verify-requirements.txt`` that an env may lack have test stubs
-in ``tests/runtime/stubs`` (put before site-packages with ``--sys-path``, so these tests behave the
-same whether or not the env has the real package; same placeholder classes):
-
+* CUDA-only, git-only or heavy builds: ``spconv`` (sparse conv backend, imported by the sparse
+  modules), ``gsplat`` (renderer), ``pytorch3d`` (transforms/renderer/structures in pipeline, data
+  and visualization modules), ``moge``, ``utils3d`` (the TC012 check replaces the two helpers
+  ``infer_intrinsics_from_pointmap`` calls with tiny torch functions), ``open3d``, ``pyvista``;
 * ``kaolin`` (FlexiCubes; its ``check_tensor`` stand-in returns True; the patched tree is tested with
   kaolin blocked, on ``_torch_compat.check_tensor``), ``lightning`` (``LightningModule`` and the two
   consolidate-checkpoint helpers, for the unpatched tree; the patched tree is tested with lightning

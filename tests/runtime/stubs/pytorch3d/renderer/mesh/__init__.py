@@ -1,0 +1,1 @@
+"""Import stub for ``pytorch3d.renderer.mesh`` (tests/runtime only; see test_realtree_runtime.py)."""

@@ -1,0 +1,4 @@
+"""Import stub for ``spconv.pytorch`` (tests/runtime only; see test_realtree_runtime.py)."""
+from _sam3d_stub import define
+
+define(globals(), 'SparseConvTensor')
