@@ -354,7 +354,8 @@ def test_runtime_pypi_tree_patched_0_unpatched_1(tmp_path):
     if missing:
         assert code == 3, data["verdict"]
         assert data["verdict"].startswith("verify: INCOMPLETE: ")
-        assert set(data["missing_packages"]) <= set(missing) | {"lightning", "kaolin"}, (data["missing_packages"], missing)
+        reported = {{"opencv-python": "opencv-python-headless"}.get(p, p) for p in data["missing_packages"]}  # either wheel gives cv2
+        assert reported <= set(missing) | {"lightning", "kaolin"}, (data["missing_packages"], missing)
     else:
         assert code == 0, data["verdict"]
         assert data["verdict"].startswith("verify: OK: 13 of 13 smoke checks ran; 107 of 107 modules imported")
