@@ -348,28 +348,54 @@ def rules(code, target_torch, output_format, color):
 
 
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=click.Path(), required=False)
 @click.option("--python", "python", default=None, help="Interpreter of the environment to verify (it needs torch). [default: this one]")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True,
               help="Where the smoke checks run; auto uses CUDA when that torch sees a GPU.")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--sys-path", "sys_path", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Extra directory put before the tree on the probe's sys.path (stand-ins for packages you cannot install).")
+              help="Extra directory put before the tree on the probe's sys.path.")
+@click.option("--stand-ins", "stand_ins", is_flag=True,
+              help="Make up CUDA-only/git-only/heavy packages that are not installed (spconv, pytorch3d, gsplat, moge, utils3d, "
+                   "open3d, pyvista) so the modules importing them load; a check that calls one is skipped, never passed.")
+@click.option("--stand-in", "stand_in", multiple=True, metavar="PKG",
+              help="Another package to stand in for where it is not installed (implies --stand-ins).")
+@click.option("--print-requirements", "print_requirements", is_flag=True,
+              help="Print the pip requirements verify needs for every check (with --torch: torch/torchvision/numpy pinned) and exit.")
+@click.option("--torch", "torch_version", default="", metavar="X.Y.Z", help="With --print-requirements: the torch release to pin.")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds allowed to each import or check.")
 @click.option("-v", "--verbose", is_flag=True, help="List every module, not only the failures.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Colour the table; auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it).")
-def verify(path, python, device, output_format, sys_path, timeout, verbose, color):
-    """Import every module of PATH and run the patched paths under PYTHON's torch (never in this process).
+def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, print_requirements, torch_version, timeout, verbose,
+           color):
+    """Import every module of PATH and run the 13 smoke checks under PYTHON's torch (never in this process).
 
-    Exit 0 when no torch-API failure (and no other error) remains, 1 otherwise, 2 when nothing could be
-    verified (bad PATH, interpreter without torch, --device cuda without CUDA). Missing optional packages
-    are reported with the pip command, not failed.
+    \b
+    Exit status:
+      0  every module imported, every check that applies to the tree ran and passed
+      1  failures remain (torch API: a patch bug or an unpatched tree; error: a tree bug)
+      2  nothing could be verified (bad PATH, no torch in PYTHON, --device cuda without CUDA, nothing ran)
+      3  incomplete: no failure, but a module or check was skipped for a missing package ("skipped (needs X)")
+    A check whose code the tree does not have is N/A (does not apply), not a skip.
+    `--print-requirements --torch 2.0.0` gives the pip install line for a complete run.
     """
     from . import verify as verifier
 
+    if print_requirements:
+        from .verify_requirements import all_requirements
+
+        try:
+            click.echo("\n".join(all_requirements(torch_version)))
+        except ValueError as exc:
+            click.echo(f"sam3d-codemod: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        return
+    if not path:
+        click.echo("sam3d-codemod: error: verify needs PATH (or --print-requirements)", err=True)
+        sys.exit(EXIT_ERROR)
     try:
-        report, code = verifier.verify(path, python, device, sys_path, timeout)
+        report, code = verifier.verify(path, python, device, sys_path, timeout, stand_ins=stand_ins or bool(stand_in), extra_stand_ins=stand_in)
     except verifier.VerifyError as exc:
         if output_format == "json":
             import json

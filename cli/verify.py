@@ -5,19 +5,21 @@ the interpreter running sam3d-codemod) in a subprocess; this process never impor
 imports every module of the package, each in isolation, then runs the smoke checks of the patched
 paths (tiny random modules, on CUDA when ``--device`` asks for it or ``auto`` finds it).
 
-Each failure has a cause:
+Each module and check ends as one of:
 
-* ``torch API``: the tree uses an API this torch lacks (an ImportError/AttributeError/TypeError
-  naming torch, an error raised by torch): a bug of the patch, or a tree not yet patched;
-* ``missing package``: a package other than torch is not installed (or its install is broken):
-  the user's environment, with the ``pip install`` to run. A smoke check whose module needs a
-  missing package is skipped, not failed;
-* ``error``: anything else (a bug of the tree, or a smoke check gave a wrong result).
+* ``OK``;
+* ``FAIL``, with a cause: ``torch API`` (the tree uses an API this torch lacks: a bug of the patch,
+  or a tree not yet patched) or ``error`` (a bug of the tree, or a check gave a wrong result);
+* ``SKIP`` (skipped, needs X): it could not run because package X is missing, or only an import
+  stand-in of X is there; the ``pip install`` line is printed;
+* ``N/A``: a check whose code this tree does not have (a fork or TRELLIS tree without it).
 
-Exit status: 0 when no ``torch API`` and no ``error`` failure remains (missing optional packages are
-reported, not fatal); 1 otherwise; 2 when nothing could be verified: bad PATH, an interpreter that
-does not run, ``--device cuda`` without CUDA, or **torch not installed for that interpreter** (the
-message says to pass ``--python`` with the interpreter of the environment that runs SAM 3D).
+The verdict says how many of the checks ran. Exit status: 0 only when every module imported and
+every check that applies ran and passed; 1 when some failure (torch API or error) remains; 3 when
+nothing failed but the verification is incomplete (some module or check skipped for a missing
+package); 2 when nothing could be verified: bad PATH, an interpreter that does not run, ``--device
+cuda`` without CUDA, torch not installed for that interpreter, or not one module imported and not
+one check ran.
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
 FATAL = ("torch-api", "error")
+STATUS_LABEL = {"ok": "OK", "fail": "FAIL", "skip": "SKIP", "n/a": "N/A"}
 CAUSE_LABEL = {"torch-api": "torch API", "missing-package": "missing package", "error": "error"}
 
 
@@ -47,8 +50,30 @@ def probe_path() -> Path:
     return Path(_runtime.__file__).resolve().parent / "verify_probe.py"
 
 
+KNOWN_PACKAGES = ("sam3d_objects", "trellis")
+
+
+def _nested_known(root: Path, depth: int = 5) -> Optional[Path]:
+    """The shallowest ``sam3d_objects``/``trellis`` package under ``root`` (a vendored copy, a wheel)."""
+    level = [root]
+    for _ in range(depth):
+        nxt = []
+        for d in level:
+            try:
+                children = sorted(c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".") and not c.is_symlink())
+            except OSError:
+                continue
+            for c in children:
+                if c.name in KNOWN_PACKAGES and (c / "__init__.py").is_file():
+                    return c
+            nxt += children
+        level = nxt
+    return None
+
+
 def resolve_package(path: str) -> Path:
-    """The package directory to verify: PATH itself, or PATH/sam3d_objects, or PATH's only package."""
+    """The package directory to verify: PATH itself, PATH/sam3d_objects or PATH/trellis, the shallowest
+    such package below PATH (vendored copies), or PATH's only package."""
     p = Path(path)
     if not p.exists():
         raise VerifyError(f"{path}: no such file or directory")
@@ -56,8 +81,9 @@ def resolve_package(path: str) -> Path:
         raise VerifyError(f"{path}: not a directory (give the tree or its package directory)")
     if (p / "__init__.py").is_file():
         return p.resolve()
-    if (p / "sam3d_objects" / "__init__.py").is_file():
-        return (p / "sam3d_objects").resolve()
+    nested = _nested_known(p)
+    if nested is not None:
+        return nested.resolve()
     packages = sorted(d for d in p.iterdir() if d.is_dir() and (d / "__init__.py").is_file() and d.name.isidentifier())
     if len(packages) == 1:
         return packages[0].resolve()
@@ -67,7 +93,7 @@ def resolve_package(path: str) -> Path:
 
 
 def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[str] = (), timeout: float = 300.0,
-              extra: Sequence[str] = ()) -> dict:
+              extra: Sequence[str] = (), stand_ins: bool = False, extra_stand_ins: Sequence[str] = ()) -> dict:
     """Run the probe with ``python``; returns its JSON report or raises VerifyError."""
     with tempfile.TemporaryDirectory(prefix="sam3d-verify-") as tmp:
         out = Path(tmp) / "report.json"
@@ -75,6 +101,8 @@ def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[st
                "--json-out", str(out), "--timeout", str(timeout)]
         for entry in sys_path:
             cmd += ["--sys-path", str(Path(entry).resolve())]
+        if stand_ins:
+            cmd += ["--stand-ins", ",".join(["default", *extra_stand_ins])]
         cmd += list(extra)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         try:
@@ -100,20 +128,57 @@ def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[st
 
 def exit_code(report: dict) -> int:
     units = report.get("imports", []) + report.get("checks", [])
-    return EXIT_FAIL if any(u["status"] == "fail" and u.get("category") in FATAL for u in units) else EXIT_OK
+    if any(u["status"] == "fail" and u.get("category") in FATAL for u in units):
+        return EXIT_FAIL
+    if not any(u["status"] in ("ok", "fail") for u in units):
+        return EXIT_ERROR  # not one module imported, not one check ran
+    if any(u["status"] == "skip" or (u["status"] == "fail" and u.get("category") == "missing-package") for u in units):
+        return EXIT_INCOMPLETE
+    return EXIT_OK
 
 
 def summary(report: dict) -> Dict[str, int]:
-    out = {"imports_ok": 0, "imports_failed": 0, "checks_ok": 0, "checks_failed": 0, "checks_skipped": 0,
-           "torch_api": 0, "missing_package": 0, "error": 0}
+    out = {"imports_ok": 0, "imports_failed": 0, "imports_skipped": 0, "checks_total": 0, "checks_ran": 0, "checks_ok": 0,
+           "checks_failed": 0, "checks_skipped": 0, "checks_not_applicable": 0, "torch_api": 0, "missing_package": 0, "error": 0}
     for u in report.get("imports", []):
-        out["imports_ok" if u["status"] == "ok" else "imports_failed"] += 1
+        out["imports_" + {"ok": "ok", "skip": "skipped"}.get(u["status"], "failed")] += 1
     for u in report.get("checks", []):
-        out[{"ok": "checks_ok", "fail": "checks_failed", "skip": "checks_skipped"}[u["status"]]] += 1
+        out["checks_total"] += 1
+        out["checks_" + {"ok": "ok", "fail": "failed", "skip": "skipped"}.get(u["status"], "not_applicable")] += 1
+    out["checks_ran"] = out["checks_ok"] + out["checks_failed"]
     for u in report.get("imports", []) + report.get("checks", []):
-        if u["status"] == "fail" and u.get("category"):
+        if u.get("category") and u["status"] in ("fail", "skip"):
             out[u["category"].replace("-", "_")] += 1
     return out
+
+
+def stand_ins_used(report: dict) -> List[str]:
+    return sorted({name for u in report.get("imports", []) + report.get("checks", []) for name in u.get("stand_ins") or ()})
+
+
+def verdict(report: dict, code: int) -> str:
+    """One line: how many checks ran, what was skipped and why, what does not apply."""
+    s = summary(report)
+    checks = report.get("checks", [])
+    parts = [f"{s['checks_ran']} of {s['checks_total']} smoke checks ran"]
+    if s["checks_failed"]:
+        parts[-1] += f" ({s['checks_failed']} failed)"
+    skipped = [f"{u['name']} (needs {u.get('package') or '?'})" for u in checks if u["status"] == "skip"]
+    if skipped:
+        parts.append(f"{len(skipped)} skipped: " + ", ".join(skipped))
+    na = [u["name"] for u in checks if u["status"] == "n/a"]
+    if na:
+        parts.append(f"{len(na)} do not apply to this tree: " + ", ".join(na))
+    imports = report.get("imports", [])
+    if imports:
+        text = f"{s['imports_ok']} of {len(imports)} modules imported"
+        if s["imports_skipped"]:
+            text += f" ({s['imports_skipped']} skipped for missing packages)"
+        parts.append(text)
+    parts.append(f"{s['torch_api']} torch-API failures, {s['error']} errors")
+    head = {EXIT_OK: "verify: OK", EXIT_FAIL: "verify: FAILED", EXIT_INCOMPLETE: "verify: INCOMPLETE",
+            EXIT_ERROR: "verify: nothing verified"}[code]
+    return f"{head}: " + "; ".join(parts)
 
 
 def missing_packages(report: dict) -> List[str]:
@@ -140,8 +205,10 @@ def cause_text(unit: dict) -> str:
     category = unit.get("category")
     if unit["status"] == "skip":
         if unit.get("package"):
-            return f"skipped: needs {unit['package']} (pip install {unit['package']})"
+            return f"skipped (needs {unit['package']}): {unit.get('error') or unit.get('cause')}; pip install {unit['package']}"
         return f"skipped: {unit.get('cause')}"
+    if unit["status"] == "n/a":
+        return f"does not apply: {unit.get('cause')}"
     label = CAUSE_LABEL.get(category, "error")
     where = f" at {_short(unit['where'])}" if unit.get("where") else ""
     if category == "missing-package":
@@ -161,14 +228,14 @@ def rows(report: dict, verbose: bool = False) -> List[Tuple[str, str, str]]:
     out = []
     for u in report.get("imports", []):
         if verbose or u["status"] != "ok":
-            out.append((f"import {u['name']}", u["status"].upper(), cause_text(u)))
+            out.append((f"import {u['name']}", STATUS_LABEL[u["status"]], cause_text(u)))
     ok = sum(1 for u in report.get("imports", []) if u["status"] == "ok")
     if not verbose and ok:
         out.insert(0, (f"import: {ok} other modules" if ok != len(report.get("imports", [])) else f"import: all {ok} modules",
                        "OK", ""))
     for u in report.get("checks", []):
         label = f"{u['name']} [{u.get('rules', '-')}]"
-        out.append((label, u["status"].upper(), cause_text(u)))
+        out.append((label, STATUS_LABEL[u["status"]], cause_text(u)))
     return out
 
 
@@ -185,32 +252,37 @@ def render_text(report: dict, code: int, verbose: bool = False, stream=None, col
     table.add_column("module / path", overflow="fold")
     table.add_column("result", no_wrap=True)
     table.add_column("cause", overflow="fold")
-    colours = {"OK": "green", "FAIL": "red", "SKIP": "yellow"}
+    colours = {"OK": "green", "FAIL": "red", "SKIP": "yellow", "N/A": "dim"}
     for name, status, cause in rows(report, verbose):
         table.add_row(name, f"[{colours[status]}]{status}[/]", cause)
     console.print(table)
-    s = summary(report)
-    console.print(f"imports: {s['imports_ok']} ok, {s['imports_failed']} failed; checks: {s['checks_ok']} ok, "
-                  f"{s['checks_failed']} failed, {s['checks_skipped']} skipped; failures: {s['torch_api']} torch API, "
-                  f"{s['missing_package']} missing package, {s['error']} error")
     pkgs = missing_packages(report)
     if pkgs:
-        console.print("missing optional packages (your environment, not the patch): pip install " + " ".join(pkgs))
-    if code == EXIT_OK:
-        console.print("[green]verify: no torch-API failure[/]")
-    else:
-        console.print("[red]verify: failures remain[/] (torch API: run `sam3d-codemod apply` on the tree, or report a rule bug)")
+        console.print("missing packages (your environment, not the patch): pip install " + " ".join(pkgs))
+    used = stand_ins_used(report)
+    if used:
+        console.print("import stand-ins in place of (not installed; nothing ran on them): " + ", ".join(used))
+    colour = {EXIT_OK: "green", EXIT_FAIL: "red", EXIT_INCOMPLETE: "yellow", EXIT_ERROR: "red"}[code]
+    console.print(f"[{colour}]{verdict(report, code)}[/]")
+    if code == EXIT_FAIL:
+        console.print("torch API: run `sam3d-codemod apply` on the tree, or report a rule bug")
+    elif code == EXIT_INCOMPLETE:
+        console.print("incomplete (exit 3): install the missing packages (`sam3d-codemod verify --print-requirements`), "
+                      "or pass --stand-ins for CUDA-only ones")
 
 
 def to_json(report: dict, code: int) -> str:
-    data = {"command": "verify", "exit_code": code, "summary": summary(report), "missing_packages": missing_packages(report)}
+    data = {"command": "verify", "exit_code": code, "summary": summary(report), "missing_packages": missing_packages(report),
+            "verdict": verdict(report, code), "stand_ins": stand_ins_used(report)}
     data.update({k: report.get(k) for k in ("package", "package_dir", "python", "executable", "torch", "device", "cuda_available", "gpu")})
     data["imports"] = report.get("imports", [])
     data["checks"] = report.get("checks", [])
     return json.dumps(data, indent=2, sort_keys=True)
 
 
-def verify(path: str, python: Optional[str], device: str, sys_path: Sequence[str] = (), timeout: float = 300.0) -> Tuple[dict, int]:
+def verify(path: str, python: Optional[str], device: str, sys_path: Sequence[str] = (), timeout: float = 300.0,
+           stand_ins: bool = False, extra_stand_ins: Sequence[str] = ()) -> Tuple[dict, int]:
     package_dir = resolve_package(path)
-    report = run_probe(package_dir, python or sys.executable, device, sys_path, timeout)
+    report = run_probe(package_dir, python or sys.executable, device, sys_path, timeout, stand_ins=stand_ins,
+                       extra_stand_ins=extra_stand_ins)
     return report, exit_code(report)

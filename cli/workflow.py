@@ -65,8 +65,10 @@ def update(path, rev, lock_file, options):
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help="For verify.")
 @click.option("--sys-path", "sys_path", multiple=True, help="For verify.")
 @click.option("--timeout", default=None, help="For verify.")
+@click.option("--stand-ins/--no-stand-ins", "stand_ins", default=True, show_default=True,
+              help="For verify: stand-ins for CUDA-only packages a CPU runner cannot install.")
 @click.argument("options", nargs=-1, type=click.UNPROCESSED)
-def gate(path, lock_file, python, device, sys_path, timeout, options):
+def gate(path, lock_file, python, device, sys_path, timeout, stand_ins, options):
     """Upstream-bump gate: check --lock, apply to a temp copy, verify it. OPTIONS go to check and apply.
     One line per failing step; exit 2 if a step errored, 1 if one failed, 0 when all passed."""
     from .gate import gate as run_gate
@@ -74,4 +76,6 @@ def gate(path, lock_file, python, device, sys_path, timeout, options):
     verify_options = ["--device", device] + [a for d in sys_path for a in ("--sys-path", d)]
     if timeout is not None:
         verify_options += ["--timeout", str(timeout)]
+    if stand_ins:
+        verify_options.append("--stand-ins")
     sys.exit(run_gate(Path(path), lock_file, python, list(options), verify_options, say=lambda line: click.echo(line)))

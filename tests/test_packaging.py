@@ -18,7 +18,8 @@ def test_wheel_install_layout(tmp_path):
     assert top == {"sam3d_codemod"}, top
     pkg = target / "sam3d_codemod"
     for rel in ("cli/main.py", "codemods/base.py", "codemods/data/torch_api.json", "codemods/data/rule_examples.json",
-                "codemods/_runtime/torch_compat.py", "codemods/_runtime/verify_probe.py"):
+                "codemods/_runtime/torch_compat.py", "codemods/_runtime/verify_probe.py", "codemods/_runtime/vp_checks.py",
+                "codemods/_runtime/vp_stand_ins.py", "codemods/data/verify-requirements.txt"):
         assert (pkg / rel).is_file(), rel
     env = dict(os.environ, PYTHONPATH=str(target))
     out = subprocess.run([sys.executable, "-c", "import sys, sam3d_codemod.cli.main as m; "
@@ -28,6 +29,10 @@ def test_wheel_install_layout(tmp_path):
     code, path = out.stdout.splitlines()[0].split(" ", 1)
     assert code == "0" and path.startswith(str(target)), out.stdout + out.stderr
     assert out.stdout.splitlines()[1] == "False"  # start-up never imports torch
+    req = subprocess.run([sys.executable, "-c", "from click.testing import CliRunner; import sam3d_codemod.cli.main as m; "
+                          "print(CliRunner().invoke(m.main, ['verify', '--print-requirements', '--torch', '2.0.0']).output)"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert req.stdout.split()[:4] == ["torch==2.0.0", "torchvision==0.15.*", "numpy<2", "loguru"], req.stdout + req.stderr
     # `rules CODE` shows its before/after without the repository's fixtures/
     out = subprocess.run([sys.executable, "-m", "sam3d_codemod", "rules", "TC005", "--output-format", "json"],
                          capture_output=True, text=True, env=env, cwd=tmp_path)

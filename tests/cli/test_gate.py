@@ -76,3 +76,21 @@ def test_verify_without_torch_fails_the_gate_loudly(sample):
     assert code == 2
     assert "gate: verify failed (exit 2): nothing could be verified" in out
     assert "gate: check failed" not in out and "gate: apply failed" not in out
+
+
+def test_incomplete_verify_fails_the_gate_with_its_reason(tmp_path):
+    """verify exit 3 (a check skipped for a missing package) is a failed gate (1), with --stand-ins passed."""
+    from sam3d_codemod.cli.gate import gate as run_gate
+
+    calls, lines = [], []
+
+    def runner(*args):
+        calls.append(args)
+        return 3 if args[0] == "verify" else 0
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    code = run_gate(tree, "x.lock", "/py", [], ["--device", "cpu", "--stand-ins"], say=lines.append, runner=runner)
+    assert code == 1
+    assert any(line.startswith("gate: verify failed (exit 3): incomplete") for line in lines), lines
+    assert calls[-1][0] == "verify" and "--stand-ins" in calls[-1]

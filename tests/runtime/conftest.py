@@ -77,8 +77,8 @@ def run_probe(package_dir, tmp_path, *args, env=None, stubs=True, timeout=900):
     """Run the verify probe on ``package_dir`` with this interpreter; returns the JSON report."""
     out = Path(tmp_path) / ("probe-%d.json" % len(list(Path(tmp_path).glob("probe-*.json"))))
     cmd = [sys.executable, str(PROBE), "--package-dir", str(package_dir), "--json-out", str(out), "--device", "cpu"]
-    if stubs:
-        cmd += ["--sys-path", str(STUBS)]
+    if stubs:  # CUDA-only/git-only/heavy packages: the product's stand-ins; light ones the envs lack: tests/runtime/stubs
+        cmd += ["--sys-path", str(STUBS), "--stand-ins", "default"]
     cmd += [str(a) for a in args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env or probe_env(), timeout=timeout)
     assert proc.returncode == 0, "probe failed (%d): %s" % (proc.returncode, proc.stderr[-3000:])

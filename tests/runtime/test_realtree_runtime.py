@@ -20,26 +20,28 @@ a rule rewrites; see ``CHECKS`` in the probe.
   the ``index_add_`` dtype RuntimeError (on every torch), CPU float32 autocast RuntimeError;
 * ``test_realtree_differential.py``: patched vs unpatched outputs on a torch that has every API.
 
-Import stubs (``tests/runtime/stubs``, appended to ``sys.path`` after site-packages, so an installed
-real package wins). They exist only so modules import without packages that the torch test envs do
-not have; no check computes with a stub (a stub's names are placeholder classes that raise when an
-instance is called), except the three noted below:
+Import stubs (``tests/runtime/stubs``, put before site-packages with the probe's ``--sys-path``, so
+these tests behave the same whether or not the env has the real package). They exist only so modules
+import without packages that the torch test envs do not have; no check computes with a stub (a
+stub's names are placeholder classes that raise when an instance is called). The probe also gets
+``--stand-ins`` (``codemods/_runtime/vp_stand_ins.py``, what users get), which only fills in what
+the stubs do not cover; tests/cli/test_verify.py runs the PyPI tree on the stand-ins alone. Tests that
+import the tree directly (tests/runtime/test_checkout_entry.py) use the stubs on PYTHONPATH.
 
-* CUDA-only or GPU-native builds: ``spconv`` (sparse conv backend, imported by the sparse modules),
-  ``gsplat`` (renderer), ``pytorch3d`` (transforms/renderer/structures in pipeline, data and
-  visualization modules), ``kaolin`` (FlexiCubes; its ``check_tensor`` stand-in returns True; the
-  patched tree is tested with kaolin blocked, on ``_torch_compat.check_tensor``);
-* heavy native wheels: ``open3d``, ``cv2`` (opencv), ``scipy`` (``ndimage``/``stats.qmc``),
-  ``matplotlib``, ``pyvista``, ``pymeshfix``, ``igraph``, ``xatlas``, ``trimesh``, ``plyfile``,
-  ``PIL`` (pillow), ``safetensors``, ``torchvision`` (a wheel tied to one torch release);
-* model/geometry libraries that pull the above in: ``timm`` (``Block`` is an ``nn.Identity``
-  subclass because ``PointPatchEmbed`` puts it in a ModuleList; the checks run
-  ``embed_pointmap_windows``, before any block), ``moge``, ``utils3d`` (the TC012 check replaces the
-  two helpers ``infer_intrinsics_from_pointmap`` calls with tiny torch functions), ``hydra``
-  (``instantiate``), ``lightning`` (``LightningModule`` and the two consolidate-checkpoint helpers,
-  for the unpatched tree; the patched tree is tested with lightning blocked -> placeholder path);
-* small pure-Python packages missing from the envs' LIGHT list: ``astor``, ``tqdm``, ``seaborn``,
-  ``plotly``, ``imageio``.
+* CUDA-only, git-only or heavy builds: ``spconv`` (sparse conv backend, imported by the sparse
+  modules), ``gsplat`` (renderer), ``pytorch3d`` (transforms/renderer/structures in pipeline, data
+  and visualization modules), ``moge``, ``utils3d`` (the TC012 check replaces the two helpers
+  ``infer_intrinsics_from_pointmap`` calls with tiny torch functions), ``open3d``, ``pyvista``;
+* ``kaolin`` (FlexiCubes; its ``check_tensor`` stand-in returns True; the patched tree is tested with
+  kaolin blocked, on ``_torch_compat.check_tensor``), ``lightning`` (``LightningModule`` and the two
+  consolidate-checkpoint helpers, for the unpatched tree; the patched tree is tested with lightning
+  blocked -> placeholder path);
+* native wheels: ``cv2`` (opencv), ``scipy`` (``ndimage``/``stats.qmc``), ``matplotlib``,
+  ``pymeshfix``, ``igraph``, ``xatlas``, ``trimesh``, ``plyfile``, ``PIL`` (pillow), ``safetensors``,
+  ``torchvision`` (a wheel tied to one torch release);
+* ``timm`` (``Block`` is an ``nn.Identity`` subclass because ``PointPatchEmbed`` puts it in a
+  ModuleList; the checks run ``embed_pointmap_windows``, before any block), ``hydra`` (``instantiate``);
+* small pure-Python packages: ``astor``, ``tqdm``, ``seaborn``, ``plotly``, ``imageio``.
 """
 
 import pytest
