@@ -5,76 +5,32 @@ libcst is imported only when some file passes the text pre-filter, torch never.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..codemods.base import (COMPAT_MODULE, UNUSED_SUPPRESSION_CODE, Rule, Site, api_scan_enabled, check_enabled,
-                              parse_quietly, select_rules)
+from ..codemods.base import UNUSED_SUPPRESSION_CODE, Rule, api_scan_enabled, check_enabled, select_rules
 from .cache import ResultCache
-from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, decode, read_bytes
+from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, read_bytes
 from .hosts import SKIP_DIRS, HostFinder  # noqa: F401  (HostFinder re-exported: bench/worker_rss.py)
+# Re-exported: cli/stdin.py, cli/main.py, tests and bench/ import these from here.
+from .compat_module import COMPAT_FILE, COMPAT_MARKER, _add_compat_modules, _is_generated_compat, render_compat  # noqa: F401
+from .config_rules import _run_config_rules  # noqa: F401  (looked up here at call time: tests patch it)
+from .diff import _git_quote, unified_diff  # noqa: F401
+from .filejob import (LIBCST_MAX_BYTES, LIBCST_MAX_LINE, _known_codes, _load_api_table, _over_libcst_limits,  # noqa: F401
+                      _python_rejects, _rules_for, _syntax_error, _warm_up, _worker_died, conflict_marker, prefilter,
+                      transform_file)
+from .outcome import FileOutcome, RunReport  # noqa: F401
 
-COMPAT_FILE = COMPAT_MODULE + ".py"
-COMPAT_MARKER = b"SAM3D_CODEMOD_HASH"
 POOL_MIN_FILES = 24  # files seen; below this worker processes cost more than they save
 # Memory bounds (per worker; measured with /usr/bin/time -v, see the README's "Hostile trees"):
 # CPython's own parser takes 160-230 MB per MB of source, so no file over HARD_MAX_BYTES is read,
-# whatever --max-file-size says. LibCST takes ~450 MB per MB of a file it parses and ~3 KB per byte
-# of its longest line, so a file that needs it is refused over LIBCST_MAX_BYTES, or with a line
-# over LIBCST_MAX_LINE (before: a 30 MB file peaked at 20 GB, a 1 MB line at 3.1 GB).
+# whatever --max-file-size says. LibCST's bounds: LIBCST_MAX_BYTES, LIBCST_MAX_LINE in cli/filejob.py.
 HARD_MAX_BYTES = 8 * 1024 * 1024
-LIBCST_MAX_BYTES = 1024 * 1024
-LIBCST_MAX_LINE = 32 * 1024
 
 
 class UsageError(Exception):
     """Bad arguments or paths: exit 2 before any work."""
-
-
-@dataclass
-class FileOutcome:
-    path: Path
-    root: Path
-    old: bytes = b""
-    new: Optional[bytes] = None
-    sites: List[Site] = field(default_factory=list)
-    error: Optional[str] = None
-    needs_compat: bool = False
-    host: Optional[Path] = None  # package that hosts _torch_compat for this file, when it needs it
-    written: bool = False
-
-    @property
-    def rel(self) -> str:
-        return self.path.relative_to(self.root).as_posix()
-
-
-@dataclass
-class RunReport:
-    rules: List[Rule]
-    outcomes: List[FileOutcome] = field(default_factory=list)
-    notes: List[Site] = field(default_factory=list)
-    files_seen: int = 0
-    files_parsed: int = 0
-    files_cached: int = 0
-
-    @property
-    def errors(self) -> List[FileOutcome]:
-        return [o for o in self.outcomes if o.error]
-
-    @property
-    def changed(self) -> List[FileOutcome]:
-        return [o for o in self.outcomes if o.new is not None and not o.error]
-
-    @property
-    def sites(self) -> List[Site]:
-        return [s for o in self.outcomes for s in o.sites]
-
-    @property
-    def unhandled(self) -> List[Site]:
-        return [s for s in self.sites if s.status == "unhandled"]
 
 
 @dataclass
@@ -89,10 +45,6 @@ class Options:
 
 
 # ---------------------------------------------------------------- discovery
-
-def _is_generated_compat(path: Path, raw: bytes) -> bool:
-    return path.name == COMPAT_FILE and COMPAT_MARKER in raw
-
 
 def discover(paths: Sequence[str], exclude: Sequence[str] = (),
              errors: Optional[List[Tuple[Path, Path, str]]] = None) -> List[Tuple[Path, Path]]:
@@ -167,224 +119,13 @@ def _walk(root: Path, exclude: Sequence[str], errors: Optional[list] = None) -> 
     return files
 
 
-# ---------------------------------------------------------------- compat host
-
-def render_compat() -> bytes:
-    """The helper module for trees: the template with this tool's version and the template's hash."""
-    import hashlib
-
-    from .. import __version__
-
-    template = (Path(__file__).resolve().parent.parent / "codemods" / "_runtime" / "torch_compat.py")
-    if not template.is_file():  # installed layout
-        from ..codemods import _runtime
-
-        template = Path(_runtime.__file__).parent / "torch_compat.py"
-    data = template.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    data = data.replace(b'SAM3D_CODEMOD_VERSION = "0+template"', f'SAM3D_CODEMOD_VERSION = "{__version__}"'.encode(), 1)
-    data = data.replace(b'SAM3D_CODEMOD_HASH = "template"', f'SAM3D_CODEMOD_HASH = "{digest}"'.encode(), 1)
-    return data
-
-
-# ---------------------------------------------------------------- transform
-
-_WORKER_RULES: Dict[tuple, List[Rule]] = {}
-
-
-def _rules_for(codes: Tuple[str, ...], target: str) -> List[Rule]:
-    key = (codes, target)
-    if key not in _WORKER_RULES:
-        _WORKER_RULES[key] = [r for r in select_rules(codes, (), target) if r.code in codes]
-    return _WORKER_RULES[key]
-
-
-_CONFLICT = re.compile(r"(<{7}|>{7})(?: |$)|={7}$")
-_CONFLICT_BYTES = re.compile(rb"(?m)^<{7}(?: |$)")
-
-
-def _syntax_error(text: str, exc: Exception) -> str:
-    """One line: Python's own parser locates syntax errors precisely (LibCST's line is often off by one)."""
-    import ast
-
-    try:
-        ast.parse(text)
-    except SyntaxError as err:
-        lines = text.splitlines()
-        marker = next((i for i, line in enumerate(lines, 1) if _CONFLICT.match(line)), None)
-        if marker is not None:
-            return f"unresolved merge conflict marker at line {marker} (resolve the merge, then run again)"
-        return f"syntax error at line {err.lineno}: {err.msg}"
-    except ValueError as err:
-        return f"syntax error: {err}"
-    detail = str(getattr(exc, "message", exc)).splitlines()[0] if str(exc) else ""
-    return f"LibCST cannot parse this file (Python can: newer syntax?): {detail}"
-
-
-def prefilter(path: Path, raw: bytes, python_rules: Sequence[Rule]) -> Tuple[str, ...]:
-    """The codes of the rules whose text pre-filter this file passes."""
-    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a BOM would hide line 1 from `^import` patterns
-    if b"\r" in body:  # Python also ends a line at a lone CR; `(?m)^` only sees LF
-        body = body.replace(b"\r", b"\n")
-    return tuple(r.code for r in python_rules if r.matches_bytes(body, path.name))
-
-
-def conflict_marker(raw: bytes) -> Optional[str]:
-    """The error for a file holding an unresolved merge conflict marker, else None."""
-    if b"<<<<<<<" not in raw:
-        return None
-    body = raw.replace(b"\r", b"\n")
-    found = _CONFLICT_BYTES.search(body)
-    if found is None:
-        return None
-    line = body.count(b"\n", 0, found.start()) + 1
-    return f"unresolved merge conflict marker at line {line} (resolve the merge, then run again)"
-
-
-_REJECTED = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError)
-
-
-def _python_rejects(text: str, path: Path, need_tree: bool):
-    """(ast tree or None, error or None): every file is checked by this Python, not only by LibCST
-    (which also accepts syntax this Python rejects, e.g. ``type X = int`` before 3.12, PEP 701
-    f-strings before 3.12, parentheses nested deeper than the parser allows). ``compile`` (faster
-    than ``ast.parse``, and it also runs the compiler's own checks) where no tree is needed."""
-    import sys
-    import warnings
-
-    try:
-        if need_tree:
-            return parse_quietly(text), None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the input's own SyntaxWarnings are not ours to report
-            compile(text, str(path), "exec", dont_inherit=True)
-        return None, None
-    except _REJECTED as err:
-        where = f" at line {err.lineno}" if getattr(err, "lineno", None) else ""
-        msg = " ".join(str(getattr(err, "msg", None) or err or type(err).__name__).split())
-        return None, (f"syntax error{where}: {msg} (Python {sys.version_info[0]}.{sys.version_info[1]} rejects this "
-                      "file; left unchanged)")
-
-
-def _over_libcst_limits(raw: bytes) -> Optional[str]:
-    """Why a file some rule must rewrite is too large for LibCST's memory use, or None."""
-    mb = 1024 * 1024
-    if len(raw) > LIBCST_MAX_BYTES:
-        return (f"a rule must rewrite this file, but it is {len(raw) / mb:.1f} MB, over the {LIBCST_MAX_BYTES // mb} MB "
-                "limit for LibCST (which takes ~450 MB of memory per MB); left unchanged")
-    if len(raw) > LIBCST_MAX_LINE:
-        longest = max(map(len, raw.splitlines()), default=0)
-        if longest > LIBCST_MAX_LINE:
-            line = next(i for i, ln in enumerate(raw.splitlines(), 1) if len(ln) == longest)
-            return (f"a rule must rewrite this file, but line {line} is {longest // 1024} KB long, over the "
-                    f"{LIBCST_MAX_LINE // 1024} KB limit for LibCST (~3 KB of memory per byte of a line); left unchanged")
-    return None
-
-
-def transform_file(job: tuple) -> FileOutcome:
-    """Worker entry point (picklable): transform one pre-filtered file; in check mode also prove
-    the output idempotent and scan it for newer-than-target torch APIs."""
-    root, path, raw, codes, target, compat_import, verify, scan_api, checkable = job
-    outcome = FileOutcome(path=path, root=root, old=raw)
-    try:
-        source = decode(path, raw)
-    except InputError as exc:
-        outcome.error = str(exc)
-        return outcome
-    text = source.text
-    used: set = set()  # (ordinal, code) of sites a suppression comment suppressed
-    if codes:
-        too_big = _over_libcst_limits(raw)
-        if too_big:
-            outcome.error = too_big
-            return outcome
-    tree, rejected = _python_rejects(text, path, bool(codes) or scan_api)
-    if rejected:
-        outcome.error = rejected
-        return outcome
-    if codes:
-        rules = _rules_for(codes, target)
-        from ..codemods.engine import CannotParse, LossyInput, RuleBug, cst, transform_source
-
-        try:
-            try:
-                result = transform_source(text, rules, str(path), compat_import, target, tree=tree)
-            except cst.ParserSyntaxError as exc:
-                outcome.error = _syntax_error(text, exc)
-                return outcome
-            except CannotParse as exc:
-                outcome.error = str(exc)
-                return outcome
-            if verify and result.code is not None:
-                again = transform_source(result.code, rules, str(path), compat_import, target, tree=result.tree,
-                                         reuse=result.reuse)
-                if again.code is not None:
-                    raise RuleBug(f"rules {sorted({s.code for s in again.sites if s.status == 'patched'})} are not idempotent here")
-                used |= again.suppressed
-            used |= result.suppressed
-        except RuleBug as exc:
-            outcome.error = f"internal error: {exc}"
-            return outcome
-        except LossyInput as exc:
-            outcome.error = str(exc)
-            return outcome
-        except Exception as exc:  # a rule crashed on this file: report it, go on with the other files
-            detail = str(exc).splitlines()[0] if str(exc) else ""
-            outcome.error = f"internal error (please report): {type(exc).__name__}: {detail}"
-            return outcome
-        outcome.sites = [Site(s.code, outcome.rel, s.line, s.status, s.message) for s in result.sites]
-        outcome.needs_compat = result.needs_compat
-        if result.code is not None:
-            try:
-                outcome.new = source.encode(result.code)
-            except InputError as exc:  # new code the file's declared encoding cannot hold
-                outcome.error = str(exc)
-                return outcome
-            text = result.code
-        tree = result.tree
-    hits: set = set()
-    if scan_api:
-        from ..codemods.api_scan import scan
-
-        outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message)
-                          for s in scan(text, outcome.rel, target, tree, hits)]
-    if checkable is not None and "sam3d-codemod" in source.text:
-        from ..codemods.suppressions import unused_sites
-
-        outcome.sites += unused_sites(source.text, text, used, hits, outcome.rel, checkable, _known_codes())
-    return outcome
-
-
-@lru_cache(maxsize=None)
-def _known_codes() -> Tuple[str, ...]:
-    from ..codemods.base import CHECK_CODES, all_rules
-
-    return tuple(r.code for r in all_rules()) + ("TC000",) + CHECK_CODES
-
+# ---------------------------------------------------------------- run
 
 def _checkable(rules: Sequence[Rule], options: Options, scan_api: bool) -> Optional[Tuple[str, ...]]:
     """The codes a TC101 finding may name (this run could have suppressed them), or None when TC101 is off."""
     if not check_enabled(UNUSED_SUPPRESSION_CODE, options.select, options.ignore):
         return None
     return tuple(r.code for r in rules) + ("TC000", UNUSED_SUPPRESSION_CODE) + (("TC100",) if scan_api else ())
-
-
-def _load_api_table(target: str) -> None:
-    """The TC100 scan's table (~25 ms), loaded once: before the workers fork, they inherit it."""
-    from ..codemods.api_scan import scan
-
-    scan("import torch\n", "<warm-up>", target)
-
-
-def _warm_up() -> None:
-    """What every LibCST job needs, loaded once in the first worker, before it forks the others."""
-    from ..codemods import engine  # noqa: F401  (imports libcst)
-
-
-def _worker_died(job: tuple) -> FileOutcome:
-    root, path, raw = job[:3]
-    return FileOutcome(path=path, root=root, old=raw, error="internal error (please report): the worker process "
-                       "transforming this file died")
 
 
 def run(paths: Sequence[str], options: Options, write: bool = False,
@@ -520,117 +261,3 @@ def _write_all(report: RunReport, compat: Dict[Path, FileOutcome]) -> None:
             outcome.written = True
         except InputError as exc:
             outcome.error = str(exc)
-
-
-def _add_compat_modules(report: RunReport, hosts: Dict[Path, HostFinder], helpers: Dict[Path, Tuple[Path, bytes]],
-                        write: bool) -> Dict[Path, FileOutcome]:
-    """An outcome per helper module: those files need, and those an earlier run wrote (refreshed)."""
-    needed: Dict[Path, Path] = {}
-    for outcome in report.outcomes:
-        if outcome.needs_compat and not outcome.error:
-            host = outcome.host or hosts[outcome.root].host_for(outcome.path)[0]
-            if host is not None:
-                needed[host] = outcome.root
-    for host, (root, _raw) in helpers.items():
-        needed.setdefault(host, root)
-    compat: Dict[Path, FileOutcome] = {}
-    if not needed:
-        return compat
-    content = render_compat()
-    for host, root in sorted(needed.items()):
-        target = host / COMPAT_FILE
-        outcome = compat[host] = FileOutcome(path=target, root=root)
-        try:
-            outcome.old = helpers[host][1] if host in helpers else (
-                read_bytes(target, max(DEFAULT_MAX_BYTES, 4 * len(content)), follow=False) if os.path.lexists(target) else b"")
-        except InputError as exc:
-            outcome.error = f"cannot use this path for the runtime helpers: {exc}"
-            report.outcomes.append(outcome)
-            continue
-        if outcome.old != content:
-            outcome.new = content
-            verb = ("written" if write else "to write") if not outcome.old else ("refreshed" if write else "to refresh")
-            outcome.sites.append(Site("TC000", outcome.rel, 0, "patched", f"runtime helpers {verb}"))
-        report.outcomes.append(outcome)
-    return compat
-
-
-def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[str]) -> None:
-    from ..codemods import tc010_pipeline_yaml as yaml_rule
-
-    if not any(r.code == yaml_rule.RULE.code for r in rules):
-        return
-    for raw_path in paths:
-        root = Path(raw_path)
-        if not root.is_dir():
-            continue
-        configs = yaml_rule.find_configs(root)
-        if not configs:
-            report.notes.append(Site(yaml_rule.RULE.code, yaml_rule.CONFIG_GLOB, 0, "note",
-                                     "no checkpoints/*/pipeline.yaml in the tree (download checkpoints, then re-run)"))
-        for config in configs:
-            outcome = FileOutcome(path=config, root=root)
-            try:
-                raw = outcome.old = read_bytes(config, DEFAULT_MAX_BYTES, what="a smaller pipeline.yaml")
-                text = raw.decode("utf-8")
-            except InputError as exc:
-                outcome.error = str(exc)
-                report.outcomes.append(outcome)
-                continue
-            except UnicodeDecodeError:
-                outcome.error = "cannot decode as utf-8"
-                report.outcomes.append(outcome)
-                continue
-            new, lines = yaml_rule.transform_text(text)
-            outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, yaml_rule.SITE_STATUS, yaml_rule.SITE_MESSAGE) for ln in lines]
-            if new != text:
-                linked = yaml_rule.linked_part(root, config)
-                if linked is not None:
-                    outcome.error = (f"reached through the symbolic link {linked} (it may lead out of the tree): not "
-                                     "rewritten; set compile_model: false there yourself")
-                else:
-                    outcome.new = new.encode("utf-8")
-            report.outcomes.append(outcome)
-
-
-# ---------------------------------------------------------------- diff
-
-_GIT_ESCAPES = {7: b"\\a", 8: b"\\b", 9: b"\\t", 10: b"\\n", 11: b"\\v", 12: b"\\f", 13: b"\\r",
-                34: b'\\"', 92: b"\\\\"}
-
-
-def _git_quote(name: bytes) -> bytes:
-    """A diff header's file name as git writes it: quoted, C-style, when it holds a control
-    character, a quote or a backslash (a newline in a name would otherwise end the header line)."""
-    if not any(c < 32 or c == 127 or c in (34, 92) for c in name):
-        return name
-    return b'"' + b"".join(_GIT_ESCAPES.get(c) or (b"\\%03o" % c if c < 32 or c == 127 else bytes([c]))
-                           for c in name) + b'"'
-
-
-def unified_diff(outcome: FileOutcome) -> bytes:
-    """A ``git apply``-able diff of one file, in the file's own bytes (encoding, CRLF kept)."""
-    # git splits lines at LF only (a lone CR stays inside its line); bytes.splitlines would split there too.
-    import difflib
-
-    old_lines = re.findall(rb"[^\n]*\n|[^\n]+$", outcome.old)
-    new_lines = re.findall(rb"[^\n]*\n|[^\n]+$", outcome.new or b"")
-    rel = os.fsencode(outcome.rel)  # a non-UTF-8 file name travels as its own bytes
-    a_name, b_name = _git_quote(b"a/" + rel), _git_quote(b"b/" + rel)
-    old_name = a_name if outcome.old else b"/dev/null"
-    lines = list(difflib.diff_bytes(difflib.unified_diff, old_lines, new_lines, old_name, b_name, n=3))
-    if not lines:
-        return b""
-    out = []
-    if not outcome.old:
-        out.append(b"diff --git " + a_name + b" " + b_name + b"\nnew file mode 100644\n")
-    for line in lines:
-        if line.startswith((b"---", b"+++")):
-            out.append(line.rstrip(b"\n") + b"\n")
-        elif line.startswith(b"@@"):
-            out.append(line)
-        elif line.endswith(b"\n"):
-            out.append(line)
-        else:
-            out.append(line + b"\n\\ No newline at end of file\n")
-    return b"".join(out)

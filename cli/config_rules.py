@@ -1,0 +1,47 @@
+"""Rules over a tree's config files rather than its Python (TC010: checkpoints/*/pipeline.yaml)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..codemods.base import Rule, Site
+from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
+from .outcome import FileOutcome, RunReport
+
+
+def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[str]) -> None:
+    from ..codemods import tc010_pipeline_yaml as yaml_rule
+
+    if not any(r.code == yaml_rule.RULE.code for r in rules):
+        return
+    for raw_path in paths:
+        root = Path(raw_path)
+        if not root.is_dir():
+            continue
+        configs = yaml_rule.find_configs(root)
+        if not configs:
+            report.notes.append(Site(yaml_rule.RULE.code, yaml_rule.CONFIG_GLOB, 0, "note",
+                                     "no checkpoints/*/pipeline.yaml in the tree (download checkpoints, then re-run)"))
+        for config in configs:
+            outcome = FileOutcome(path=config, root=root)
+            try:
+                raw = outcome.old = read_bytes(config, DEFAULT_MAX_BYTES, what="a smaller pipeline.yaml")
+                text = raw.decode("utf-8")
+            except InputError as exc:
+                outcome.error = str(exc)
+                report.outcomes.append(outcome)
+                continue
+            except UnicodeDecodeError:
+                outcome.error = "cannot decode as utf-8"
+                report.outcomes.append(outcome)
+                continue
+            new, lines = yaml_rule.transform_text(text)
+            outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, yaml_rule.SITE_STATUS, yaml_rule.SITE_MESSAGE) for ln in lines]
+            if new != text:
+                linked = yaml_rule.linked_part(root, config)
+                if linked is not None:
+                    outcome.error = (f"reached through the symbolic link {linked} (it may lead out of the tree): not "
+                                     "rewritten; set compile_model: false there yourself")
+                else:
+                    outcome.new = new.encode("utf-8")
+            report.outcomes.append(outcome)
