@@ -35,13 +35,6 @@ def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[
                 outcome.error = "cannot decode as utf-8"
                 report.outcomes.append(outcome)
                 continue
-            new, lines = yaml_rule.transform_text(text)
+            _same, lines = yaml_rule.transform_text(text)  # read only: compile_model is decided at run time
             outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, yaml_rule.SITE_STATUS, yaml_rule.SITE_MESSAGE) for ln in lines]
-            if new != text:
-                linked = yaml_rule.linked_part(root, config)
-                if linked is not None:
-                    outcome.error = (f"reached through the symbolic link {linked} (it may lead out of the tree): not "
-                                     "rewritten; set compile_model: false there yourself")
-                else:
-                    outcome.new = new.encode("utf-8")
             report.outcomes.append(outcome)

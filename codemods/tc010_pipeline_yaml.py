@@ -8,15 +8,13 @@ torch can compile, eager with one warning where it cannot). Each ``compile_model
 note saying so; a file already patched to ``false`` by an older version stays ``false`` (set it
 back to ``true`` by hand to compile on new torch). A tree without downloaded checkpoints gets a
 note, not an error.
-A config reached through a symbolic link (``checkpoints`` or a model directory linked to shared
-storage) is never rewritten (nothing is rewritten now; the check stays for a rewrite to come).
+The configs are only read, so one reached through a symbolic link (shared storage) is safe.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from .base import Rule
 
@@ -30,16 +28,6 @@ def find_configs(root: Path) -> List[Path]:
 
 SITE_STATUS = "note"
 SITE_MESSAGE = "compile_model: true kept; torch.compile goes through _torch_compat.compile (TC011), eager only where this torch cannot compile"
-
-
-def linked_part(root: Path, config: Path) -> Optional[str]:
-    """The first part of ``config``'s path below ``root`` that is a symbolic link, or None."""
-    part = root
-    for name in config.relative_to(root).parts:
-        part = part / name
-        if os.path.islink(part):
-            return part.relative_to(root).as_posix()
-    return None
 
 
 def transform_text(text: str) -> Tuple[str, List[int]]:
