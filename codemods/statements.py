@@ -14,7 +14,7 @@ from .lossy import NOT_ROUND_TRIP
 from .positions import SnippetLines
 from .prefilter import DEFS, build_index, def_hotness, hot_matcher
 from .results import Reuse, Rewritten, TransformResult, WholeModule, ast_parse, unhosted
-from .suppressions import by_line, find, used_ordinals
+from .suppressions import run_suppressed
 from .traversal import Walker, cst, handler_maps
 
 DESCEND_MIN_LINES = 12  # smaller defs are parsed whole: one parse call costs more than a few lines
@@ -130,11 +130,7 @@ def _same_bindings(before: ImportIndex, after: ImportIndex, snippet: str) -> boo
 def transform(text, tree, rules, path, compat_import, target, reuse=None) -> Union[TransformResult, Rewritten]:
     index = build_index(text, tree)
     ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
-    found = find(text)
-    ctx.suppressed = by_line(found)
-    out = _transform(text, tree, rules, ctx, reuse)
-    out.suppressed = used_ordinals(found, ctx.suppression_hits)
-    return out
+    return run_suppressed(text, ctx, lambda: _transform(text, tree, rules, ctx, reuse))
 
 
 def _transform(text, tree, rules, ctx: FileContext, reuse) -> Union[TransformResult, Rewritten]:

@@ -31,6 +31,16 @@ class Suppression:
         return f"Suppression({self.line}, {self.codes})"
 
 
+def run_suppressed(text: str, ctx, transform):
+    """``transform()`` with ``ctx.suppressed`` taken from ``text``'s comments; its result records
+    which comments suppressed a site (both engine paths, so TC101 judges them the same way)."""
+    found = find(text)
+    ctx.suppressed = by_line(found)
+    out = transform()
+    out.suppressed = used_ordinals(found, ctx.suppression_hits)
+    return out
+
+
 def find(text: str) -> List[Suppression]:
     """Every suppression comment of ``text``, in file order (at most one per line)."""
     if MARKER not in text:

@@ -11,7 +11,7 @@ from .lossy import check_round_trip
 from .positions import SnippetLines
 from .prefilter import build_index, def_hotness, hot_matcher
 from .results import Rewritten, TransformResult, ast_parse, unhosted
-from .suppressions import by_line, find, used_ordinals
+from .suppressions import run_suppressed
 from .traversal import MultiRuleTransformer, cst, handler_maps
 
 
@@ -29,11 +29,7 @@ def transform(
     index = build_index(text, tree)
     ctx = FileContext(path=path, compat_import=compat_import, index=index, target=target)
     ctx.positions = SnippetLines(text, module)
-    found = find(text)
-    ctx.suppressed = by_line(found)
-    out = _transform(module, text, rules, ctx, tree)
-    out.suppressed = used_ordinals(found, ctx.suppression_hits)
-    return out
+    return run_suppressed(text, ctx, lambda: _transform(module, text, rules, ctx, tree))
 
 
 def _transform(module, text, rules, ctx: FileContext, tree) -> Union[TransformResult, Rewritten]:
