@@ -1,0 +1,193 @@
+"""What a worker process needs around the tree before ``notebook/inference.py`` can be imported.
+
+Real packages always win: ``--deps`` (a folder of pure-python sources such as pytorch3d, utils3d and
+MoGe, carried where pip cannot get them) goes on ``sys.path`` after site-packages, the functional
+stand-ins of ``standins/`` after that, and last a finder that turns a still-missing *import-only*
+package into a placeholder module. Every placeholder name raises when it is called or instantiated,
+so a run that used one fails loudly; the report lists which placeholders were imported and which
+stand-ins were loaded.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDINS = Path(__file__).resolve().parent / "standins"
+KAOLIN_STANDIN = Path(__file__).resolve().parent / "kaolin_standin"
+
+# imported at module level on the Inference path but never called there (why, per package: docs/gpu_e2e.md)
+IMPORT_ONLY = ("gradio", "open3d", "pyvista", "gsplat", "pymeshfix", "igraph", "xatlas", "cv2",
+               "seaborn", "matplotlib", "diff_gaussian_rasterization", "nvdiffrast", "flash_attn", "lightning")
+
+
+class StandInCalled(RuntimeError):
+    pass
+
+
+def _placeholder(qualname):
+    def fail(*args, **kwargs):
+        raise StandInCalled("placeholder %s was called: the real package is needed for this path" % qualname)
+
+    class _Meta(type):
+        def __getattr__(cls, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return _placeholder(qualname + "." + name)
+
+    return _Meta(qualname.rsplit(".", 1)[-1], (), {"__init__": fail, "__call__": fail, "__module__": "placeholder"})
+
+
+def placeholder_getattr(module_name):
+    """A module-level ``__getattr__`` that hands out placeholders (for stand-in packages)."""
+
+    def __getattr__(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _placeholder(module_name + "." + name)
+
+    return __getattr__
+
+
+class _PlaceholderModule(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = _placeholder(self.__name__ + "." + name)
+        setattr(self, name, value)
+        return value
+
+
+class PlaceholderFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on ``sys.meta_path``: only packages nothing else could import become placeholders."""
+
+    def __init__(self, roots, exact=()):
+        self.roots = set(roots)
+        self.exact = set(exact)
+        self.imported = set()
+
+    def find_spec(self, fullname, path=None, target=None):
+        root = fullname.split(".")[0]
+        if root in self.roots or fullname in self.exact:
+            self.imported.add(root if root in self.roots else fullname)
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = _PlaceholderModule(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def prepare(tree, deps=None, kaolin=False, import_only=IMPORT_ONLY):
+    """Put the checkout ``tree`` (with ``notebook/``) first on sys.path, then deps, stand-ins, placeholders.
+
+    ``kaolin``: add the kaolin stand-in (unpatched trees need kaolin to import at all).
+    """
+    tree = Path(tree).resolve()
+    sys.path[:0] = [str(tree / "notebook"), str(tree)]
+    if deps:
+        sys.path.append(str(Path(deps).resolve()))
+    sys.path.append(str(STANDINS))
+    if kaolin:
+        sys.path.append(str(KAOLIN_STANDIN))
+    # pytorch3d from source has no compiled kernels: ``from pytorch3d import _C`` gets a placeholder
+    finder = PlaceholderFinder(import_only, exact=("pytorch3d._C",))
+    sys.meta_path.append(finder)
+    # notebook/inference.py line 5 reads os.environ["CONDA_PREFIX"] (KeyError outside conda)
+    os.environ.setdefault("CONDA_PREFIX", sys.prefix)
+    # notebook/inference.py sets this before its first sam3d_objects import; the attention modules
+    # are imported before it (pin_attention_backend), so set it as it would
+    os.environ["LIDRA_SKIP_INIT"] = "true"
+    return finder
+
+
+def origins(names=("kaolin", "pytorch3d", "utils3d", "moge", "torchvision", "timm", "trimesh", "plyfile", "spconv",
+                   "hydra", "omegaconf", "scipy")):
+    """Where each package the run imported came from: site-packages, deps, stand-in or placeholder."""
+    out = {}
+    for name in names:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        where = getattr(module, "__file__", None) or "placeholder"
+        if where != "placeholder" and (str(STANDINS) in where or str(KAOLIN_STANDIN) in where):
+            where = "stand-in (%s)" % Path(where).relative_to(ROOT)
+        try:
+            version = str(getattr(module, "__version__", ""))
+        except Exception:  # lazy-loading packages (utils3d) raise ImportError for unknown names
+            version = ""
+        out[name] = ("%s %s" % (version, where)).strip()
+    return out
+
+
+def pin_attention_backend(dense):
+    """Import the attention modules before ``inference_pipeline`` can override the backend.
+
+    ``pipeline/inference_pipeline.py`` sets ``ATTN_BACKEND=flash_attn`` at import on A100/H100/H200;
+    the flash-attn package has no wheel (a source build takes hours), so the backends are read
+    from the environment first: ``dense`` for the dense modules, sdpa for the sparse ones.
+    """
+    os.environ["ATTN_BACKEND"] = dense
+    os.environ["SPARSE_ATTN_BACKEND"] = "sdpa"
+    from sam3d_objects.model.backbone.tdfy_dit.modules import attention, sparse
+
+    return {"dense": attention.BACKEND, "sparse": sparse.ATTN, "sparse_backend": sparse.BACKEND}
+
+
+def cpu_shims():
+    """What it takes for the pipeline to build on a machine without CUDA (each is a CUDA hard-code).
+
+    * ``inference_pipeline.set_attention_backend()`` (import time) reads ``gpu_name`` that is only
+      set when CUDA is available: NameError. Shim: report CUDA during that import, named "cpu".
+    * ``InferencePipeline.__init__`` logs ``torch.cuda.current_device()``: raises without CUDA.
+    * ``Gaussian`` defaults to ``device="cuda"`` and ``setup_functions`` calls ``.cuda()``
+      (``scripts/gpu_smoke.py`` worker, same adaptation).
+    Returns the list of shims applied, for the report.
+    """
+    import torch
+
+    real_available, real_name = torch.cuda.is_available, torch.cuda.get_device_name
+    torch.cuda.is_available = lambda: True
+    torch.cuda.get_device_name = lambda *a, **k: "cpu"
+    try:
+        import sam3d_objects.pipeline.inference_pipeline  # noqa: F401
+    finally:
+        torch.cuda.is_available, torch.cuda.get_device_name = real_available, real_name
+    torch.cuda.current_device = lambda: 0
+    from sam3d_objects.model.backbone.tdfy_dit.representations.gaussian import gaussian_model
+
+    defaults = list(gaussian_model.Gaussian.__init__.__defaults__)
+    defaults[-1] = "cpu"
+    gaussian_model.Gaussian.__init__.__defaults__ = tuple(defaults)
+    setup = gaussian_model.Gaussian.setup_functions
+
+    def setup_on_cpu(self):
+        real = torch.Tensor.cuda
+        torch.Tensor.cuda = lambda t, *a, **k: t
+        try:
+            setup(self)
+        finally:
+            torch.Tensor.cuda = real
+
+    gaussian_model.Gaussian.setup_functions = setup_on_cpu
+    return ["set_attention_backend: CUDA reported during import (gpu_name unbound without CUDA)",
+            "torch.cuda.current_device() -> 0 (InferencePipeline.__init__ logs it)",
+            "Gaussian(device='cpu') default and .cuda() as identity in setup_functions"]
+
+
+def placeholder_installed(finder):
+    return sorted(finder.imported)
+
+
+def module_file(name):
+    spec = importlib.util.find_spec(name)
+    return spec.origin if spec else None
