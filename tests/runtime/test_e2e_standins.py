@@ -122,12 +122,13 @@ def _utils3d_api(u3d):
     if hasattr(t, "depth_to_points"):
         return dict(
             uv=lambda h, w: t.image_uv(height=h, width=w), uv_np=lambda h, w: n.image_uv(height=h, width=w),
-            focal_center=t.intrinsics_from_focal_center, fov_xy=t.intrinsics_from_fov_xy,
+            focal_center=t.intrinsics_from_focal_center, fov_xy=t.intrinsics_from_fov_xy, focal_center_np=n.intrinsics_from_focal_center,
             depth_to_points=t.depth_to_points, look_at=t.extrinsics_look_at,
             unproject=lambda uv, d, K, E: t.unproject_cv(uv, d, extrinsics=E, intrinsics=K))
     return dict(
         uv=lambda h, w: t.uv_map(h, w), uv_np=lambda h, w: n.uv_map(h, w),
         focal_center=t.intrinsics_from_focal_center, fov_xy=lambda x, y: t.intrinsics_from_fov(fov_x=x, fov_y=y),
+        focal_center_np=n.intrinsics_from_focal_center,
         depth_to_points=t.depth_map_to_point_map, look_at=t.extrinsics_look_at,
         unproject=lambda uv, d, K, E: t.unproject_cv(uv, d, intrinsics=K, extrinsics=E))
 
@@ -194,6 +195,7 @@ def compute(T, renderer, u3d, gt, gn, x):
     o["u3d_uv_np"] = torch.from_numpy(np.asarray(api["uv_np"](5, 7)))
     fx = 0.5 / torch.tan(x["fov"] / 2)
     o["u3d_K"] = api["focal_center"](fx, fx * 1.2, 0.5, 0.5)
+    o["u3d_K_np"] = torch.from_numpy(np.asarray(api["focal_center_np"](fx.numpy().astype(np.float64), 1.5, 0.5, 0.25)))
     o["u3d_K_fov"] = api["fov_xy"](x["fov"], x["fov"] * 0.8)
     K2 = o["u3d_K"][:2]
     o["u3d_depth_to_points"] = api["depth_to_points"](x["depth"], intrinsics=K2)

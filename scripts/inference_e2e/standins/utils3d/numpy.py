@@ -25,11 +25,14 @@ def image_uv(height: int, width: int, left: int = None, top: int = None, right: 
     return np.stack([uu, vv], axis=-1)
 
 
-def intrinsics_from_focal_center(fx, fy, cx, cy, dtype=None) -> np.ndarray:
-    """(..., 3, 3) intrinsics from focal lengths and principal point (broadcast)."""
+def intrinsics_from_focal_center(fx, fy, cx, cy, dtype=np.float32) -> np.ndarray:
+    """(..., 3, 3) intrinsics from focal lengths and principal point (broadcast).
+
+    The dtype is that of the array inputs combined when there are any, else ``dtype``.
+    """
+    if any(isinstance(v, np.ndarray) for v in (fx, fy, cx, cy)):
+        dtype = np.result_type(fx, fy, cx, cy)
     fx, fy, cx, cy = np.broadcast_arrays(*(np.asarray(v) for v in (fx, fy, cx, cy)))
-    if dtype is None:
-        dtype = np.result_type(fx, fy, cx, cy, np.float32)
     out = np.zeros(fx.shape + (3, 3), dtype=dtype)
     out[..., 0, 0], out[..., 1, 1], out[..., 0, 2], out[..., 1, 2], out[..., 2, 2] = fx, fy, cx, cy, 1
     return out
