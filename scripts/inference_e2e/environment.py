@@ -94,6 +94,9 @@ def prepare(tree, deps=None, kaolin=False, import_only=IMPORT_ONLY):
     """
     tree = Path(tree).resolve()
     sys.path[:0] = [str(tree / "notebook"), str(tree)]
+    kept_aside = Path(sys.prefix) / "e2e-site"  # scripts/torch-envs: torchvision/timm beside a local torch
+    if kept_aside.is_dir():
+        sys.path.append(str(kept_aside))
     if deps:
         sys.path.append(str(Path(deps).resolve()))
     sys.path.append(str(STANDINS))
@@ -118,8 +121,10 @@ def origins(names=("kaolin", "pytorch3d", "utils3d", "moge", "torchvision", "tim
         module = sys.modules.get(name)
         if module is None:
             continue
-        where = getattr(module, "__file__", None) or "placeholder"
-        if where != "placeholder" and (str(STANDINS) in where or str(KAOLIN_STANDIN) in where):
+        where = getattr(module, "__file__", None) or "in memory"
+        if isinstance(module, _PlaceholderModule):
+            where = "placeholder"
+        elif (str(STANDINS) in where or str(KAOLIN_STANDIN) in where):
             where = "stand-in (%s)" % Path(where).relative_to(ROOT)
         try:
             version = str(getattr(module, "__version__", ""))
@@ -127,6 +132,27 @@ def origins(names=("kaolin", "pytorch3d", "utils3d", "moge", "torchvision", "tim
             version = ""
         out[name] = ("%s %s" % (version, where)).strip()
     return out
+
+
+def import_torchvision():
+    """Import torchvision; beside a torch it was not built for, without its operator registrations.
+
+    PyPI's torchvision is built against PyPI's torch. Beside another build of the same torch (this
+    machine's CPU torch 2.13.0) ``import torchvision`` fails in ``_meta_registrations`` with
+    "operator torchvision::nms does not exist". The pipeline only uses its python transforms
+    (Resize, Compose, crop), so those registrations are skipped. Returns a note, or None.
+    """
+    try:
+        import torchvision  # noqa: F401
+        return None
+    except RuntimeError as error:
+        if "torchvision::" not in str(error):
+            raise
+        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+            del sys.modules[name]
+        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
+        import torchvision  # noqa: F401,F811
+        return "torchvision imported without _meta_registrations (%s)" % str(error).splitlines()[0]
 
 
 def pin_attention_backend(dense):

@@ -148,6 +148,7 @@ def main(argv=None):
     result = {"tree": str(Path(args.tree).resolve()), "torch": torch.__version__, "python": sys.version.split()[0],
               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "force_fallback_env": os.environ.get("SAM3D_CODEMOD_FORCE_FALLBACK")}
+    result["torchvision_shim"] = environment.import_torchvision()
     result["spconv"] = install_spconv(device.type)
     result["attention"] = environment.pin_attention_backend(args.attn if device.type == "cuda" else "sdpa")
     result["cpu_shims"] = environment.cpu_shims() if device.type == "cpu" else []
