@@ -22,8 +22,9 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 KAOLIN_STANDIN = Path(__file__).resolve().parent / "kaolin_standin"
 
 # imported at module level on the Inference path but never called there (why, per package: docs/gpu_e2e.md)
-IMPORT_ONLY = ("gradio", "open3d", "pyvista", "gsplat", "pymeshfix", "igraph", "xatlas", "cv2",
-               "seaborn", "matplotlib", "diff_gaussian_rasterization", "nvdiffrast", "flash_attn", "lightning")
+IMPORT_ONLY = ("gradio", "open3d", "pyvista", "gsplat", "pymeshfix", "igraph", "xatlas", "cv2", "plotly",
+               "imageio", "seaborn", "matplotlib", "diff_gaussian_rasterization", "diffoctreerast", "nvdiffrast",
+               "flash_attn", "xformers", "torchsparse", "vox2seq", "lightning")
 
 
 class StandInCalled(RuntimeError):

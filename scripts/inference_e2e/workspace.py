@@ -175,7 +175,9 @@ def _preprocessor(S, pointmap):
     node = {"_target_": TDFY + "preprocessor.PreProcessor", "img_transform": resize("bicubic"),
             "mask_transform": resize("nearest"), "img_mask_joint_transform": joint}
     if pointmap:
-        node.update(img_mask_pointmap_joint_transform=joint, normalize_pointmap=True,
+        # the crop only: rembg's torch.where(mask > 0, pointmap, nan) mixes the CPU mask with the point
+        # map, which compute_pointmap has put on the pipeline's device (fails on CUDA)
+        node.update(img_mask_pointmap_joint_transform=joint[:1], normalize_pointmap=True,
                     pointmap_transform={"_target_": "torchvision.transforms.Compose", "transforms": [
                         _partial(TDFY + "img_processing.pad_to_square_centered", value=float("nan"))]},
                     pointmap_normalizer={"_target_": TDFY + "img_and_mask_transforms.ObjectCentricSSI"})
@@ -246,7 +248,8 @@ def calibrate_occupancy(decoder, voxels, seed=0):
     last = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv3d)][-1]
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        logits = decoder(torch.randn(1, 8, 16, 16, 16, generator=g).to(last.weight.device)).flatten()
+        latent = torch.randn(1, 8, 16, 16, 16, generator=g, device="cpu")
+        logits = decoder(latent.to(last.weight.device)).flatten()
         kth = torch.topk(logits.float(), voxels).values[-1]
         last.bias -= kth.to(last.bias.dtype)
     return float(kth)
