@@ -72,7 +72,7 @@ def summarize(workers):
         if w.get("result") is None:
             continue
         entry = by_tree.setdefault(w["letter"], {"stage_ms": {}, "total_ms": [], "peak": {}, "digests": None,
-                                                 "final": None, "whole_peak": 0})
+                                                 "final": None})
         runs = w["result"]["runs"]
         timed = runs[1:] or runs
         for run in timed:
@@ -84,7 +84,6 @@ def summarize(workers):
             for label, peak in run["peak_bytes"].items():
                 label = "other" if label == "total" else label
                 entry["peak"][label] = max(entry["peak"].get(label, 0), peak)
-            entry["whole_peak"] = max(entry["whole_peak"], run.get("whole_peak_bytes") or 0)
         if entry["digests"] is None:
             entry["digests"] = runs[0]["digests"]
             entry["final"] = runs[0]["outputs"]["final_digests"]
@@ -106,8 +105,9 @@ def summarize(workers):
         if "P_ms" in row and "U_ms" in row and row["U_ms"] > 0:
             row["ratio"] = row["P_ms"] / row["U_ms"]
         table.append(row)
+    # the recorder resets the peak at every stage boundary, so the sample's peak is the largest stage peak
     whole = {letter: {"median_ms": statistics.median(e["total_ms"]), "all_ms": e["total_ms"],
-                      "peak_bytes": e["whole_peak"]} for letter, e in by_tree.items()}
+                      "peak_bytes": max(e["peak"].values(), default=0)} for letter, e in by_tree.items()}
     if "P" in whole and "U" in whole:
         whole["ratio_P_over_U"] = whole["P"]["median_ms"] / whole["U"]["median_ms"]
     final_equal = {letter: (by_tree[letter]["final"] == ref["final"]) for letter in by_tree if ref and letter != ref_letter}
@@ -181,11 +181,15 @@ def main(argv=None):
     ap.add_argument("--out", help="report JSON")
     ap.add_argument("--markdown", help="with --from: write the table of a report")
     ap.add_argument("--plot", help="with --from: write the bar chart of a report")
-    ap.add_argument("--from", dest="source", help="an existing report (for --markdown / --plot)")
+    ap.add_argument("--from", dest="source", nargs="+",
+                    help="existing reports (for --markdown / --plot); their workers are pooled")
     args = ap.parse_args(argv)
     if args.source:
-        report = json.loads(Path(args.source).read_text())
+        reports = [json.loads(Path(p).read_text()) for p in args.source]
+        report = {"sources": args.source, "workers": [w for r in reports for w in r["workers"]]}
         report["summary"] = summarize(report["workers"])
+        if args.out:
+            Path(args.out).write_text(json.dumps({"sources": args.source, "summary": report["summary"]}, indent=1))
         if args.markdown:
             Path(args.markdown).write_text(markdown(report))
         if args.plot:

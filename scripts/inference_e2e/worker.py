@@ -182,9 +182,7 @@ def main(argv=None):
         rec.enter("total")
         output = model(image, mask, seed=args.seed, pointmap=pointmap)
         rec.leave(None)
-        entry = {"times_s": rec.times, "calls": rec.calls, "errors": rec.errors,
-                 "peak_bytes": rec.peaks, "whole_peak_bytes": torch.cuda.max_memory_allocated(device)
-                 if device.type == "cuda" else None}
+        entry = {"times_s": rec.times, "calls": rec.calls, "errors": rec.errors, "peak_bytes": rec.peaks}
         if i == 0:
             entry["digests"] = rec.outputs
             entry["outputs"] = {"keys": sorted(output), "voxels": int(output["coords"].shape[0]),
