@@ -34,6 +34,7 @@ def main(argv=None):
     from scripts.gpu_smoke import install_spconv
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    environment.import_torchvision()
     install_spconv(device.split(":")[0])
     environment.pin_attention_backend("sdpa")
     t0 = time.perf_counter()

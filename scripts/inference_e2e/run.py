@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 
 from scripts.inference_e2e.stages import STAGES  # noqa: E402
 
-LABELS = [s[0] for s in STAGES] + ["other"]
+LABELS = list(dict.fromkeys(s[0] for s in STAGES)) + ["other"]
 TREES = {"P": "patched", "U": "unpatched", "F": "patched, FORCE_FALLBACK=1"}
 
 

@@ -23,6 +23,7 @@ STAGES = (
     ("mesh_decoder", "slat_decoder_mesh", "forward"),
     ("mesh_export", "pipe", "postprocess_slat_output"),
     ("layout_postopt", "pipe", "run_post_optimization"),
+    ("layout_postopt", "pipe", "run_post_optimization_GS"),  # the PyPI tree's splat-based variant
 )
 
 
@@ -138,7 +139,7 @@ class Recorder:
             finally:
                 self.leave(result)
 
-        timed.__wrapped__ = fn
+        timed.stage_inner = fn  # not __wrapped__: a bound method proxies that name to its decorated function
         return timed
 
 
@@ -150,6 +151,6 @@ def instrument(pipeline, recorder):
         if owner is None or not hasattr(owner, attr):
             continue
         fn = getattr(owner, attr)
-        setattr(owner, attr, recorder.wrap(label, getattr(fn, "__wrapped__", fn)))  # re-wrap the original
+        setattr(owner, attr, recorder.wrap(label, getattr(fn, "stage_inner", fn)))  # re-wrap the original
         wrapped.append(label)
     return wrapped

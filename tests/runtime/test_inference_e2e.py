@@ -73,9 +73,10 @@ def test_patched_tree_runs_the_whole_inference(patched_run):
     assert patched_run["patched"] is True
     assert set(run["calls"]) >= set(STAGES_RUN), run["calls"]
     assert run["calls"]["preprocess"] == 2 and run["calls"]["condition"] == 2  # stage 1 and stage 2 inputs
-    # layout post-optimisation needs CUDA (upstream catches the error and keeps the decoded pose)
+    # layout post-optimisation needs CUDA or a renderer (gsplat, pytorch3d's kernels) that this machine
+    # lacks; upstream catches the error and keeps the decoded pose
     assert set(run["errors"]) == {"layout_postopt"}, run["errors"]
-    assert "CUDA" in run["errors"]["layout_postopt"] or "NVIDIA" in run["errors"]["layout_postopt"]
+    assert any(word in run["errors"]["layout_postopt"] for word in ("CUDA", "NVIDIA", "placeholder")), run["errors"]
     outputs = run["outputs"]
     assert outputs["voxels"] > 0 and outputs["gaussians"] == 32 * outputs["voxels"]
     assert {"gs", "glb", "mesh", "rotation", "translation", "scale"} <= set(outputs["keys"])
@@ -100,9 +101,12 @@ def test_force_fallback_gives_bitwise_identical_stages(setup, patched_run):
 
 def test_unpatched_tree_fails_on_old_torch_and_matches_bitwise_on_new(setup, patched_run, torch_features):
     proc, result = _worker(setup, setup["pristine"], "unpatched", kaolin=True)
-    if not torch_features["nn_attention"]:
+    if not (torch_features["nn_attention"] and torch_features["dynamo_attr"]):
+        # torch 2.0: the first of these two kills the unpatched tree (the PointPatchEmbed decorator
+        # ``@torch._dynamo.disable()`` at import; shortcut/model.py's ``torch.nn.attention`` import)
         assert proc.returncode != 0
-        assert "No module named 'torch.nn.attention'" in proc.stderr, proc.stderr[-3000:]
+        assert ("module 'torch' has no attribute '_dynamo'" in proc.stderr
+                or "No module named 'torch.nn.attention'" in proc.stderr), proc.stderr[-3000:]
         return
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert result["patched"] is False and "kaolin" in result["origins"]
