@@ -322,6 +322,28 @@ def install_spconv(device_type):
     return "cpu stand-in (submanifold only; this script)"
 
 
+def gaussian_on_cpu():
+    """``Gaussian()`` defaults to ``device="cuda"`` for its aabb tensor and its ``setup_functions()``
+    calls ``.cuda()`` on three constants: point both at the CPU for a toy run."""
+    import torch
+    from sam3d_objects.model.backbone.tdfy_dit.representations.gaussian import gaussian_model
+
+    defaults = list(gaussian_model.Gaussian.__init__.__defaults__)
+    defaults[-1] = "cpu"
+    gaussian_model.Gaussian.__init__.__defaults__ = tuple(defaults)
+    setup = gaussian_model.Gaussian.setup_functions
+
+    def setup_on_cpu(self):
+        real = torch.Tensor.cuda
+        torch.Tensor.cuda = lambda t, *a, **k: t
+        try:
+            setup(self)
+        finally:
+            torch.Tensor.cuda = real
+
+    gaussian_model.Gaussian.setup_functions = setup_on_cpu
+
+
 # =========================================================================== worker: build
 def randomize_(module, seed, gain=1.0):
     """Deterministic random weights: the same parameter name gets the same values in every tree.
@@ -735,24 +757,7 @@ def worker(args):
 
     assert Path(sam3d_objects.__file__).resolve().parent == Path(args.tree).resolve(), sam3d_objects.__file__
     if device.type == "cpu":
-        # Gaussian() defaults to device="cuda" for its aabb tensor; point it at the CPU for the toy run
-        from sam3d_objects.model.backbone.tdfy_dit.representations.gaussian import gaussian_model
-
-        # and its setup_functions() calls .cuda() on three constants
-        d = list(gaussian_model.Gaussian.__init__.__defaults__)
-        d[-1] = "cpu"
-        gaussian_model.Gaussian.__init__.__defaults__ = tuple(d)
-        setup = gaussian_model.Gaussian.setup_functions
-
-        def setup_on_cpu(self):
-            real = torch.Tensor.cuda
-            torch.Tensor.cuda = lambda t, *a, **k: t
-            try:
-                setup(self)
-            finally:
-                torch.Tensor.cuda = real
-
-        gaussian_model.Gaussian.setup_functions = setup_on_cpu
+        gaussian_on_cpu()
     compat = None
     try:
         from sam3d_objects import _torch_compat as compat

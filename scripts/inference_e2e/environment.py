@@ -17,6 +17,8 @@ import sys
 import types
 from pathlib import Path
 
+from scripts.inference_e2e.placeholders import make_placeholder
+
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).resolve().parent / "standins"
 KAOLIN_STANDIN = Path(__file__).resolve().parent / "kaolin_standin"
@@ -27,39 +29,14 @@ IMPORT_ONLY = ("gradio", "open3d", "pyvista", "gsplat", "pymeshfix", "igraph", "
                "flash_attn", "xformers", "torchsparse", "vox2seq", "lightning")
 
 
-class StandInCalled(RuntimeError):
-    pass
-
-
-def _placeholder(qualname):
-    def fail(*args, **kwargs):
-        raise StandInCalled("placeholder %s was called: the real package is needed for this path" % qualname)
-
-    class _Meta(type):
-        def __getattr__(cls, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return _placeholder(qualname + "." + name)
-
-    return _Meta(qualname.rsplit(".", 1)[-1], (), {"__init__": fail, "__call__": fail, "__module__": "placeholder"})
-
-
-def placeholder_getattr(module_name):
-    """A module-level ``__getattr__`` that hands out placeholders (for stand-in packages)."""
-
-    def __getattr__(name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _placeholder(module_name + "." + name)
-
-    return __getattr__
+_REASON = "was called: the real package is needed for this path"
 
 
 class _PlaceholderModule(types.ModuleType):
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        value = _placeholder(self.__name__ + "." + name)
+        value = make_placeholder(self.__name__ + "." + name, _REASON)
         setattr(self, name, value)
         return value
 
@@ -190,22 +167,9 @@ def cpu_shims():
     finally:
         torch.cuda.is_available, torch.cuda.get_device_name = real_available, real_name
     torch.cuda.current_device = lambda: 0
-    from sam3d_objects.model.backbone.tdfy_dit.representations.gaussian import gaussian_model
+    from scripts.gpu_smoke import gaussian_on_cpu
 
-    defaults = list(gaussian_model.Gaussian.__init__.__defaults__)
-    defaults[-1] = "cpu"
-    gaussian_model.Gaussian.__init__.__defaults__ = tuple(defaults)
-    setup = gaussian_model.Gaussian.setup_functions
-
-    def setup_on_cpu(self):
-        real = torch.Tensor.cuda
-        torch.Tensor.cuda = lambda t, *a, **k: t
-        try:
-            setup(self)
-        finally:
-            torch.Tensor.cuda = real
-
-    gaussian_model.Gaussian.setup_functions = setup_on_cpu
+    gaussian_on_cpu()
     return ["set_attention_backend: CUDA reported during import (gpu_name unbound without CUDA)",
             "torch.cuda.current_device() -> 0 (InferencePipeline.__init__ logs it)",
             "Gaussian(device='cpu') default and .cuda() as identity in setup_functions"]

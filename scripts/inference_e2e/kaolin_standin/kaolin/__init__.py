@@ -6,6 +6,6 @@ Inference path (an assertion in FlexiCubes); it is the same function the patched
 (``_torch_compat.check_tensor``). The patched tree runs without kaolin, as its users do.
 Every other name raises when called (``scripts/inference_e2e/environment.py`` placeholders).
 """
-from scripts.inference_e2e.environment import placeholder_getattr
+from scripts.inference_e2e.placeholders import module_getattr
 
-__getattr__ = placeholder_getattr(__name__)
+__getattr__ = module_getattr(globals(), "needs NVIDIA kaolin; not available here")
