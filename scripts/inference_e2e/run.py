@@ -84,6 +84,9 @@ def summarize(workers):
             for label, peak in run["peak_bytes"].items():
                 label = "other" if label == "total" else label
                 entry["peak"][label] = max(entry["peak"].get(label, 0), peak)
+        for run in runs:
+            for label, message in run.get("errors", {}).items():
+                entry.setdefault("errors", {})[label] = message
         if entry["digests"] is None:
             entry["digests"] = runs[0]["digests"]
             entry["final"] = runs[0]["outputs"]["final_digests"]
@@ -102,6 +105,9 @@ def summarize(workers):
                 continue
             if label in (ref["digests"] or {}):
                 row[letter + "_bitwise"] = entry["digests"].get(label) == ref["digests"].get(label)
+        raised = {letter: e["errors"][label] for letter, e in by_tree.items() if label in e.get("errors", {})}
+        if raised:
+            row["raised"] = raised
         if "P_ms" in row and "U_ms" in row and row["U_ms"] > 0:
             row["ratio"] = row["P_ms"] / row["U_ms"]
         table.append(row)
@@ -122,7 +128,14 @@ def markdown(report):
         if "P_ms" not in row and "U_ms" not in row:
             continue
         eq = []
+        if row.get("raised"):
+            messages = sorted(set(row["raised"].values()))
+            trees = [k for k in report["summary"]["whole_sample"] if k in TREES]
+            where = "every tree" if len(row["raised"]) == len(trees) else "/".join(sorted(row["raised"]))
+            eq.append("raised in %s: %s" % (where, "; ".join(m[:120] for m in messages)))
         for letter, name in (("P", "patched"), ("F", "FORCE_FALLBACK")):
+            if row.get("raised"):
+                break
             if letter + "_bitwise" in row:
                 eq.append("%s %s" % (name, "bitwise" if row[letter + "_bitwise"] else "DIFFERS"))
         lines.append("| %s | %.1f | %.1f | %s | %s / %s | %s |" % (
