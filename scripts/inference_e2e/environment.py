@@ -154,7 +154,7 @@ def cpu_shims():
       set when CUDA is available: NameError. Shim: report CUDA during that import, named "cpu".
     * ``InferencePipeline.__init__`` logs ``torch.cuda.current_device()``: raises without CUDA.
     * ``Gaussian`` defaults to ``device="cuda"`` and ``setup_functions`` calls ``.cuda()``
-      (``scripts/gpu_smoke.py`` worker, same adaptation).
+      (``scripts/smoke/stubs.gaussian_on_cpu``, as the GPU smoke test).
     Returns the list of shims applied, for the report.
     """
     import torch
@@ -167,7 +167,7 @@ def cpu_shims():
     finally:
         torch.cuda.is_available, torch.cuda.get_device_name = real_available, real_name
     torch.cuda.current_device = lambda: 0
-    from scripts.gpu_smoke import gaussian_on_cpu
+    from scripts.smoke.stubs import gaussian_on_cpu
 
     gaussian_on_cpu()
     return ["set_attention_backend: CUDA reported during import (gpu_name unbound without CUDA)",

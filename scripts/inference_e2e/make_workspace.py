@@ -31,7 +31,7 @@ def main(argv=None):
     environment.prepare(args.tree, args.deps)
     import torch
 
-    from scripts.gpu_smoke import install_spconv
+    from scripts.smoke.stubs import install_spconv
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     environment.import_torchvision()

@@ -140,7 +140,7 @@ def main(argv=None):
     finder = environment.prepare(args.tree, args.deps, kaolin=args.kaolin_stand_in)
     import torch
 
-    from scripts.gpu_smoke import install_spconv
+    from scripts.smoke.stubs import install_spconv
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.deterministic:

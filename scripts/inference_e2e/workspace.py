@@ -11,7 +11,7 @@ rule (16^3 x 8 stage-1 latent and a 64^3 grid, which ``InferencePipeline`` hard-
 for a CPU test. Nothing is copied from upstream's configs: the values are facts about the model.
 
 ``write_checkpoints(dir, seed)`` then builds every model from those yamls with hydra, exactly as the
-pipeline's loaders will, draws seeded random weights (``gpu_smoke.randomize_``: the same parameter
+pipeline's loaders will, draws seeded random weights (``scripts/smoke/build.randomize_``: the same parameter
 name gets the same values on every machine and in every tree) and saves them in the format the
 loaders read unchanged: generators as Lightning-style ``{"state_dict": {"_base_models.generator.*",
 "_base_models.condition_embedder.*"}}`` ``.ckpt`` files (``load_model_from_checkpoint``,
@@ -261,7 +261,7 @@ def write_checkpoints(directory, seed=0, device="cpu", occupied_voxels=None):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from scripts.gpu_smoke import randomize_
+    from scripts.smoke.build import randomize_
 
     directory = Path(directory)
     sums = {}
