@@ -4,11 +4,14 @@ Git's rules, through pathspec's ``GitIgnoreSpec`` (git's wildmatch semantics): e
 ``.gitignore`` from the repository's top down to a path's directory, deeper files overriding
 shallower ones (the last matching pattern of the deepest file with a match decides, so ``!keep.py``
 re-includes), then ``.git/info/exclude`` (also through a ``.git`` file: submodules, worktrees).
-A directory that is ignored is not entered, as in git. The user's global excludes file is not read.
+A directory that is ignored is not entered, as in git. The user's global excludes file
+(``core.excludesFile``, else ``$XDG_CONFIG_HOME/git/ignore`` or ``~/.config/git/ignore``) is read
+too, below ``.git/info/exclude`` in precedence, as git does.
 """
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -52,6 +55,19 @@ def _repo_top(start: str) -> Tuple[Optional[str], Optional[str]]:
         d = parent
 
 
+def _global_excludes(top: str) -> str:
+    """Path of the user's global excludes file (it may not exist)."""
+    try:  # git resolves includes, ~ and the repository's own config; a few ms, once per run
+        proc = subprocess.run(["git", "config", "--path", "--get", "core.excludesFile"], cwd=top,
+                              capture_output=True, text=True, timeout=10)
+        if proc.returncode == 0 and proc.stdout.strip():
+            return proc.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "git", "ignore")
+
+
 class IgnoreRules:
     """``ignored(rel, is_dir)`` for paths relative to ``root``, as the walk meets them."""
 
@@ -66,8 +82,10 @@ class IgnoreRules:
         self.layers: Dict[str, object] = {}  # directory relative to top ("" = top) -> spec
         self.info = None
         if git_dir is not None:
-            lines = _read_lines(os.path.join(git_dir, "info", "exclude"))
-            if lines and any(line.strip() and not line.startswith("#") for line in lines):
+            # one spec, global lines first: a later line wins, so info/exclude overrides the global file
+            lines = (_read_lines(_global_excludes(self.top)) or []) + (
+                _read_lines(os.path.join(git_dir, "info", "exclude")) or [])
+            if any(line.strip() and not line.startswith("#") for line in lines):
                 self.info = _spec(lines)
         # .gitignore files above the walk root, from the top down
         if top is not None:

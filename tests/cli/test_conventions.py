@@ -274,6 +274,39 @@ def test_nested_gitignore_negation_and_info_exclude(tmp_path):
     assert {s["path"] for s in json.loads(out)["sites"] if s["code"] == "TC011"} == {"a.py", "sub/keep.py"}
 
 
+def test_global_excludes_file_below_info_exclude(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    body = "import torch\nx = torch.compile(f)\n"
+    for rel in ("pkg/a.py", "pkg/scratch_1.py", "pkg/scratch_keep.py"):
+        (repo / rel).write_text(body)
+    (repo / ".git" / "info" / "exclude").write_text("!scratch_keep.py\n")  # overrides the global file
+
+    def listed_by_git():
+        out = subprocess.run(["git", "-C", str(repo), "ls-files", "-co", "--exclude-standard", "*.py"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        return set(out)
+
+    def checked():
+        out = invoke("check", repo, "--output-format", "json", "--isolated")[1]
+        return {s["path"] for s in json.loads(out)["sites"] if s["code"] == "TC011"}
+
+    # the default location, $XDG_CONFIG_HOME/git/ignore
+    xdg = tmp_path / "xdg"
+    (xdg / "git").mkdir(parents=True)
+    (xdg / "git" / "ignore").write_text("scratch_*.py\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    expect = {"pkg/a.py", "pkg/scratch_keep.py"}
+    assert listed_by_git() == expect and checked() == expect
+    # core.excludesFile wins over the default location
+    other = tmp_path / "other-ignore"
+    other.write_text("a.py\n")
+    subprocess.run(["git", "-C", str(repo), "config", "core.excludesFile", str(other)], check=True)
+    expect = {"pkg/scratch_1.py", "pkg/scratch_keep.py"}
+    assert listed_by_git() == expect and checked() == expect
+
+
 # ---------------------------------------------------------------- colour (14.7)
 
 def test_color_flags_and_environment(sample):
