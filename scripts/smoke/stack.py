@@ -245,37 +245,10 @@ def count_helper_calls(compat):
 
 
 def helper_bench(compat, number=20000):
-    """Host-side cost of each helper against the native call the unpatched tree makes (microseconds)."""
-    import timeit
+    """Host-side cost of each helper against the native call the unpatched tree makes (microseconds):
+    bench/helper_overhead.py's cases and timing (interleaved, best of 9) for the tree's three call sites."""
+    from bench.helper_overhead import measure
 
-    import torch
-    import torch.utils._pytree as pytree
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    t = torch.zeros(1)
-    tree = {"shape": t, "6drotation_normalized": t}
-    other = {"shape": t, "6drotation_normalized": t}
-
-    def fn(a, b):
-        return a
-
-    def enter_exit(cm):
-        with cm:
-            pass
-
-    cases = {
-        "tree_map": (lambda: pytree.tree_map(fn, tree, other), lambda: compat.tree_map(fn, tree, other)),
-        "sdpa_kernel": (lambda: enter_exit(sdpa_kernel(backends=[SDPBackend.FLASH_ATTENTION])),
-                        lambda: enter_exit(compat.sdpa_kernel(backends=[compat.SDPBackend.FLASH_ATTENTION]))),
-        "is_compiling": (lambda: torch.compiler.is_compiling(), lambda: compat.is_compiling()),
-    }
-    out = {}
-    for name, (native, helper) in cases.items():
-        best = {"native": float("inf"), "helper": float("inf")}
-        native(), helper()
-        for _ in range(9):  # interleaved, best of 9: the least disturbed measurement of each
-            for label, f in (("native", native), ("helper", helper)):
-                best[label] = min(best[label], timeit.timeit(f, number=number) / number * 1e6)
-        out[name] = {"native_us": best["native"], "helper_us": best["helper"],
-                     "overhead_us": best["helper"] - best["native"]}
-    return out
+    rows = measure(compat, number, repeat=9, only=("tree_map", "sdpa_kernel", "is_compiling"))
+    return {name: {"native_us": row["native_us"], "helper_us": row["helper_us"], "overhead_us": row["added_us"]}
+            for name, row in rows.items()}
