@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import os
 import sys
 import types
@@ -173,12 +172,3 @@ def cpu_shims():
     return ["set_attention_backend: CUDA reported during import (gpu_name unbound without CUDA)",
             "torch.cuda.current_device() -> 0 (InferencePipeline.__init__ logs it)",
             "Gaussian(device='cpu') default and .cuda() as identity in setup_functions"]
-
-
-def placeholder_installed(finder):
-    return sorted(finder.imported)
-
-
-def module_file(name):
-    spec = importlib.util.find_spec(name)
-    return spec.origin if spec else None

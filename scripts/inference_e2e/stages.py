@@ -52,8 +52,8 @@ def _tensors(obj, depth=0, seen=None):
         for key in sorted(vars(obj)):
             if not key.startswith("__"):
                 yield from _tensors(getattr(obj, key), depth + 1, seen)
-    for name in ("vertices", "faces"):  # trimesh keeps these behind properties
-        if type(obj).__name__ == "Trimesh":
+    if type(obj).__name__ == "Trimesh":  # trimesh keeps these behind properties
+        for name in ("vertices", "faces"):
             yield torch.from_numpy(np.ascontiguousarray(getattr(obj, name)))
 
 

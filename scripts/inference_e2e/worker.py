@@ -85,8 +85,6 @@ def final_tensors(output):
 
 def save_and_reload(output, directory, tag):
     """``output["gs"].save_ply`` as demo.py does, read back with the tree's own ``load_ply``; glb export."""
-    import torch
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     info = {}
@@ -115,7 +113,6 @@ def save_and_reload(output, directory, tag):
         info["glb"] = {"path": str(path), "bytes": path.stat().st_size, "vertices": int(len(glb.vertices)),
                        "faces": int(len(glb.faces)), "reloaded_vertices": int(len(again.vertices)),
                        "reloaded_faces": int(len(again.faces))}
-    del torch
     return info
 
 
@@ -185,17 +182,18 @@ def main(argv=None):
         entry = {"times_s": rec.times, "calls": rec.calls, "errors": rec.errors, "peak_bytes": rec.peaks}
         if i == 0:
             entry["digests"] = rec.outputs
+            final = final_tensors(output)
             entry["outputs"] = {"keys": sorted(output), "voxels": int(output["coords"].shape[0]),
                                 "gaussians": int(output["gs"].get_xyz.shape[0]),
-                                "final_digests": {k: stages.digest(v) for k, v in final_tensors(output).items()}}
+                                "final_digests": {k: stages.digest(v) for k, v in final.items()}}
             if args.save_dir:
                 Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-                torch.save(final_tensors(output), Path(args.save_dir) / ("%s_outputs.pt" % args.tag))
+                torch.save(final, Path(args.save_dir) / ("%s_outputs.pt" % args.tag))
                 entry["saved"] = save_and_reload(output, args.save_dir, args.tag)
         runs.append(entry)
         del output
     result["runs"] = runs
-    result["placeholders_imported"] = environment.placeholder_installed(finder)
+    result["placeholders_imported"] = sorted(finder.imported)
     result["origins"] = environment.origins()
     Path(args.out).write_text(json.dumps(result, indent=2, default=str))
     return 0
