@@ -343,7 +343,7 @@ def main(argv=None) -> int:
 
     sys.path.insert(0, str(REPO))
     from sam3d_codemod import __version__
-    from sam3d_codemod.codemods.base import select_rules
+    from sam3d_codemod.codemods.rules import select_rules
     from tests.realtree import pristine_tree
 
     all_rules = select_rules(["ALL"])  # imported once, up front: the tree may change while the bench runs

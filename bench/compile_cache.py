@@ -24,7 +24,7 @@ import tempfile
 PROBE = r"""
 import json, sys, time
 w, c = time.perf_counter(), time.process_time()
-from sam3d_codemod.codemods import libcst_loader
+from sam3d_codemod.codemods.engine import libcst_loader
 libcst_loader.load()
 print(json.dumps({"wall": time.perf_counter() - w, "cpu": time.process_time() - c, "stats": libcst_loader.stats,
                   "python": sys.version.split()[0]}))

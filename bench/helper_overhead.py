@@ -4,7 +4,7 @@
     /path/to/torch-env/bin/python bench/helper_overhead.py [--number 20000] [--repeat 9] [--out FILE]
 
 Needs a torch with ``torch.nn.attention`` (2.3+) for the native side. Imports the helper template
-``codemods/_runtime/torch_compat.py`` straight from this checkout (the generated
+``codemods/runtime/torch_compat.py`` straight from this checkout (the generated
 ``_torch_compat.py`` of a patched tree is that file with its version and hash filled in), and
 times, interleaved and best of ``--repeat`` x ``--number`` calls, each helper against native:
 
@@ -30,7 +30,7 @@ import timeit
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO / "codemods" / "_runtime" / "torch_compat.py"
+TEMPLATE = REPO / "codemods" / "runtime" / "torch_compat.py"
 CALLS_PER_SAMPLE = {"sdpa_kernel": 4224, "tree_map": 14822, "is_compiling": 44}
 
 

@@ -68,15 +68,20 @@ def main(argv=None) -> int:
     from sam3d_codemod.cli import runner  # what every CLI command imports first
     t_cli = time.perf_counter() - t0
     t0 = time.perf_counter()
-    from sam3d_codemod.codemods import libcst_loader
+    from sam3d_codemod.codemods.engine import libcst_loader
 
     libcst = libcst_loader.load()  # what the first pre-filtered file costs (with the compile cache)
     t_libcst = time.perf_counter() - t0
     t0 = time.perf_counter()
     import ast
 
-    from sam3d_codemod.codemods import api_scan, engine, positions, statements, traversal, whole_module
-    from sam3d_codemod.codemods.base import select_rules
+    from sam3d_codemod.codemods.apiscan import scan as api_scan
+    from sam3d_codemod.codemods.engine import transform as engine
+    from sam3d_codemod.codemods.engine import positions
+    from sam3d_codemod.codemods.engine import statements
+    from sam3d_codemod.codemods.engine import traversal
+    from sam3d_codemod.codemods.engine import whole_module
+    from sam3d_codemod.codemods.rules import select_rules
     t_engine = time.perf_counter() - t0
 
     timer = PhaseTimer()

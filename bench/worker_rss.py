@@ -22,8 +22,8 @@ def main() -> int:
     import libcst
 
     from sam3d_codemod.cli import runner
-    from sam3d_codemod.codemods.api_scan import scan
-    from sam3d_codemod.codemods.base import select_rules
+    from sam3d_codemod.codemods.apiscan.scan import scan
+    from sam3d_codemod.codemods.rules import select_rules
 
     libcst.parse_module("import torch\n")
     scan("import torch\ntorch.compile(x)\n", "warmup.py")

@@ -8,7 +8,7 @@ from typing import Dict, Tuple
 
 from ..codemods.base import COMPAT_MODULE, Site
 from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
-from .hosts import HostFinder
+from ..codemods.engine.hosts import HostFinder
 from .outcome import FileOutcome, RunReport
 
 COMPAT_FILE = COMPAT_MODULE + ".py"
@@ -25,11 +25,11 @@ def render_compat() -> bytes:
 
     from .. import __version__
 
-    template = (Path(__file__).resolve().parent.parent / "codemods" / "_runtime" / "torch_compat.py")
+    template = (Path(__file__).resolve().parent.parent / "codemods" / "runtime" / "torch_compat.py")
     if not template.is_file():  # installed layout
-        from ..codemods import _runtime
+        from ..codemods import runtime
 
-        template = Path(_runtime.__file__).parent / "torch_compat.py"
+        template = Path(runtime.__file__).parent / "torch_compat.py"
     data = template.read_bytes()
     digest = hashlib.sha256(data).hexdigest()[:16]
     data = data.replace(b'SAM3D_CODEMOD_VERSION = "0+template"', f'SAM3D_CODEMOD_VERSION = "{__version__}"'.encode(), 1)

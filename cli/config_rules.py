@@ -10,7 +10,7 @@ from .outcome import FileOutcome, RunReport
 
 
 def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[str]) -> None:
-    from ..codemods import tc010_pipeline_yaml as yaml_rule
+    from ..codemods.rules import tc010_pipeline_yaml as yaml_rule
 
     if not any(r.code == yaml_rule.RULE.code for r in rules):
         return

@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..codemods.base import Rule, Site, parse_quietly, select_rules
+from ..codemods.base import Rule, Site, parse_quietly
+from ..codemods.rules import select_rules
 from .fileio import InputError, decode
 from .outcome import FileOutcome
 
@@ -137,7 +138,7 @@ def transform_file(job: tuple) -> FileOutcome:
         return outcome
     if codes:
         rules = _rules_for(codes, target)
-        from ..codemods.engine import CannotParse, LossyInput, RuleBug, cst, transform_source
+        from ..codemods.engine.transform import CannotParse, LossyInput, RuleBug, cst, transform_source
 
         try:
             try:
@@ -177,12 +178,12 @@ def transform_file(job: tuple) -> FileOutcome:
         tree = result.tree
     hits: set = set()
     if scan_api:
-        from ..codemods.api_scan import scan
+        from ..codemods.apiscan.scan import scan
 
         outcome.sites += [Site(s.code, outcome.rel, s.line, s.status, s.message)
                           for s in scan(text, outcome.rel, target, tree, hits)]
     if checkable is not None and "sam3d-codemod" in source.text:
-        from ..codemods.suppressions import unused_sites
+        from ..codemods.engine.suppressions import unused_sites
 
         outcome.sites += unused_sites(source.text, text, used, hits, outcome.rel, checkable, _known_codes())
     return outcome
@@ -190,21 +191,21 @@ def transform_file(job: tuple) -> FileOutcome:
 
 @lru_cache(maxsize=None)
 def _known_codes() -> Tuple[str, ...]:
-    from ..codemods.base import CHECK_CODES, all_rules
+    from ..codemods.rules import every_rule
 
-    return tuple(r.code for r in all_rules()) + ("TC000",) + CHECK_CODES
+    return tuple(r.code for r in every_rule())
 
 
 def _load_api_table(target: str) -> None:
     """The TC100 scan's table (~25 ms), loaded once: before the workers fork, they inherit it."""
-    from ..codemods.api_scan import scan
+    from ..codemods.apiscan.scan import scan
 
     scan("import torch\n", "<warm-up>", target)
 
 
 def _warm_up() -> None:
     """What every LibCST job needs, loaded once in the first worker, before it forks the others."""
-    from ..codemods import engine  # noqa: F401  (imports libcst)
+    from ..codemods.engine import transform  # noqa: F401  (imports libcst)
 
 
 def _worker_died(job: tuple) -> FileOutcome:

@@ -38,15 +38,19 @@ def statistics_json(report: RunReport) -> str:
 
 
 def _rule_entries(report: RunReport) -> List[dict]:
+    from ..codemods.rules import every_rule
+
     out = []
-    for rule in report.rules:
-        out.append({"id": rule.code, "name": rule.name,
-                    "shortDescription": {"text": rule.summary},
-                    "fullDescription": {"text": f"Fixes on torch 2.0: {rule.fixes}"},
-                    "properties": {"fixed_in": rule.fixed_in or "never"}})
-    for code, name, text in (("TC000", "runtime-helpers", "the generated _torch_compat helper module"),
-                             ("TC100", "newer-torch-api", "a torch API newer than the target that no rule handles")):
-        out.append({"id": code, "name": name, "shortDescription": {"text": text}})
+    ran = {rule.code for rule in report.rules}
+    for rule in every_rule():
+        if rule.applies and rule.code not in ran:
+            continue
+        entry = {"id": rule.code, "name": rule.name, "shortDescription": {"text": rule.summary}}
+        if rule.fixes:
+            entry["fullDescription"] = {"text": f"Fixes on torch 2.0: {rule.fixes}"}
+        if rule.applies:
+            entry["properties"] = {"fixed_in": rule.fixed_in or "never"}
+        out.append(entry)
     return out
 
 

@@ -324,16 +324,17 @@ def rules(code, target_torch, output_format, color):
         out, exit_code = explain(code, target_torch, output_format)
         click.echo(out, nl=False, err=exit_code != 0)
         sys.exit(exit_code)
-    from ..codemods.base import all_rules, parse_version
+    from ..codemods.base import parse_version
+    from ..codemods.rules import every_rule
 
     target = parse_version(target_torch)
-    items = all_rules()
+    items = every_rule()
     if output_format == "json":
         import json
 
         click.echo(json.dumps([
-            {"code": r.code, "name": r.name, "summary": r.summary, "fixes": r.fixes, "fixed_in": r.fixed_in,
-             "enabled": r.enabled_for(target)} for r in items], indent=2))
+            {"code": r.code, "name": r.name, "kind": r.kind, "summary": r.summary, "fixes": r.fixes, "fixed_in": r.fixed_in,
+             "enabled": r.enabled_for(target) if r.applies else True} for r in items], indent=2))
         return
     from rich.console import Console
     from rich.table import Table
@@ -342,7 +343,8 @@ def rules(code, target_torch, output_format, color):
     for col in ("code", "name", "summary", "fixes", "not needed from", "on"):
         table.add_column(col, overflow="fold")
     for r in items:
-        table.add_row(r.code, r.name, r.summary, r.fixes, r.fixed_in or "never", "yes" if r.enabled_for(target) else "no")
+        needed = (r.fixed_in or "never") if r.applies else "-"
+        table.add_row(r.code, r.name, r.summary, r.fixes or "-", needed, "yes" if not r.applies or r.enabled_for(target) else "no")
     on = use_color(color, sys.stdout)
     Console(highlight=False, force_terminal=on, no_color=not on).print(table)
 

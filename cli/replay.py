@@ -20,7 +20,7 @@ import time
 from typing import Iterable, List, Optional, Sequence
 
 from .. import __version__
-from ..codemods import user_cache
+from ..codemods.engine import user_cache
 
 CACHE_DIR = ".sam3d-codemod-cache"  # the per-file result cache (cli/cache.py) inside each tree
 ELAPSED = "\x00elapsed\x00"  # stands for " in 0.12s" in a recorded text report
@@ -40,7 +40,7 @@ def code_fingerprint() -> str:
     """Changes whenever the tool's own code or data changes (not only its version number)."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parts = []
-    for folder in ("codemods", "cli", os.path.join("codemods", "data"), os.path.join("codemods", "_runtime")):
+    for folder in ("codemods", "cli", os.path.join("codemods", "data"), os.path.join("codemods", "runtime"), os.path.join("codemods", "probe"), os.path.join("codemods", "rules"), os.path.join("codemods", "engine"), os.path.join("codemods", "apiscan")):
         d = os.path.join(here, folder)
         if not os.path.isdir(d):
             continue

@@ -29,12 +29,14 @@ def summary_rows(report: RunReport) -> List[dict]:
             "code": rule.code, "name": rule.name, "found": found[rule.code], "patched": patched[rule.code],
             "unhandled": unhandled[rule.code], "files": len(files[rule.code]),
         })
-    extra_names = {"TC000": "runtime-helpers", "TC100": "newer-torch-api", "TC101": "unused-suppression"}
-    for code, name in extra_names.items():
-        if found[code]:
-            rows.append({"code": code, "name": name, "found": found[code], "patched": patched[code],
+    from ..codemods.rules import every_rule
+
+    for rule in every_rule():  # check-only and helper codes too, so JSON, SARIF and `rules` list the same
+        if not rule.applies:
+            code = rule.code
+            rows.append({"code": code, "name": rule.name, "found": found[code], "patched": patched[code],
                          "unhandled": unhandled[code], "files": len(files[code])})
-    return rows
+    return sorted(rows, key=lambda row: row["code"])
 
 
 def to_json(report: RunReport, command: str, exit_code: int, extra: dict = None) -> str:

@@ -17,50 +17,26 @@ from typing import Dict, Optional, Tuple
 EXAMPLES = "rule_examples.json"
 _NOT_EXAMPLES = ("patched", "suppressed", "unhandled")  # fixtures of edge cases, not of what a rule does
 
-# Findings that are not rules (no module of their own): what `rules CODE` says about them.
-_OTHER = {
-    "TC000": ("runtime-helpers", "The generated helper module `<host package>/_torch_compat.py`",
-              "Written by `apply` where some rewrite calls `_torch_compat`; it carries the tool version and a\n"
-              "content hash, and a later `apply` refreshes it. Each helper behaves exactly like the native torch\n"
-              "API where that exists (feature-detected, never by version string)."),
-    "TC100": ("newer-torch-api", "A torch API the target lacks and no rule handles (`check` only)",
-              "The patched source is scanned for torch symbols, keyword arguments and dynamo config keys that\n"
-              "arrive after --target-torch (from codemods/data/torch_api.json, built from the real wheels).\n"
-              "Each use fails `check` with the release that introduced it; `# sam3d-codemod: ignore[TC100]`\n"
-              "on the line accepts it."),
-    "TC101": ("unused-suppression", "A `# sam3d-codemod: ignore[...]` comment that suppresses nothing (`check` only)",
-              "Like Ruff's RUF100, but on by default and failing `check`: a stale comment would hide the next\n"
-              "real finding on its line. Reported: a code no rule has, and a selected rule (or TC100) that\n"
-              "reports nothing on that line; a bare `ignore` only when every code is selected.\n"
-              "`--ignore TC101` turns it off; `ignore[..., TC101]` keeps one comment as it is."),
-}
-
-
 class UnknownCode(Exception):
     pass
 
 
 def describe(code: str, target: str = "2.0") -> dict:
     """Everything ``rules CODE`` prints, as data (the JSON output)."""
-    from ..codemods.base import all_rules, parse_version
+    from ..codemods.base import parse_version
+    from ..codemods.rules import by_code, module_of
 
-    code = code.strip().upper()
-    rules = {r.code: r for r in all_rules()}
-    if code in _OTHER:
-        name, summary, doc = _OTHER[code]
-        return {"code": code, "name": name, "summary": summary, "fixes": None, "fixed_in": None,
-                "enabled": True, "needs_compat": False, "kind": "check" if code != "TC000" else "helper",
-                "doc": doc, "example": None, "libcst_command": None}
-    rule = rules.get(code)
+    rule = by_code(code)
     if rule is None:
-        raise UnknownCode(f"unknown rule code: {code} (see `sam3d-codemod rules`)")
-    module = rule.transformer.__module__ if rule.transformer is not None else _module_name(rule)
+        raise UnknownCode(f"unknown rule code: {code.strip().upper()} (see `sam3d-codemod rules`)")
+    module = module_of(rule)
     return {
         "code": rule.code, "name": rule.name, "summary": rule.summary, "fixes": rule.fixes,
-        "fixed_in": rule.fixed_in, "enabled": rule.enabled_for(parse_version(target)),
+        "fixed_in": rule.fixed_in, "enabled": rule.enabled_for(parse_version(target)) if rule.applies else True,
         "needs_compat": rule.needs_compat, "kind": rule.kind, "doc": _doc(module),
         "example": load_examples().get(rule.code),
         "libcst_command": f"{module}.Command" if rule.kind == "python" else None,
+        "helpers": list(rule.helpers), "routes": [api for api, _ in rule.routes],
     }
 
 
@@ -111,13 +87,6 @@ def _doc(module: str) -> Optional[str]:
     return (rest.strip() if first.startswith("TC") and ":" in first[:7] else doc) or None
 
 
-def _module_name(rule) -> str:
-    from ..codemods.base import RULE_MODULES
-
-    name = next(m for m in RULE_MODULES if m.startswith(rule.code.lower() + "_"))
-    return f"sam3d_codemod.codemods.{name}"
-
-
 def load_examples() -> Dict[str, dict]:
     from ..codemods import data
 
@@ -130,7 +99,7 @@ def load_examples() -> Dict[str, dict]:
 def examples_from(fixtures: Path) -> Dict[str, dict]:
     """One example per rule from its fixtures: the shortest input that the rule changes and whose
     sites are all patched (no unhandled or suppressed case, no already-patched one)."""
-    from ..codemods.base import all_rules
+    from ..codemods.rules import all_rules, module_of
 
     out: Dict[str, dict] = {}
     for rule in all_rules():
@@ -143,7 +112,7 @@ def examples_from(fixtures: Path) -> Dict[str, dict]:
                 if after_path.is_file():
                     after = after_path.read_text(encoding="utf-8")
                 elif rule.kind == "config":
-                    after = importlib.import_module(_module_name(rule)).transform_text(before)[0]
+                    after = importlib.import_module(module_of(rule)).transform_text(before)[0]
                 else:
                     continue
                 sites = before_path.with_name(before_path.name.split(".in.")[0] + ".sites")

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..codemods.base import UNUSED_SUPPRESSION_CODE, Rule, api_scan_enabled, check_enabled, select_rules
+from ..codemods.base import UNUSED_SUPPRESSION_CODE, Rule, api_scan_enabled, check_enabled
+from ..codemods.rules import select_rules
 from .cache import ResultCache
 from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, read_bytes
-from .hosts import SKIP_DIRS, HostFinder  # noqa: F401  (HostFinder re-exported: bench/worker_rss.py)
+from ..codemods.engine.hosts import SKIP_DIRS, HostFinder  # noqa: F401  (HostFinder re-exported: bench/worker_rss.py)
 # Re-exported: cli/stdin.py, cli/main.py, tests and bench/ import these from here.
 from .compat_module import COMPAT_FILE, COMPAT_MARKER, _add_compat_modules, _is_generated_compat, render_compat  # noqa: F401
 from .config_rules import _run_config_rules  # noqa: F401  (looked up here at call time: tests patch it)

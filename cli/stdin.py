@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..codemods.base import api_scan_enabled, select_rules
+from ..codemods.base import api_scan_enabled
+from ..codemods.rules import select_rules
 from .fileio import _size
 from .paths import project_root
 from .runner import COMPAT_FILE, _checkable, conflict_marker, FileOutcome, HostFinder, Options, RunReport, UsageError, prefilter, render_compat, \

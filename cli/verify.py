@@ -1,6 +1,6 @@
 """``sam3d-codemod verify PATH``: does the (patched) tree really run under a given interpreter's torch?
 
-The work happens in ``codemods/_runtime/verify_probe.py``, run as a script by ``--python`` (default:
+The work happens in ``codemods/probe/verify_probe.py``, run as a script by ``--python`` (default:
 the interpreter running sam3d-codemod) in a subprocess; this process never imports torch. The probe
 imports every module of the package, each in isolation, then runs the smoke checks of the patched
 paths (tiny random modules, on CUDA when ``--device`` asks for it or ``auto`` finds it).
@@ -42,12 +42,12 @@ class VerifyError(Exception):
 
 
 def probe_path() -> Path:
-    here = Path(__file__).resolve().parent.parent / "codemods" / "_runtime" / "verify_probe.py"
+    here = Path(__file__).resolve().parent.parent / "codemods" / "probe" / "verify_probe.py"
     if here.is_file():
         return here
-    from ..codemods import _runtime  # installed layout
+    from ..codemods import probe  # installed layout
 
-    return Path(_runtime.__file__).resolve().parent / "verify_probe.py"
+    return Path(probe.__file__).resolve().parent / "verify_probe.py"
 
 
 KNOWN_PACKAGES = ("sam3d_objects", "trellis")

@@ -7,7 +7,6 @@ loads. Rules reach libcst through the lazy ``cst`` proxy below.
 from __future__ import annotations
 
 import ast
-import importlib
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ class _LazyLibCST:
     def __getattr__(self, attr: str):
         module = self._module
         if module is None:
-            from .libcst_loader import load
+            from .engine.libcst_loader import load
 
             module = self._module = load()
         return getattr(module, attr)
@@ -143,6 +142,8 @@ class FileContext:
     suppressed: Dict[int, Optional[set]] = field(default_factory=dict)
     suppression_hits: set = field(default_factory=set)  # (line, code) of sites a comment suppressed
     target: str = "2.0"
+    # torch API -> (code of the rule that routes it, its helper or None), over the rules of this run
+    routes: Dict[str, Tuple[str, Optional[str]]] = field(default_factory=dict)
     _seen: Dict[tuple, bool] = field(default_factory=dict)
 
     def line(self, node) -> int:
@@ -207,14 +208,25 @@ class Rule:
     code: str
     name: str
     summary: str
-    fixes: str  # the exact error message the rule fixes
+    fixes: Optional[str]  # the exact error message the rule fixes (None: a check-only finding)
     fixed_in: Optional[str]  # first torch release that no longer needs the rule; None = every release needs it
     triggers: Tuple[str, ...]  # literal substrings; a file without any is never parsed for this rule
     transformer: Optional[Callable[[FileContext], RuleTransformer]] = None
     pattern: Optional[str] = None  # precise regex, second stage of the pre-filter
     needs_compat: bool = False
-    kind: str = "python"  # "python" | "config"
+    kind: str = "python"  # "python" | "config" (rewrite files) | "check" (`check`-only finding) | "helper" (TC000)
     filenames: Optional[Tuple[str, ...]] = None  # only files with these base names
+    # (torch API, the ``_torch_compat`` helper its uses are sent to): the newer-than-target APIs this
+    # rule makes work on every torch. A helper of None: the rule makes the API importable itself
+    # (``import torch._dynamo``). TC015 decides version gates around exactly these.
+    routes: Tuple[Tuple[str, Optional[str]], ...] = ()
+    helpers: Tuple[str, ...] = ()  # every ``_torch_compat`` name the rule's rewrites may reference
+    doc: str = ""  # extra text for `rules CODE` where the rule has no module docstring of its own
+
+    @property
+    def applies(self) -> bool:
+        """Whether the engine runs this rule over files (check-only and helper codes it does not)."""
+        return self.kind in ("python", "config")
 
     def enabled_for(self, target: Tuple[int, int]) -> bool:
         return self.fixed_in is None or parse_version(self.fixed_in) > target
@@ -226,13 +238,6 @@ class Rule:
         if not any(t in text for t in self.triggers):
             return False
         return self.pattern is None or re.search(self.pattern, text) is not None
-
-    def module_getattr(self, name: str):
-        """The rule module's ``__getattr__``: ``Command``, this rule as a LibCST codemod command
-        (``python -m libcst.tool codemod -x <module>.Command``), built on first use."""
-        from .libcst_command import module_attribute
-
-        return module_attribute(self, name)
 
     def matches_bytes(self, data: bytes, filename: Optional[str] = None) -> bool:
         if filename is not None and self.filenames is not None and filename not in self.filenames:
@@ -261,6 +266,19 @@ def _bytes_pattern(pattern: str) -> "re.Pattern[bytes]":
     return compiled
 
 
+_ROUTES: Dict[Tuple[Rule, ...], Dict[str, Tuple[str, Optional[str]]]] = {}
+
+
+def routes_of(rules: Iterable[Rule]) -> Dict[str, Tuple[str, Optional[str]]]:
+    """Torch API -> (the rule that routes it, its ``_torch_compat`` helper or None), over ``rules``
+    (what each rule declares in ``Rule.routes``); one dict per rule set."""
+    key = tuple(rules)
+    found = _ROUTES.get(key)
+    if found is None:
+        found = _ROUTES[key] = {api: (rule.code, helper) for rule in key for api, helper in rule.routes}
+    return found
+
+
 def api_scan_enabled(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> bool:
     """Whether ``--select/--ignore`` keep the TC100 scan on (same prefix matching as rules)."""
     return check_enabled(API_SCAN_CODE, select, ignore)
@@ -282,59 +300,3 @@ def parse_version(text: str) -> Tuple[int, int]:
         return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
     except ValueError:
         raise ValueError(f"not a torch release: {text!r} (expected e.g. 2.0)") from None
-
-
-RULE_MODULES = (
-    "tc001_submodule_import",
-    "tc002_dynamo",
-    "tc003_nn_attention",
-    "tc004_is_compiling",
-    "tc005_multi_tree_map",
-    "tc006_optional_lightning",
-    "tc007_index_add_dtype",
-    "tc008_optional_kaolin",
-    "tc009_package_init",
-    "tc010_pipeline_yaml",
-    "tc011_compile_fallback",
-    "tc012_cpu_autocast_fp32",
-    "tc013_cuda_only_binding",
-    # issue 15 (migration from hand patches): TC014-TC019
-    "tc014_torch_module_guard",
-    "tc015_version_gate",
-    "tc016_homemade_tree_map",
-    "tc017_unfaithful_stub",
-    # drift (issue 16): newer-than-2.0 APIs the forks and TRELLIS use
-    "tc020_load_mmap",
-    "tc021_grad_scaler",
-    "tc022_rms_norm",
-)
-
-
-def all_rules() -> List[Rule]:
-    rules = []
-    for name in RULE_MODULES:
-        module = importlib.import_module(f"{__package__}.{name}")
-        rules.append(module.RULE)
-    return rules
-
-
-def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = (), target: str = "2.0") -> List[Rule]:
-    """Rules enabled for ``target``, filtered by code prefixes (``TC00`` selects TC001..TC009)."""
-    select = [s.strip().upper() for s in select if s.strip()]
-    ignore = [s.strip().upper() for s in ignore if s.strip()]
-    target_v = parse_version(target)
-    rules = all_rules()
-    known = {r.code for r in rules} | set(CHECK_CODES)
-    for code in select + ignore:
-        if code != "ALL" and not any(k.startswith(code) for k in known):
-            raise ValueError(f"unknown rule code: {code} (see `sam3d-codemod rules`)")
-    chosen = []
-    for rule in rules:
-        if select and "ALL" not in select and not any(rule.code.startswith(s) for s in select):
-            continue
-        if any(rule.code.startswith(s) for s in ignore):
-            continue
-        if not rule.enabled_for(target_v):
-            continue
-        chosen.append(rule)
-    return chosen

@@ -616,7 +616,7 @@ _RULES = None
 def rules():
     global _RULES
     if _RULES is None:
-        from sam3d_codemod.codemods.base import select_rules
+        from sam3d_codemod.codemods.rules import select_rules
 
         _RULES = select_rules((), (), "2.0")
     return _RULES
@@ -648,7 +648,7 @@ def _check(case: Case, out: Outcome) -> None:
     import libcst as cst
 
     from sam3d_codemod.cli.fileio import InputError, decode
-    from sam3d_codemod.codemods.engine import LossyInput, RuleBug, transform_module, transform_source
+    from sam3d_codemod.codemods.engine.transform import LossyInput, RuleBug, transform_module, transform_source
 
     path = Path(case.filename)
     try:
@@ -788,7 +788,7 @@ def run_chunk(task) -> List[Outcome]:
 def cli_sample(cases: List[Case], workdir: Path, timeout: float) -> List[Tuple[Case, str, str]]:
     """Write ``cases`` into a package, run ``sam3d-codemod apply`` twice; returns (case, kind, detail) failures."""
     from sam3d_codemod.cli.fileio import decode
-    from sam3d_codemod.codemods.engine import transform_source
+    from sam3d_codemod.codemods.engine.transform import transform_source
 
     failures: List[Tuple[Case, str, str]] = []
     tree = workdir / "tree"
@@ -797,7 +797,7 @@ def cli_sample(cases: List[Case], workdir: Path, timeout: float) -> List[Tuple[C
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     expected: Dict[str, Tuple[Case, bytes]] = {}
-    from sam3d_codemod.codemods.engine import LossyInput
+    from sam3d_codemod.codemods.engine.transform import LossyInput
 
     all_rules = rules()
     refused = set()

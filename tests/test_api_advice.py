@@ -1,7 +1,7 @@
 """TC100 messages: APIs that cannot be backported say why and what to do (codemods/api_advice.py)."""
-from sam3d_codemod.codemods.api_advice import ADVICE, GENERIC, advice, message
-from sam3d_codemod.codemods.api_scan import scan
-from sam3d_codemod.codemods.api_table import load
+from sam3d_codemod.codemods.apiscan.advice import ADVICE, GENERIC, advice, message
+from sam3d_codemod.codemods.apiscan.scan import scan
+from sam3d_codemod.codemods.apiscan.table import load
 
 
 def test_scan_uses_the_advice_for_a_non_backportable_api():

@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _import_api_table():
     try:
-        from sam3d_codemod.codemods import api_table  # installed layout
+        from sam3d_codemod.codemods.apiscan import table as api_table  # installed layout
         return api_table
     except ImportError:
         pass
-    path = ROOT / "codemods" / "api_table.py"
+    path = ROOT / "codemods" / "apiscan" / "table.py"
     spec = importlib.util.spec_from_file_location("_sam3d_api_table", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -153,6 +153,6 @@ def test_version_key():
 
 
 def test_no_heavy_imports():
-    src = (ROOT / "codemods" / "api_table.py").read_text()
+    src = (ROOT / "codemods" / "apiscan" / "table.py").read_text()
     assert "import torch" not in src
     assert "import libcst" not in src

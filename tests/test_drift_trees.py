@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from sam3d_codemod.cli.main import main
-from sam3d_codemod.codemods import tc010_pipeline_yaml as tc010
+from sam3d_codemod.codemods.rules import tc010_pipeline_yaml as tc010
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,8 +18,8 @@ def test_wheel_install_layout(tmp_path):
     assert top == {"sam3d_codemod"}, top
     pkg = target / "sam3d_codemod"
     for rel in ("cli/main.py", "codemods/base.py", "codemods/data/torch_api.json", "codemods/data/rule_examples.json",
-                "codemods/_runtime/torch_compat.py", "codemods/_runtime/verify_probe.py", "codemods/_runtime/vp_checks.py",
-                "codemods/_runtime/vp_stand_ins.py", "codemods/data/verify-requirements.txt"):
+                "codemods/runtime/torch_compat.py", "codemods/probe/verify_probe.py", "codemods/probe/vp_checks.py",
+                "codemods/probe/vp_stand_ins.py", "codemods/rules/tc001_submodule_import.py", "codemods/engine/transform.py", "codemods/data/verify-requirements.txt"):
         assert (pkg / rel).is_file(), rel
     env = dict(os.environ, PYTHONPATH=str(target))
     out = subprocess.run([sys.executable, "-c", "import sys, sam3d_codemod.cli.main as m; "

@@ -366,7 +366,7 @@ def test_statistics_show_fixes_and_verbose(sample):
 def test_user_cache_root_matches_platformdirs(monkeypatch, tmp_path):
     import platformdirs
 
-    from sam3d_codemod.codemods import user_cache
+    from sam3d_codemod.codemods.engine import user_cache
 
     monkeypatch.delenv("SAM3D_CODEMOD_CACHE", raising=False)
     for xdg in (None, str(tmp_path / "xdg"), "  "):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from sam3d_codemod.cli import report as render
 from sam3d_codemod.cli.runner import FileOutcome, RunReport
-from sam3d_codemod.codemods.base import Site, select_rules
+from sam3d_codemod.codemods.base import Site
+from sam3d_codemod.codemods.rules import select_rules
 
 
 def _report() -> RunReport:
@@ -49,7 +50,7 @@ def test_print_text_without_terminal_does_not_import_rich():
     code = ("import sys, io\n"
             "from sam3d_codemod.cli import report as r\n"
             "from sam3d_codemod.cli.runner import RunReport\n"
-            "from sam3d_codemod.codemods.base import select_rules\n"
+            "from sam3d_codemod.codemods.rules import select_rules\n"
             "r.print_text(RunReport(rules=select_rules()), 'check', stream=io.StringIO())\n"
             "print('rich' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

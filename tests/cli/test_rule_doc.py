@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from sam3d_codemod.cli import rule_doc
 from sam3d_codemod.cli.main import main
-from sam3d_codemod.codemods.base import all_rules
+from sam3d_codemod.codemods.rules import all_rules, every_rule
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 ROOT = FIXTURES.parent
@@ -29,7 +29,7 @@ def test_text_says_what_it_fixes_the_versions_and_shows_the_fixture():
     assert lines[0] == "TC003 (nn-attention)"
     assert "Fixes:   ModuleNotFoundError: No module named 'torch.nn.attention'" in lines
     assert "Torch:   needed before 2.3, not needed from 2.3; on for --target-torch 2.0" in lines
-    assert "LibCST:  python -m libcst.tool codemod -x sam3d_codemod.codemods.tc003_nn_attention.Command --no-format PATH" in lines
+    assert "LibCST:  python -m libcst.tool codemod -x sam3d_codemod.codemods.rules.tc003_nn_attention.Command --no-format PATH" in lines
     example = json.loads(invoke("rules", "TC003", "--output-format", "json")[1])["example"]
     before = (ROOT / example["source"]).read_text()
     after = (ROOT / example["source"].replace(".in.py", ".out.py")).read_text()
@@ -80,4 +80,4 @@ def test_packaged_examples_match_the_fixtures():
 
 def test_listing_is_unchanged_without_code():
     code, out, _ = invoke("rules", "--output-format", "json")
-    assert code == 0 and [r["code"] for r in json.loads(out)] == [r.code for r in all_rules()]
+    assert code == 0 and [r["code"] for r in json.loads(out)] == [r.code for r in every_rule()]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sam3d_codemod.codemods import api_scan
+from sam3d_codemod.codemods.apiscan import scan as api_scan
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from sam3d_codemod.cli.main import main
-from sam3d_codemod.codemods import base
+from sam3d_codemod.codemods import rules as registry
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 CASES = sorted(FIXTURES.glob("tc*/**/*.in.py"))
-MODULES = {name[:5].upper(): f"sam3d_codemod.codemods.{name}" for name in base.RULE_MODULES}
+MODULES = {r.code: registry.module_of(r) for r in registry.all_rules()}
 
 
 def _tree(tmp_path: Path, case: Path, name: str) -> Path:
@@ -86,9 +86,9 @@ def test_target_torch_turns_a_fixed_rule_off(tmp_path):
 
 
 def test_importing_rule_modules_does_not_import_libcst():
-    code = ("import sys\nfrom sam3d_codemod.codemods import base\nbase.all_rules()\n"
+    code = ("import sys\nfrom sam3d_codemod.codemods import rules\nrules.all_rules()\n"
             "assert 'libcst' not in sys.modules\n"
-            "from sam3d_codemod.codemods import tc005_multi_tree_map as m\nm.Command\n"
+            "from sam3d_codemod.codemods.rules import tc005_multi_tree_map as m\nm.Command\n"
             "assert 'libcst' in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

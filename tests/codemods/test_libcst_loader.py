@@ -7,7 +7,7 @@ import sys
 # Every generated dataclass method of every libcst class, as comparable data.
 DUMP = r"""
 import dataclasses, inspect, json, sys
-from sam3d_codemod.codemods import libcst_loader
+from sam3d_codemod.codemods.engine import libcst_loader
 libcst = libcst_loader.load()
 assert "exec" not in vars(dataclasses), "dataclasses.exec left patched"
 

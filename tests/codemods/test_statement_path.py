@@ -10,8 +10,9 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from sam3d_codemod.codemods import engine, traversal
-from sam3d_codemod.codemods.base import select_rules
+from sam3d_codemod.codemods.engine import transform as engine
+from sam3d_codemod.codemods.engine import traversal
+from sam3d_codemod.codemods.rules import select_rules
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = [r for r in select_rules(["ALL"]) if r.kind == "python"]
@@ -221,7 +222,7 @@ def test_idempotence_pass_rechecks_a_statement_whose_bindings_changed(monkeypatc
 
 def test_idempotence_check_still_catches_a_rule_that_rewrites_its_own_output(tmp_path, monkeypatch):
     """A rule that is not idempotent must still fail `check`, reuse or not."""
-    from sam3d_codemod.codemods import tc007_index_add_dtype as tc007
+    from sam3d_codemod.codemods.rules import tc007_index_add_dtype as tc007
 
     monkeypatch.setattr(tc007, "_already_cast", lambda source, dest: False)  # casts again every pass
     monkeypatch.setattr(tc007, "_dtype_cast_arg", lambda source, resolve=None: None)  # ... on top of its own cast

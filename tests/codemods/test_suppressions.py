@@ -4,8 +4,9 @@ import tokenize
 
 import pytest
 
-from sam3d_codemod.codemods import engine, suppressions
-from sam3d_codemod.codemods.base import select_rules
+from sam3d_codemod.codemods.engine import transform as engine
+from sam3d_codemod.codemods.engine import suppressions
+from sam3d_codemod.codemods.rules import select_rules
 
 RULES = select_rules()
 KNOWN = [r.code for r in RULES] + ["TC000", "TC100", "TC101"]

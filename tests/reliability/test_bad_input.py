@@ -267,7 +267,7 @@ def test_file_edited_during_the_run_is_not_overwritten(tmp_path, monkeypatch):
 
 def test_unexpected_exception_in_a_rule_is_one_file_error(tmp_path, monkeypatch):
     """A bug in one rule on one file must not lose the run: that file is an error, the rest is done."""
-    from sam3d_codemod.codemods import engine
+    from sam3d_codemod.codemods.engine import transform as engine
 
     root = _tree(tmp_path, "boom.py", PATCHABLE.encode())
     real = engine.transform_source

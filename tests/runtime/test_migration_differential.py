@@ -18,14 +18,14 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.utils._pytree as pytree  # noqa: E402
 
-from sam3d_codemod.codemods.base import all_rules  # noqa: E402
-from sam3d_codemod.codemods.engine import transform_source  # noqa: E402
+from sam3d_codemod.codemods.rules import all_rules  # noqa: E402
+from sam3d_codemod.codemods.engine.transform import transform_source  # noqa: E402
 
 pytestmark = pytest.mark.runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
-TEMPLATE = ROOT / "codemods" / "_runtime" / "torch_compat.py"
+TEMPLATE = ROOT / "codemods" / "runtime" / "torch_compat.py"
 CASES = {
     "hm_dict_zip": "tc016_homemade_tree_map/dict_zip",
     "hm_two_trees": "tc016_homemade_tree_map/two_trees",

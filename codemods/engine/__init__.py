@@ -1,0 +1,1 @@
+"""Applies rules to one module's source: parsing, traversal, imports, suppressions."""

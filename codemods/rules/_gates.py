@@ -1,0 +1,169 @@
+"""Resolving hand-written gates (``if hasattr(torch, ...)``, version comparisons) to the branch
+that runs on every torch once the tree goes through ``_torch_compat``.
+
+A subclass says, per test, whether the tool knows its value after the rewrite (``judge``). Then:
+``if G: A else: B`` becomes ``A`` (or ``B``), dedented into the enclosing block (an emptied block
+gets ``pass``); ``G and X`` becomes ``X``; ``A if G else B`` becomes ``A`` (or ``B``). The
+statements are spliced by the enclosing block's ``leave`` (``splice`` maps the ``If`` node returned
+by ``leave_If`` to its replacement), so the walker never sees a node list where it expects a node.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional, Tuple  # noqa: F401
+
+from ..base import RuleTransformer, cst
+
+
+def references(index, node) -> List[str]:
+    """Qualified names (import-rooted Name/Attribute chains, outermost only) used under ``node``."""
+    found: List[str] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, n) -> bool:
+            q = index.resolve(n)
+            if q is not None:
+                found.append(q)
+                return False
+            return True
+
+        def visit_Name(self, n) -> None:
+            q = index.resolve(n)
+            if q is not None:
+                found.append(q)
+
+    node.visit(_Find())
+    return found
+
+
+def uses_under(index, nodes: Iterable, prefix: str) -> bool:
+    return any(q == prefix or q.startswith(prefix + ".") for n in nodes for q in references(index, n))
+
+
+def source(node) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+class GateRule(RuleTransformer):
+    def reset(self) -> None:
+        self.splice: Dict[int, Tuple[object, list]] = {}
+        self.elifs: set = set()  # ids of If nodes that are an `elif` of another
+
+    def is_gate(self, test) -> bool:
+        """Whether ``test`` is a gate of this rule (for the reports where it cannot be resolved)."""
+        raise NotImplementedError
+
+    def visit_If(self, node) -> None:
+        if isinstance(node.orelse, cst.If):
+            self.elifs.add(id(node.orelse))
+
+    def judge(self, test, new_branch_original: list, new_branch: list, site) -> Optional[bool]:
+        """True when the feature ``test`` gates is there on every torch after the rewrite (so the
+        test is decided), None when unknown or not a gate of this rule (the code stays). Reports."""
+        raise NotImplementedError
+
+    def polarity(self, test) -> Optional[bool]:
+        """Whether ``test`` is true where the feature exists (False for ``not hasattr(...)``)."""
+        return _polarity(test)
+
+    # -- statement form ----------------------------------------------------------------------
+    def leave_If(self, original, updated):
+        if isinstance(updated.orelse, cst.If) or id(original) in self.elifs:
+            if self.is_gate(original.test):
+                self.report(original, "unhandled", f"`{source(strip_not(original.test))}` gates a branch of an if/elif chain: "
+                            "it cannot be resolved there, rewrite the chain by hand")
+            return updated
+        body_o, body_u = list(original.body.body), list(updated.body.body)
+        else_o = list(original.orelse.body.body) if original.orelse is not None else []
+        else_u = list(updated.orelse.body.body) if updated.orelse is not None else []
+        value = self._value(original, updated, (body_o, body_u), (else_o, else_u))
+        if value is None:
+            return updated
+        chosen = body_u if value else else_u
+        self.splice[id(updated)] = (updated, chosen)
+        return updated
+
+    def _value(self, original, updated, when_true, when_false):
+        polarity = self.polarity(original.test)
+        if polarity is None:
+            return None
+        new_o, new_u = when_true if polarity else when_false
+        if self.judge(original.test, new_o, new_u, original) is not True:
+            return None
+        return polarity
+
+    def _spliced(self, body: list):
+        out = []
+        changed = False
+        for stmt in body:
+            entry = self.splice.get(id(stmt))
+            if entry is None or entry[0] is not stmt:
+                out.append(stmt)
+                continue
+            changed = True
+            chosen = list(entry[1])
+            if chosen:
+                first = chosen[0]
+                chosen[0] = first.with_changes(leading_lines=list(stmt.leading_lines) + list(first.leading_lines))
+            out.extend(chosen)
+        return changed, out
+
+    def leave_IndentedBlock(self, original, updated):
+        changed, body = self._spliced(list(updated.body))
+        if not changed:
+            return updated
+        if not body:
+            body = [cst.SimpleStatementLine(body=[cst.Pass()])]
+        return updated.with_changes(body=body)
+
+    def leave_Module(self, original, updated):
+        changed, body = self._spliced(list(updated.body))
+        return updated.with_changes(body=body) if changed else updated
+
+    # -- expression forms --------------------------------------------------------------------
+    def leave_BooleanOperation(self, original, updated):
+        if not isinstance(updated.operator, cst.And):
+            return updated
+        if self.polarity(original.left) is not True:
+            return updated
+        if self.judge(original.left, [original.right], [updated.right], original) is not True:
+            return updated
+        right = updated.right
+        if updated.lpar:
+            right = right.with_changes(lpar=updated.lpar, rpar=updated.rpar)
+        return right
+
+    def leave_IfExp(self, original, updated):
+        polarity = self.polarity(original.test)
+        if polarity is None:
+            return updated
+        new_o, new_u = ([original.body], [updated.body]) if polarity else ([original.orelse], [updated.orelse])
+        if self.judge(original.test, new_o, new_u, original) is not True:
+            return updated
+        chosen = updated.body if polarity else updated.orelse
+        return chosen.with_changes(lpar=updated.lpar, rpar=updated.rpar) if updated.lpar else chosen
+
+
+def _polarity(test) -> bool:
+    """Whether the test is true where the feature exists, as far as its own ``not`` says (the
+    subclass refines it for comparisons)."""
+    positive = True
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        positive = not positive
+        test = test.expression
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        op = test.comparisons[0].operator
+        if isinstance(op, cst.Is) and _is_none(test.comparisons[0].comparator):
+            positive = not positive  # getattr(torch, "x", None) is None
+        elif isinstance(op, (cst.LessThan, cst.LessThanEqual)):
+            positive = not positive  # version < (2, 1)
+    return positive
+
+
+def _is_none(node) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def strip_not(test):
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test = test.expression
+    return test

@@ -1,0 +1,174 @@
+"""TC007: cast the source of ``index_add_`` / ``index_add`` to the destination's dtype.
+
+``index_add_`` requires ``source.dtype == self.dtype`` on every torch release; FlexiCubes calls it
+with float16 sources on float32 buffers under autocast. ``x.index_add_(dim, index, src)`` becomes
+``x.index_add_(dim, index, src.to(x.dtype))`` (a no-op when the dtypes already match). The dtype is
+named through an expression that can be evaluated twice without side effects: the receiver when it
+is a name chain, or the name chain under dtype-keeping calls and subscripts (``heatmap.view(-1)``
+-> ``heatmap.dtype``); other receivers are reported for a human. A source that already has the
+destination dtype (``.to(x.dtype)``, ``.to(dtype=x.dtype)``, ``.type_as(x)``) is left alone, and a
+pure dtype cast to another tensor's dtype is retargeted, never cast twice.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..base import Rule, RuleTransformer, cst
+from ..engine.libcst_command import command_getattr
+
+METHODS = ("index_add_", "index_add")
+FUNCTIONS = ("torch.index_add",)
+
+
+# Tensor methods whose result has the receiver's dtype: ``x.view(-1).index_add_(...)`` adds into a
+# view of ``x``, so ``x.dtype`` names the destination dtype without evaluating the chain again.
+SAME_DTYPE_METHODS = frozenset({
+    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze", "permute",
+    "transpose", "t", "contiguous", "expand", "expand_as", "narrow", "select", "movedim", "swapaxes",
+    "clone", "detach", "flip", "roll", "repeat", "unfold",
+})
+
+
+def _nameable(node) -> bool:
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name)
+
+
+def _dtype_owner(dest):
+    """An expression naming a tensor with ``dest``'s dtype, evaluable twice without side effects:
+    ``dest`` itself when it is a name chain, else the name chain under dtype-keeping method calls
+    and subscripts (``heatmap.view(-1)`` -> ``heatmap``, ``self.buf[i]`` -> ``self.buf``); else None."""
+    node = dest.with_changes(lpar=(), rpar=()) if getattr(dest, "lpar", ()) else dest
+    while True:
+        if _nameable(node):
+            return node
+        if isinstance(node, cst.Subscript):
+            node = node.value
+        elif (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+              and node.func.attr.value in SAME_DTYPE_METHODS):
+            node = node.func.value
+        else:
+            return None
+        if getattr(node, "lpar", ()):
+            node = node.with_changes(lpar=(), rpar=())
+
+
+def _same(a, b) -> bool:
+    return a.deep_equals(b.with_changes(lpar=(), rpar=()) if hasattr(b, "lpar") else b) or b.deep_equals(
+        a.with_changes(lpar=(), rpar=()) if hasattr(a, "lpar") else a
+    )
+
+
+TORCH_DTYPES = frozenset({
+    "float16", "half", "bfloat16", "float32", "float", "float64", "double", "complex64", "complex128",
+    "uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool",
+})
+
+
+def _dtype_cast_arg(source, resolve=None):
+    """The one argument of a pure dtype cast, else None: ``src.to(dtype=D)``, or ``src.to(D)`` where
+    ``D`` is visibly a dtype (``t.dtype``, ``torch.float16``): a positional ``.to(x.device)`` or
+    ``.to(other)`` is no dtype cast."""
+    if not (isinstance(source, cst.Call) and isinstance(source.func, cst.Attribute) and source.func.attr.value == "to"):
+        return None
+    if len(source.args) != 1 or source.args[0].star:
+        return None
+    arg = source.args[0]
+    if arg.keyword is not None:
+        return arg if arg.keyword.value == "dtype" else None
+    value = arg.value
+    if not isinstance(value, cst.Attribute):
+        return None
+    if value.attr.value == "dtype":
+        return arg
+    qualified = resolve(value) if resolve is not None else None
+    return arg if qualified is not None and qualified in {f"torch.{d}" for d in TORCH_DTYPES} else None
+
+
+def _already_cast(source, owner) -> bool:
+    """``source`` already has ``owner``'s dtype: ``.to(owner.dtype)``, ``.to(dtype=owner.dtype)``,
+    ``.type_as(owner)`` (the shapes this rule or a human writes)."""
+    if (isinstance(source, cst.Call) and isinstance(source.func, cst.Attribute) and source.func.attr.value == "type_as"
+            and len(source.args) == 1 and source.args[0].keyword is None and _same(source.args[0].value, owner)):
+        return True
+    arg = _dtype_cast_arg(source)
+    if arg is None or not isinstance(arg.value, cst.Attribute):
+        return False
+    return arg.value.attr.value == "dtype" and _same(arg.value.value, owner)
+
+
+def _atom(node):
+    """Parenthesise an expression so ``.to(...)`` binds to all of it."""
+    if isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or getattr(node, "lpar", ()):
+        return node
+    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+class Transformer(RuleTransformer):
+    def leave_Call(self, original, updated):
+        func = original.func
+        if isinstance(func, cst.Attribute) and func.attr.value in METHODS and self.ctx.index.resolve(func) not in FUNCTIONS:
+            dest = func.value
+            source_pos = 2
+        elif self.ctx.index.resolve(func) in FUNCTIONS:
+            dest = _arg(original, 0, "input")
+            source_pos = 3
+        else:
+            return updated
+        source_index = _arg_index(original, source_pos, "source")
+        if source_index is None:
+            return updated
+        source = updated.args[source_index].value
+        owner = _dtype_owner(dest) if dest is not None else None
+        if owner is None:
+            self.report(original, "unhandled", "index_add source not cast: the destination is not a plain name")
+            return updated
+        if _already_cast(source, owner):
+            return updated
+        if not self.report(original, "patched", "index_add source cast to the destination dtype"):
+            return updated
+        dtype = cst.Attribute(value=owner, attr=cst.Name("dtype"))
+        existing = _dtype_cast_arg(source, self.ctx.index.resolve)
+        if existing is not None:
+            # ``src.to(dtype=x.dtype)`` into ``y``: retarget that cast instead of adding a second one.
+            # Where the original ran, the two dtypes were equal (index_add_ raises otherwise).
+            cast = source.with_changes(args=[existing.with_changes(value=dtype)])
+        else:
+            cast = cst.Call(func=cst.Attribute(value=_atom(source), attr=cst.Name("to")), args=[cst.Arg(dtype)])
+        args = list(updated.args)
+        args[source_index] = args[source_index].with_changes(value=cast)
+        return updated.with_changes(args=args)
+
+
+def _arg_index(call, position: int, keyword: str) -> Optional[int]:
+    count = 0
+    for i, arg in enumerate(call.args):
+        if arg.star:
+            return None  # *args: the source position is unknowable
+        if arg.keyword is not None:
+            if arg.keyword.value == keyword:
+                return i
+            continue
+        if count == position:
+            return i
+        count += 1
+    return None
+
+
+def _arg(call, position: int, keyword: str):
+    i = _arg_index(call, position, keyword)
+    return call.args[i].value if i is not None else None
+
+
+RULE = Rule(
+    code="TC007",
+    name="index-add-dtype",
+    summary="Cast index_add_/index_add sources to the destination dtype",
+    fixes="RuntimeError: index_add_(): self (Float) and source (Half) must have the same scalar type",
+    fixed_in=None,
+    triggers=("index_add",),
+    transformer=Transformer,
+)
+Transformer.rule = RULE
+__getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

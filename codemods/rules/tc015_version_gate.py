@@ -1,0 +1,142 @@
+"""TC015: gates on the torch version string around an API or a backend choice.
+
+Hand patches choose code by ``torch.__version__`` (split into ``TORCH_MAJOR``/``TORCH_MINOR``,
+``packaging.version.parse``, string or tuple comparisons). They are wrong twice: the release in
+the gate is often not the one that brought the API (the fork gates ``torch.nn.attention`` on 2.1;
+it arrives in 2.3, so 2.1/2.2 take the new branch and raise), and the old branch silently drops
+what the user chose (``BACKEND = "sdpa"`` instead of the requested ``torch_flash_attn``).
+
+Where everything newer than the target that the gated branch uses goes through ``_torch_compat``
+(feature detection inside, native where it exists), the gate is decided: the "new enough"
+branch is kept, with the user's backend choice, on every torch; the fallback goes. A gate whose
+branch uses a newer API that no rule routes, or that gates nothing the tool can name, is reported
+as unhandled. The flag definitions themselves stay (other modules may import them).
+"""
+from __future__ import annotations
+
+import ast
+from typing import Optional
+
+from . import version_flags
+from ._gates import GateRule, references, source, strip_not
+from ..base import COMPAT_MODULE, Rule, cst
+from ..engine.libcst_command import command_getattr
+
+def _routed(routes, q: str) -> bool:
+    """Whether a rule of this run makes ``q`` work on every torch (each rule declares its
+    ``Rule.routes``): the API itself, or the ``_torch_compat`` helper it is sent to."""
+    if q.startswith(COMPAT_MODULE + "."):
+        return q.split(".")[1] in {helper for _, helper in routes.values() if helper}
+    return any(q == r or q.startswith(r + ".") for r in routes)
+
+
+def _feature(routes, table, q: str, target: str) -> Optional[str]:
+    """The newer-than-target feature ``q`` uses: its routed prefix, else its first newer prefix."""
+    prefixes = _prefixes(q)
+    for p in prefixes:
+        if _routed(routes, p):
+            return p
+    for p in prefixes:
+        if table.newer_than(p, target):
+            return p
+    return None
+
+
+def _compat_refs(nodes):
+    found = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, n) -> None:
+            if isinstance(n.value, cst.Name) and n.value.value == COMPAT_MODULE:
+                found.append(f"{COMPAT_MODULE}.{n.attr.value}")
+
+    for node in nodes:
+        node.visit(_Find())
+    return found
+
+
+class Transformer(GateRule):
+    def _ast(self, test):
+        try:
+            return ast.parse(source(test).strip(), mode="eval").body
+        except SyntaxError:
+            return None
+
+    def is_gate(self, test) -> bool:
+        node = self._ast(test)
+        return node is not None and version_flags.mentions_version(self.ctx.index, node, self.ctx.index.version_flags)
+
+    def polarity(self, test) -> Optional[bool]:
+        node = self._ast(test)
+        flags = self.ctx.index.version_flags
+        if node is None or not version_flags.mentions_version(self.ctx.index, node, flags):
+            return None
+        return version_flags.polarity(self.ctx.index, node, flags)
+
+    def judge(self, test, new_original, new_updated, site) -> Optional[bool]:
+        node = self._ast(test)
+        index = self.ctx.index
+        flags = index.version_flags
+        if node is None or not version_flags.mentions_version(index, node, flags):
+            return None
+        text = source(strip_not(test))
+        used = {q for n in new_original for q in references(index, n)} | set(_compat_refs(new_original))
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id in flags:
+                used |= flags[sub.id][1]
+        from ..apiscan.table import load
+
+        table = load()
+        newer = sorted({f for q in used for f in [_feature(self.ctx.routes, table, q, self.ctx.target)] if f is not None})
+        if not newer:
+            self.report(
+                site, "unhandled",
+                f"version gate `{text}` picks code by the torch version string and gates nothing newer than "
+                f"torch {self.ctx.target} that the tool knows: replace it with feature detection (hasattr, try-import)",
+            )
+            return None
+        missing = [q for q in newer if not _routed(self.ctx.routes, q)]
+        if missing:
+            q = missing[0]
+            self.report(
+                site, "unhandled",
+                f"version gate `{text}` guards `{q}` (torch {table.first_release(q)}), which has no _torch_compat "
+                f"helper: a gate on another release than the API's is wrong on the releases in between",
+            )
+            return None
+        raw = sorted({
+            f for q in (q for n in new_updated for q in references(index, n))
+            for f in [_feature(self.ctx.routes, table, q, self.ctx.target)]
+            if f is not None and self.ctx.routes.get(f, ("", f))[1] is not None  # helper None: made importable in place
+        })
+        if raw:
+            by = self.ctx.routes.get(raw[0], ("the rule that routes it",))[0]
+            self.report(
+                site, "unhandled",
+                f"version gate `{text}`: `{raw[0]}` is still used directly; run it with {by} "
+                f"so the gate can go",
+            )
+            return None
+        message = (
+            f"version gate `{text}` replaced by feature detection: {', '.join(f'`{q}`' for q in newer)} "
+            f"works on every torch through _torch_compat, so the branch for newer torch (and the chosen backend) is kept"
+        )
+        return True if self.report(site, "patched", message) else None
+
+
+def _prefixes(q: str):
+    parts = q.split(".")
+    return [".".join(parts[:i]) for i in range(2, len(parts) + 1)]  # shortest first
+
+
+RULE = Rule(
+    code="TC015",
+    name="version-gate",
+    summary="Replace torch version-string gates with the branch that works through _torch_compat (backend choice kept)",
+    fixes="the flash backend silently replaced by sdpa on 2.0; No module named 'torch.nn.attention' on 2.1/2.2 behind a `>= 2.1` gate",
+    fixed_in=None,
+    triggers=("__version__",),
+    transformer=Transformer,
+)
+Transformer.rule = RULE
+__getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod
