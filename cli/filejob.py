@@ -132,7 +132,13 @@ def transform_file(job: tuple) -> FileOutcome:
         if too_big:
             outcome.error = too_big
             return outcome
-    tree, rejected = _python_rejects(text, path, bool(codes) or scan_api)
+    if codes or not scan_api:
+        need_tree = bool(codes)
+    else:
+        from ..codemods.apiscan.scan import needs_tree
+
+        need_tree = needs_tree(text, target)
+    tree, rejected = _python_rejects(text, path, need_tree)
     if rejected:
         outcome.error = rejected
         return outcome

@@ -13,6 +13,7 @@ import pytest
 
 CACHE = Path(os.environ.get("SAM3D_CODEMOD_CACHE", Path.home() / ".cache" / "sam3d-codemod"))
 WHEEL_SPEC = "sam3d==0.1.2"
+REQUIRE_ENV = "SAM3D_CODEMOD_REQUIRE_INPUTS"
 PREFIX = "sam3d/third_party/meta/sam3d_objects/"
 
 
@@ -28,7 +29,10 @@ def wheel_path() -> Path:
     )
     found = sorted(wheels.glob("sam3d-0.1.2-*.whl"))
     if proc.returncode != 0 or not found:
-        pytest.skip(f"cannot download {WHEEL_SPEC}: {proc.stderr.strip().splitlines()[-1:]}")
+        reason = f"cannot download {WHEEL_SPEC}: {proc.stderr.strip().splitlines()[-1:]}"
+        if os.environ.get(REQUIRE_ENV):  # scripts/test (and so CI) sets it: a missing input is a failure
+            pytest.fail(f"{reason} ({REQUIRE_ENV} is set)")
+        pytest.skip(reason)
     return found[0]
 
 

@@ -240,19 +240,32 @@ def _names_pattern(names: Tuple[str, ...]) -> "re.Pattern[str]":
     return re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, names)))
 
 
+def _candidate_names(text: str, target: str) -> Tuple[str, ...]:
+    """The newer-than-``target`` names ``text`` may use (a text search; the tree decides)."""
+    if "torch" not in text:
+        return ()
+    newer = _newer(target)
+    words = set(_WORD.findall(text))
+    by_last = newer.by_last
+    names = tuple(sorted(w for w in words if w in by_last and any(need <= words for need in newer.required(w))))
+    return names if names and _might_hit(text, names) else ()
+
+
+def needs_tree(text: str, target: str = "2.0") -> bool:
+    """Whether ``scan`` would parse ``text``: most files that mention torch use nothing newer than
+    the target, and the caller can check their syntax with ``compile`` (2.5x faster than ``ast.parse``)."""
+    return bool(_candidate_names(text, target))
+
+
 def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = None,
          hits: Optional[set] = None) -> List[Site]:
     """Sites for every newer-than-``target`` torch API use in ``text`` (suppressible per line).
     ``tree``: ``ast.parse(text)`` when the caller already has it. ``hits`` collects the
     (line, code) of each use a comment suppressed."""
-    if "torch" not in text:
+    names = _candidate_names(text, target)
+    if not names:
         return []
     newer = _newer(target)
-    words = set(_WORD.findall(text))
-    by_last = newer.by_last
-    names = tuple(sorted(w for w in words if w in by_last and any(need <= words for need in newer.required(w))))
-    if not names or not _might_hit(text, names):
-        return []
     if tree is None:
         try:
             tree = parse_quietly(text)

@@ -97,18 +97,18 @@ def test_real_tree(monkeypatch):
     assert hits > 0  # the unpatched tree uses newer APIs: the comparison saw real findings
 
 
+@pytest.mark.runtime
 def test_torch_sources_sample(monkeypatch):
-    """torch's own sources use newer APIs everywhere: every 10th file, when the cached torch
-    environment exists (scripts/torch-envs 2.13.0)."""
-    from ..realtree import CACHE
+    """The installed torch's own sources (every 10th file): the scan equals the reference; a torch
+    newer than the target uses newer APIs everywhere."""
+    import torch
 
-    torch_dir = CACHE / "envs" / "torch-2.13.0" / "lib" / "python3.11" / "site-packages" / "torch"
-    if not torch_dir.is_dir():
-        pytest.skip("no cached torch 2.13.0 environment")
+    torch_dir = Path(torch.__file__).parent
     hits = 0
     for path in sorted(torch_dir.rglob("*.py"))[::10]:
         text = path.read_text(errors="replace")
         found = api_scan.scan(text, "mod.py")
         assert found == _reference_scan(monkeypatch, text), path
         hits += len(found)
-    assert hits > 100
+    if hasattr(torch.nn, "RMSNorm"):  # a release well past the target (2.4+)
+        assert hits > 100
