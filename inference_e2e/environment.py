@@ -101,6 +101,16 @@ def import_torchvision():
         return "torchvision imported without _meta_registrations (%s)" % str(error).splitlines()[0]
 
 
+# dense backends that need CUDA kernels: torch_flash_attn restricts SDPA to the flash kernel, which
+# torch has for CUDA only; flash_attn and xformers are CUDA packages
+CUDA_ONLY_ATTN = ("torch_flash_attn", "flash_attn", "xformers")
+
+
+def attn_for_device(dense, device_type):
+    """The backend a worker pins: ``dense``, except a CUDA-only one on a CPU runs as sdpa."""
+    return "sdpa" if device_type != "cuda" and dense in CUDA_ONLY_ATTN else dense
+
+
 def pin_attention_backend(dense):
     """Import the attention modules before ``inference_pipeline`` can override the backend.
 

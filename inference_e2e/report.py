@@ -1,62 +1,24 @@
-#!/usr/bin/env python3
-"""The whole inference, patched against unpatched, through upstream's own entry point (issue 17).
+"""The report of ``inference_e2e.run``: per-stage table, whole-sample ratio, attention A/B, helper calls.
 
-One command on any CUDA machine (or a CPU one with ``--size tiny``)::
-
-    python -m inference_e2e.run --patched P --unpatched U --image I --mask M \\
-        [--deps D] [--size full] [--order "U P F P U"] [--runs 2] [--deterministic] --out report.json
-
-``P`` and ``U`` are full checkouts (``sam3d_objects/`` and ``notebook/inference.py``), ``U`` as
-upstream ships it and ``P`` after ``sam3d-codemod apply``. It writes the checkpoint workspace once
-(``make_workspace``), then runs one worker process per letter of ``--order`` (P patched,
-U unpatched, F patched with ``SAM3D_CODEMOD_FORCE_FALLBACK=1``): each calls
-``Inference(pipeline.yaml)(image, mask, seed=42, pointmap=...)`` once for the stage digests and
-``--runs`` more times for the clock. The report holds every worker's raw result, the per-stage
-table (median ms of the timed calls, ratio, peak memory, bitwise equality) and the whole-sample ratio.
-``--markdown`` and ``--plot`` write the table and a bar chart from a report.
+Everything here works on the JSON the workers wrote (``run --from`` re-renders committed reports with
+no torch): per tree, the median exclusive milliseconds of each stage over the timed calls, the peak
+memory, the stage digests of the first call and whether they are bitwise equal to the reference tree
+(unpatched, or patched where the unpatched tree cannot run). With several ``--attn`` backends the
+first is the reference of the A/B table: per tree and stage, the time under each backend and whether
+the outputs are bitwise the same. Patched trees also report how often each ``_torch_compat`` helper
+was called in one sample (``helpers.py``).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from inference_e2e.stages import STAGES  # noqa: E402
+from inference_e2e.environment import attn_for_device
+from inference_e2e.helpers import overhead_ms
+from inference_e2e.stages import STAGES
 
 LABELS = list(dict.fromkeys(s[0] for s in STAGES)) + ["other"]
 TREES = {"P": "patched", "U": "unpatched", "F": "patched, FORCE_FALLBACK=1"}
-
-
-def _worker_cmd(args, letter, index, tmp):
-    tree = args.unpatched if letter == "U" else args.patched
-    out = tmp / ("worker_%d_%s.json" % (index, letter))
-    cmd = [sys.executable, "-m", "inference_e2e.worker", "--tree", tree, "--workspace", args.workspace,
-           "--image", args.image, "--mask", args.mask, "--out", str(out), "--runs", str(args.runs),
-           "--tag", "%d_%s" % (index, letter), "--attn", args.attn]
-    if args.deps:
-        cmd += ["--deps", args.deps]
-    if args.deterministic:
-        cmd.append("--deterministic")
-    if letter == "U":
-        cmd.append("--kaolin-stand-in")
-    if args.save_dir and index == min(i for i, x in enumerate(args.order.split()) if x == letter):
-        cmd += ["--save-dir", args.save_dir]
-    env = dict(os.environ)
-    env.pop("SAM3D_CODEMOD_FORCE_FALLBACK", None)
-    if letter == "F":
-        env["SAM3D_CODEMOD_FORCE_FALLBACK"] = "1"
-    if args.deterministic:
-        env.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    return cmd, env, out
+DEFAULT_ATTN = "torch_flash_attn"
 
 
 def _exclusive(run):
@@ -72,7 +34,7 @@ def summarize(workers):
         if w.get("result") is None:
             continue
         entry = by_tree.setdefault(w["letter"], {"stage_ms": {}, "total_ms": [], "peak": {}, "digests": None,
-                                                 "final": None})
+                                                 "final": None, "helper_calls": None, "helper_cost": None})
         runs = w["result"]["runs"]
         timed = runs[1:] or runs
         for run in timed:
@@ -90,6 +52,9 @@ def summarize(workers):
         if entry["digests"] is None:
             entry["digests"] = runs[0]["digests"]
             entry["final"] = runs[0]["outputs"]["final_digests"]
+        if entry["helper_calls"] is None and "helper_calls" in runs[0]:
+            entry["helper_calls"] = runs[0]["helper_calls"]
+        entry["helper_cost"] = entry["helper_cost"] or w["result"].get("helper_cost_us")
     table = []
     ref_letter = "U" if "U" in by_tree else "P"  # on a torch the unpatched tree cannot run, compare with P
     ref = by_tree.get(ref_letter)
@@ -117,20 +82,130 @@ def summarize(workers):
     if "P" in whole and "U" in whole:
         whole["ratio_P_over_U"] = whole["P"]["median_ms"] / whole["U"]["median_ms"]
     final_equal = {letter: (by_tree[letter]["final"] == ref["final"]) for letter in by_tree if ref and letter != ref_letter}
-    return {"table": table, "whole_sample": whole, "final_outputs_bitwise": final_equal, "reference": ref_letter}
+    helper_calls = {letter: {"calls_per_sample": e["helper_calls"], "cost_us": e["helper_cost"],
+                             "estimated_overhead_ms": overhead_ms(e["helper_calls"], e["helper_cost"])}
+                    for letter, e in by_tree.items() if e["helper_calls"] is not None}
+    return {"table": table, "whole_sample": whole, "final_outputs_bitwise": final_equal, "reference": ref_letter,
+            "digests": {letter: {"stages": e["digests"], "final": e["final"]} for letter, e in by_tree.items()},
+            "helper_calls": helper_calls}
+
+
+def attn_of(worker, default=DEFAULT_ATTN):
+    """The backend a worker was asked to pin (reports written before the A/B have one for all)."""
+    return worker.get("attn") or default
+
+
+def summarize_all(workers, default_attn=DEFAULT_ATTN):
+    """``summarize`` of the first backend's workers at the top level (the shape a one-backend report
+    always had); with several backends also ``by_attn`` (each one's summary) and ``attn_ab``."""
+    attns = list(dict.fromkeys(attn_of(w, default_attn) for w in workers))
+    if not attns:
+        return summarize([])
+    by_attn = {a: summarize([w for w in workers if attn_of(w, default_attn) == a]) for a in attns}
+    summary = dict(by_attn[attns[0]], attn=attns[0], attention_pinned=pinned(workers, default_attn))
+    if len(attns) > 1:
+        summary["by_attn"] = by_attn
+        summary["attn_ab"] = attn_ab(by_attn)
+    return summary
+
+
+def pinned(workers, default_attn=DEFAULT_ATTN):
+    """Per requested backend: the dense backends its workers really ran, and whether each is the one
+    asked for (a CUDA-only backend on a CPU is expected to run as sdpa). A backend the pipeline
+    overrode after all (``inference_pipeline`` sets flash_attn on A100/H100/H200) shows up here."""
+    out = {}
+    for w in workers:
+        result = w.get("result") or {}
+        attention = result.get("attention")
+        if not attention:
+            continue
+        asked = attn_of(w, default_attn)
+        device = "cpu" if result.get("device") == "cpu" else "cuda"
+        entry = out.setdefault(asked, {"ran": [], "as_asked": True})
+        if attention["dense"] not in entry["ran"]:
+            entry["ran"].append(attention["dense"])
+        entry["as_asked"] &= attention["dense"] == attn_for_device(asked, device)
+    return out
+
+
+def attn_ab(by_attn):
+    """Each further backend B against the first, A, per tree: per stage and for the whole sample the
+    median ms under each, B/A, and whether the stage's outputs are bitwise equal under both."""
+    names = list(by_attn)
+    a = names[0]
+    out = []
+    for b in names[1:]:
+        sa, sb = by_attn[a], by_attn[b]
+        for letter in TREES:
+            if letter not in sa["digests"] or letter not in sb["digests"]:
+                continue
+            rows_a = {r["stage"]: r for r in sa["table"]}
+            rows = []
+            for row_b in sb["table"]:
+                row_a = rows_a.get(row_b["stage"], {})
+                key = letter + "_ms"
+                if key not in row_a or key not in row_b:
+                    continue
+                row = {"stage": row_b["stage"], "A_ms": row_a[key], "B_ms": row_b[key],
+                       "ratio": row_b[key] / row_a[key] if row_a[key] else None}
+                da, db = sa["digests"][letter]["stages"] or {}, sb["digests"][letter]["stages"] or {}
+                if row_b["stage"] in da and row_b["stage"] in db:
+                    row["bitwise"] = da[row_b["stage"]] == db[row_b["stage"]]
+                rows.append(row)
+            wa, wb = sa["whole_sample"][letter]["median_ms"], sb["whole_sample"][letter]["median_ms"]
+            out.append({"A": a, "B": b, "tree": letter, "stages": rows,
+                        "whole_sample": {"A_ms": wa, "B_ms": wb, "ratio": wb / wa if wa else None},
+                        "final_outputs_bitwise": sa["digests"][letter]["final"] == sb["digests"][letter]["final"]})
+    return out
 
 
 def markdown(report):
+    """The per-stage table (one per backend with several ``--attn``), the A/B table, the helper calls."""
+    summary = report["summary"]
+    if "by_attn" not in summary:
+        lines = [stage_table(summary)]
+    else:
+        lines = []
+        for attn, sub in summary["by_attn"].items():
+            ran = summary.get("attention_pinned", {}).get(attn, {})
+            note = "" if ran.get("as_asked", True) else " (NOT AS ASKED: ran %s)" % ", ".join(ran["ran"])
+            lines += ["ATTN_BACKEND=%s%s\n" % (attn, note), stage_table(sub)]
+        lines.append(ab_table(summary["attn_ab"]))
+    calls = summary.get("helper_calls") or {}
+    for letter, entry in calls.items():
+        counted = ", ".join("%s %d" % kv for kv in sorted(entry["calls_per_sample"].items(), key=lambda kv: -kv[1]))
+        cost = entry.get("estimated_overhead_ms")
+        lines.append("_torch_compat helper calls in one sample (%s): %s%s\n" % (
+            TREES[letter], counted or "none", "; about %.2f ms host-side" % cost if cost is not None else ""))
+    return "\n".join(lines)
+
+
+def ab_table(ab):
+    lines = ["| tree | stage | A ms | B ms | B/A | outputs |", "| --- | --- | ---: | ---: | ---: | --- |"]
+    for block in ab:
+        label = "%s (A %s, B %s)" % (TREES[block["tree"]], block["A"], block["B"])
+        for row in block["stages"]:
+            same = {True: "bitwise", False: "differ", None: "-"}[row.get("bitwise")]
+            lines.append("| %s | %s | %.1f | %.1f | %s | %s |" % (
+                label, row["stage"], row["A_ms"], row["B_ms"], "%.3f" % row["ratio"] if row["ratio"] else "-", same))
+        whole = block["whole_sample"]
+        lines.append("| %s | **whole sample** | %.1f | %.1f | %s | final outputs %s |" % (
+            label, whole["A_ms"], whole["B_ms"], "%.3f" % whole["ratio"] if whole["ratio"] else "-",
+            "bitwise" if block["final_outputs_bitwise"] else "differ"))
+    return "\n".join(lines) + "\n"
+
+
+def stage_table(summary):
     gib = lambda b: "%.2f" % (b / 2 ** 30) if b else "-"  # noqa: E731
     lines = ["| stage | patched ms | unpatched ms | ratio | peak memory patched / unpatched GiB | equal |",
              "| --- | ---: | ---: | ---: | ---: | --- |"]
-    for row in report["summary"]["table"]:
+    for row in summary["table"]:
         if "P_ms" not in row and "U_ms" not in row:
             continue
         eq = []
         if row.get("raised"):
             messages = sorted(set(row["raised"].values()))
-            trees = [k for k in report["summary"]["whole_sample"] if k in TREES]
+            trees = [k for k in summary["whole_sample"] if k in TREES]
             where = "every tree" if len(row["raised"]) == len(trees) else "/".join(sorted(row["raised"]))
             eq.append("raised in %s: %s" % (where, "; ".join(m[:120] for m in messages)))
         for letter, name in (("P", "patched"), ("F", "FORCE_FALLBACK")):
@@ -142,13 +217,13 @@ def markdown(report):
             row["stage"], row.get("P_ms", float("nan")), row.get("U_ms", float("nan")),
             "%.3f" % row["ratio"] if "ratio" in row else "-", gib(row.get("P_peak_bytes")),
             gib(row.get("U_peak_bytes")), "; ".join(eq) or "-"))
-    whole = report["summary"]["whole_sample"]
+    whole = summary["whole_sample"]
     if "P" in whole and "U" in whole:
         lines.append("| **whole sample** | %.1f | %.1f | %.3f | %s / %s | %s |" % (
             whole["P"]["median_ms"], whole["U"]["median_ms"], whole["ratio_P_over_U"],
             gib(whole["P"]["peak_bytes"]), gib(whole["U"]["peak_bytes"]),
             "; ".join("%s final outputs %s" % (TREES[k], "bitwise" if v else "DIFFER")
-                      for k, v in report["summary"]["final_outputs_bitwise"].items())))
+                      for k, v in summary["final_outputs_bitwise"].items())))
     return "\n".join(lines) + "\n"
 
 
@@ -173,76 +248,3 @@ def plot(report, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--patched")
-    ap.add_argument("--unpatched")
-    ap.add_argument("--image")
-    ap.add_argument("--mask")
-    ap.add_argument("--deps")
-    ap.add_argument("--workspace", help="reuse this workspace (default: write one under --tmp)")
-    ap.add_argument("--size", default="full")
-    ap.add_argument("--order", default="U P F P U")
-    ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--attn", default="torch_flash_attn")
-    ap.add_argument("--deterministic", action="store_true")
-    ap.add_argument("--save-dir", help="first worker of each kind saves .ply/.glb/outputs here")
-    ap.add_argument("--tmp", default="/tmp/inference_e2e")
-    ap.add_argument("--deadline-s", type=float, default=0, help="start no worker after this many seconds")
-    ap.add_argument("--out", help="report JSON")
-    ap.add_argument("--markdown", help="with --from: write the table of a report")
-    ap.add_argument("--plot", help="with --from: write the bar chart of a report")
-    ap.add_argument("--from", dest="source", nargs="+",
-                    help="existing reports (for --markdown / --plot); their workers are pooled")
-    args = ap.parse_args(argv)
-    if args.source:
-        reports = [json.loads(Path(p).read_text()) for p in args.source]
-        report = {"sources": args.source, "workers": [w for r in reports for w in r["workers"]]}
-        report["summary"] = summarize(report["workers"])
-        if args.out:
-            Path(args.out).write_text(json.dumps({"sources": args.source, "summary": report["summary"]}, indent=1))
-        if args.markdown:
-            Path(args.markdown).write_text(markdown(report))
-        if args.plot:
-            plot(report, args.plot)
-        print(markdown(report))
-        return 0
-    start = time.monotonic()
-    tmp = Path(args.tmp)
-    tmp.mkdir(parents=True, exist_ok=True)
-    report = {"args": vars(args), "workers": []}
-    if not args.workspace:
-        args.workspace = str(tmp / "workspace")
-        cmd = [sys.executable, "-m", "inference_e2e.make_workspace", "--tree", args.patched, "--out",
-               args.workspace, "--size", args.size] + (["--deps", args.deps] if args.deps else [])
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        print(proc.stdout[-2000:], proc.stderr[-3000:] if proc.returncode else "", flush=True)
-        if proc.returncode:
-            return 2
-        report["workspace"] = json.loads(proc.stdout.strip().splitlines()[-1])
-    for index, letter in enumerate(args.order.split()):
-        if args.deadline_s and time.monotonic() - start > args.deadline_s:
-            report["workers"].append({"letter": letter, "skipped": "deadline"})
-            continue
-        cmd, env, out = _worker_cmd(args, letter, index, tmp)
-        t0 = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
-        entry = {"letter": letter, "tree": TREES[letter], "rc": proc.returncode,
-                 "wall_s": round(time.monotonic() - t0, 1), "stderr_tail": proc.stderr[-1500:]}
-        entry["result"] = json.loads(out.read_text()) if proc.returncode == 0 and out.exists() else None
-        report["workers"].append(entry)
-        print("worker %d %s rc=%d %.0fs" % (index, letter, proc.returncode, entry["wall_s"]), flush=True)
-        if args.out:
-            Path(args.out).write_text(json.dumps(report, indent=1, default=str))
-    report["summary"] = summarize(report["workers"])
-    report["seconds"] = round(time.monotonic() - start, 1)
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1, default=str))
-    print(markdown(report), flush=True)
-    return 0 if all(w.get("rc") == 0 for w in report["workers"] if "skipped" not in w) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,8 +3,9 @@
     python -m inference_e2e.worker --tree CHECKOUT --workspace WS --image I --mask M --out R.json
 
 ``CHECKOUT`` is a full upstream-shaped checkout (``sam3d_objects/`` and ``notebook/inference.py``),
-patched or not. The first call is the equality run (stage digests, outputs saved); the next
-``--runs`` calls are timed without digests.
+patched or not. The first call is the equality run (stage digests, outputs saved and, in a patched
+tree, the ``_torch_compat`` helper calls counted); the next ``--runs`` calls are timed without
+digests or counters. ``--attn`` pins the dense attention backend before the pipeline can choose one.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from inference_e2e import environment, stages  # noqa: E402
+from inference_e2e import environment, helpers, stages  # noqa: E402
 
 
 def synthetic_pointmap(height, width, mask, focal_frac=0.8, depth=2.5):
@@ -128,7 +129,11 @@ def main(argv=None):
     ap.add_argument("--deps", help="folder of pure-python sources (pytorch3d, utils3d, moge) for sys.path")
     ap.add_argument("--runs", type=int, default=1, help="timed calls after the equality call")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--attn", default="torch_flash_attn", help="dense attention backend (CUDA)")
+    ap.add_argument("--attn", default="torch_flash_attn",
+                    help="dense attention backend; on a CPU the CUDA-only ones (%s) run as sdpa"
+                         % ", ".join(environment.CUDA_ONLY_ATTN))
+    ap.add_argument("--helper-cost", action="store_true",
+                    help="patched tree: also time each helper against its native call (bench/helper_overhead.py)")
     ap.add_argument("--deterministic", action="store_true")
     ap.add_argument("--kaolin-stand-in", action="store_true",
                     help="put the kaolin stand-in on sys.path (an unpatched tree cannot import without kaolin)")
@@ -147,7 +152,8 @@ def main(argv=None):
               "force_fallback_env": os.environ.get("SAM3D_CODEMOD_FORCE_FALLBACK")}
     result["torchvision_shim"] = environment.import_torchvision()
     result["spconv"] = install_spconv(device.type)
-    result["attention"] = environment.pin_attention_backend(args.attn if device.type == "cuda" else "sdpa")
+    result["attention"] = environment.pin_attention_backend(environment.attn_for_device(args.attn, device.type))
+    result["attention"]["requested"] = args.attn
     result["cpu_shims"] = environment.cpu_shims() if device.type == "cpu" else []
 
     t0 = time.perf_counter()
@@ -161,6 +167,8 @@ def main(argv=None):
     result["patched"] = compat is not None
     result["force_fallback_active"] = bool(getattr(compat, "FORCE_FALLBACK", False))
     result["import_s"] = round(time.perf_counter() - t0, 3)
+    if compat is not None and args.helper_cost:
+        result["helper_cost_us"] = helpers.cost_per_call(compat)
 
     t0 = time.perf_counter()
     model = notebook.Inference(str(Path(args.workspace) / "pipeline.yaml"), compile=False)
@@ -176,10 +184,16 @@ def main(argv=None):
         result["stages_wrapped"] = stages.instrument(pipeline, rec)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
+        counter = helpers.CallCounter(compat) if (i == 0 and compat is not None) else None
         rec.enter("total")
-        output = model(image, mask, seed=args.seed, pointmap=pointmap)
-        rec.leave(None)
+        try:
+            output = model(image, mask, seed=args.seed, pointmap=pointmap)
+        finally:
+            rec.leave(None)
+            helper_calls = counter.restore() if counter is not None else None
         entry = {"times_s": rec.times, "calls": rec.calls, "errors": rec.errors, "peak_bytes": rec.peaks}
+        if helper_calls is not None:
+            entry["helper_calls"] = helper_calls
         if i == 0:
             entry["digests"] = rec.outputs
             final = final_tensors(output)

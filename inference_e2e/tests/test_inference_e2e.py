@@ -2,9 +2,10 @@
 ``Inference(pipeline.yaml)(image, mask, seed=42, pointmap=...)`` -> ``InferencePipelinePointMap.run``
 -> the splat saved with ``save_ply`` and read back, the mesh exported as .glb.
 
-The checkout is tests/inference_checkout.py's (PyPI tree, our notebook and example image); configs
-and random-weight checkpoints are written by inference_e2e at the tiny size; the pipeline's
-loaders run unchanged. pytorch3d, utils3d and MoGe (GitHub-only or compiled) are the functional
+The checkout is checkout.py's (PyPI tree, our notebook and example image); configs and
+random-weight checkpoints are written by inference_e2e at the tiny size; the pipeline's loaders
+run unchanged. The patched workers also count the ``_torch_compat`` helper calls, and a second
+attention backend (``naive``, which runs on a CPU) is pinned for the A/B. pytorch3d, utils3d and MoGe (GitHub-only or compiled) are the functional
 stand-ins of inference_e2e/standins; import-only packages are placeholders that raise when
 called. What needs CUDA on this path is listed in docs/gpu_e2e.md; here it shows as layout
 post-optimisation failing inside upstream's own try/except.
@@ -22,6 +23,8 @@ pytest.importorskip("torch")
 pytest.importorskip("hydra")
 pytest.importorskip("PIL")
 
+from inference_e2e import report  # noqa: E402
+
 from .checkout import inference_checkout  # noqa: E402
 
 pytestmark = [pytest.mark.runtime, pytest.mark.realtree]
@@ -36,10 +39,11 @@ def _run(module, *args, env=None, timeout=900):
                           text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
 
 
-def _worker(setup, tree, tag, env=None, kaolin=False):
+def _worker(setup, tree, tag, env=None, kaolin=False, attn=None):
     out = setup["base"] / ("%s.json" % tag)
     args = ["--tree", tree, "--workspace", setup["ws"], "--image", setup["image"], "--mask", setup["mask"],
             "--out", out, "--runs", "0", "--tag", tag, "--save-dir", setup["base"] / "saved"]
+    args += ["--attn", attn] if attn else []
     proc = _run("inference_e2e.worker", *args, *(["--kaolin-stand-in"] if kaolin else []), env=env)
     result = json.loads(out.read_text()) if proc.returncode == 0 else None
     return proc, result
@@ -89,6 +93,19 @@ def test_patched_tree_runs_the_whole_inference(patched_run):
     # only import-only packages were placeholders; the path called none of them (a call raises)
     assert "kaolin" not in patched_run["placeholders_imported"]
     assert "stand-in" in patched_run["origins"]["pytorch3d"] or "deps" in patched_run["origins"]["pytorch3d"]
+    # the default backend, torch_flash_attn, needs CUDA's flash kernel: on a CPU it runs as sdpa
+    assert patched_run["attention"]["requested"] == "torch_flash_attn"
+    assert patched_run["attention"]["dense"] == "sdpa"
+
+
+def test_helper_calls_are_counted_in_the_first_call(patched_run):
+    calls = patched_run["runs"][0]["helper_calls"]
+    # the rewritten call sites this sample passes: multi-tree tree_map in the flows' classifier-free
+    # guidance and MOT blocks (TC005), is_compiling in the structured-latent flow (TC004)
+    assert calls["tree_map"] > 0 and calls["is_compiling"] > 0, calls
+    # sdpa_kernel is the torch_flash_attn path only, and that backend ran as sdpa here
+    assert "sdpa_kernel" not in calls, calls
+    assert all(isinstance(n, int) and n > 0 for n in calls.values())
 
 
 def test_force_fallback_gives_bitwise_identical_stages(setup, patched_run):
@@ -97,6 +114,28 @@ def test_force_fallback_gives_bitwise_identical_stages(setup, patched_run):
     assert result["force_fallback_active"] is True
     assert result["runs"][0]["digests"] == patched_run["runs"][0]["digests"]
     assert result["runs"][0]["outputs"]["final_digests"] == patched_run["runs"][0]["outputs"]["final_digests"]
+    # the same call sites, whichever branch each helper takes
+    assert result["runs"][0]["helper_calls"] == patched_run["runs"][0]["helper_calls"]
+
+
+def test_attention_ab_pins_a_second_backend(setup, patched_run):
+    proc, naive = _worker(setup, setup["patched"], "naive", attn="naive")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert naive["attention"]["dense"] == "naive" and naive["attention"]["requested"] == "naive"
+    workers = [{"letter": "P", "attn": "sdpa", "result": patched_run}, {"letter": "P", "attn": "naive", "result": naive}]
+    summary = report.summarize_all(workers)
+    assert summary["attention_pinned"]["naive"] == {"ran": ["naive"], "as_asked": True}
+    # the first worker asked for torch_flash_attn and, on this CPU, rightly ran sdpa
+    assert summary["attention_pinned"]["sdpa"]["ran"] == ["sdpa"]
+    (block,) = summary["attn_ab"]
+    assert (block["A"], block["B"], block["tree"]) == ("sdpa", "naive", "P")
+    stages = {row["stage"]: row for row in block["stages"]}
+    assert set(STAGES_RUN) <= set(stages), stages
+    assert all(row["A_ms"] > 0 and row["B_ms"] > 0 for row in stages.values())
+    # stages before any attention run the same kernels under both backends
+    assert stages["pointmap"]["bitwise"] and stages["preprocess"]["bitwise"]
+    # helper calls do not depend on the dense backend when neither is torch_flash_attn
+    assert naive["runs"][0]["helper_calls"] == patched_run["runs"][0]["helper_calls"]
 
 
 def test_unpatched_tree_fails_on_old_torch_and_matches_bitwise_on_new(setup, patched_run, torch_features):

@@ -15,7 +15,7 @@ The stand-ins are imported in-process from a fixture that puts their directory f
 and puts back whatever was there before.
 
 Run inside a venv from ``scripts/torch-envs``:
-    SAM3D_E2E_DEPS=/path/to/deps <env>/bin/python -m pytest tests/runtime/test_e2e_standins.py -q
+    SAM3D_E2E_DEPS=/path/to/deps <env>/bin/python -m pytest inference_e2e/tests/test_standins.py -q
 """
 import math
 import os
