@@ -1,8 +1,10 @@
 """Placeholder classes: importable, subclassable, raising ``StandInCalled`` when created or called.
 
-One implementation for the import-only placeholders of ``environment.PlaceholderFinder`` and for
-the names the functional stand-ins (``standins/``, ``kaolin_standin/``) do not implement, so a run
-that reaches a missing package fails loudly and names it.
+For the names the functional stand-ins (``standins/``, ``kaolin_standin/``) do not implement, so a run
+that reaches a missing part of pytorch3d, utils3d or kaolin fails loudly and names it. Stricter than
+the import stand-ins of ``codemods/_runtime/vp_stand_ins.py`` (the one placeholder *finder*, which
+``environment.prepare`` installs for whole missing packages): those may be constructed, because
+module-level code of the tree builds defaults from them; these are only ever looked up by name.
 """
 from __future__ import annotations
 
