@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What the libcst compile cache (``codemods/libcst_loader.py``) saves, per interpreter.
+"""What the libcst compile cache (``codemods/engine/libcst_loader.py``) saves, per interpreter.
 
     python bench/compile_cache.py [--runs N] [PYTHON ...]     # default: this interpreter
 

@@ -15,6 +15,10 @@ times, interleaved and best of ``--repeat`` x ``--number`` calls, each helper ag
 * ``tree_map`` over two trees (14 822 calls a sample);
 * ``is_compiling()`` (44 calls a sample).
 
+The call counts are those of the generation stack in docs/gpu.md; ``inference_e2e`` counts them for a
+whole ``Inference(...)(...)`` call (its report's ``helper_calls``; ``--helper-cost`` runs this module's
+``measure`` in the first patched worker).
+
 Prints one line per helper (native us, helper us, added us a call, added ms a sample) and writes
 the numbers as JSON to ``--out`` when given. A micro-benchmark, not a test: nothing here passes or
 fails.

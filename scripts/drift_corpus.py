@@ -32,65 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DRIFT_RULES = "TC020,TC021,TC022"
 
 
-# A stand-in for a package the torch env cannot have (CUDA-only builds, Blender's bpy): every
-# submodule imports, every public name is a placeholder class whose instances raise when called,
-# so verify can import the tree's modules and still never computes with a stub.
-AUTOSTUB = '''"""drift_corpus.py import stand-in for {name!r} (not the real package)."""
-import importlib.abc, importlib.machinery, sys
-
-
-class _Meta(type):
-    def __getattr__(cls, attr):
-        if attr.startswith("_"):
-            raise AttributeError(attr)
-        return _placeholder(cls.__qualname__ + "." + attr)
-
-
-def _placeholder(qualname):
-    def call(self, *args, **kwargs):
-        raise RuntimeError(qualname + " is a drift_corpus import stand-in, not the real package")
-    return _Meta(qualname.rsplit(".", 1)[-1], (), {{"__init__": lambda self, *a, **k: None, "__call__": call,
-                                                   "__qualname__": qualname}})
-
-
-def _module_getattr(module):
-    def __getattr__(attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        value = _placeholder(module.__name__ + "." + attr)
-        setattr(module, attr, value)
-        return value
-    return __getattr__
-
-
-class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, fullname, path, target=None):
-        if fullname.startswith(__name__ + "."):
-            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        module.__path__ = []
-        module.__getattr__ = _module_getattr(module)
-
-
-__path__ = []
-__getattr__ = _module_getattr(sys.modules[__name__])
-sys.meta_path.append(_Finder())
-'''
-
-
-def write_autostubs(names: Sequence[str], where: Path) -> Path:
-    for name in names:
-        package = where / name
-        package.mkdir(parents=True, exist_ok=True)
-        (package / "__init__.py").write_text(AUTOSTUB.format(name=name))
-    return where
-
-
 def tool(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, SAM3D_CODEMOD_NO_REPLAY="1")
     return subprocess.run([sys.executable, "-m", "sam3d_codemod", *args], capture_output=True, text=True, env=env)
@@ -107,7 +48,8 @@ def tool_json(*args: str) -> dict:
     return data
 
 
-def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout: float) -> dict:
+def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout: float,
+            stand_ins: Sequence[str] = ()) -> dict:
     row: dict = {"tree": tree.name}
     with tempfile.TemporaryDirectory(prefix="drift-corpus-") as tmp:
         work = Path(tmp) / tree.name
@@ -132,6 +74,10 @@ def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout:
             args = ["verify", str(work), "--python", python]
             for entry in sys_path:
                 args += ["--sys-path", entry]
+            # packages the torch env cannot have (CUDA-only builds, Blender's bpy): verify's own import
+            # stand-ins, the project's one placeholder finder (codemods/probe/vp_stand_ins.py)
+            for name in stand_ins:
+                args += ["--stand-in", name]
             verify = tool_json(*args)
             row["verify_exit"] = verify["exit_code"]
             row["verify"] = verify.get("summary", {})
@@ -179,7 +125,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--python", help="a torch 2.0 interpreter for verify (skipped without)")
     parser.add_argument("--sys-path", action="append", default=[], help="passed to verify (import stubs)")
     parser.add_argument("--autostub", action="append", default=[],
-                        help="import names to stand in for (comma-separated; CUDA-only packages the env lacks)")
+                        help="import names to stand in for (comma-separated; CUDA-only packages the env lacks); "
+                             "passed to verify as --stand-in NAME")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--json", type=Path, help="also write the raw numbers here (after each tree)")
     parser.add_argument("--render", type=Path, nargs="+", help="print the table of earlier --json files, measure nothing")
@@ -196,15 +143,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not trees:
         parser.error("no trees (give paths or --corpus DIR)")
     sys_path = [str(Path(p).resolve()) for p in args.sys_path]
-    with tempfile.TemporaryDirectory(prefix="drift-stubs-") as stubs:
-        names = [n for group in args.autostub for n in group.split(",") if n]
-        if names:
-            sys_path.append(str(write_autostubs(names, Path(stubs))))
-        rows = []
-        for tree in trees:
-            rows.append(measure(tree, args.python, sys_path, args.timeout))
-            if args.json:
-                args.json.write_text(json.dumps(rows, indent=2, sort_keys=True, default=dict) + "\n")
+    names = [n for group in args.autostub for n in group.split(",") if n]
+    rows = []
+    for tree in trees:
+        rows.append(measure(tree, args.python, sys_path, args.timeout, names))
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2, sort_keys=True, default=dict) + "\n")
     sys.stdout.write(markdown(rows))
     bad = [r for r in rows if r["check_after"] != 0 or r["second_apply_changed"]
            or (r.get("verify") and (r["verify"]["torch_api"] or r["verify"]["error"]))]

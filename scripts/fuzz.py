@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fuzz sam3d-codemod's rules, engine and CLI.
 
-    python scripts/fuzz.py --cases 2000 --seed 1            # the long run (README numbers)
+    python scripts/fuzz.py --cases 2000 --seed 1            # the long run (docs/results.md numbers)
     python scripts/fuzz.py --cases 200 --seed 7 --jobs 2    # the short run tests/reliability runs
     python scripts/fuzz.py --replay out/fuzz-failures/1     # re-check saved failing inputs
 

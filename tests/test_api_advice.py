@@ -1,4 +1,4 @@
-"""TC100 messages: APIs that cannot be backported say why and what to do (codemods/api_advice.py)."""
+"""TC100 messages: APIs that cannot be backported say why and what to do (codemods/apiscan/advice.py)."""
 from sam3d_codemod.codemods.apiscan.advice import ADVICE, GENERIC, advice, message
 from sam3d_codemod.codemods.apiscan.scan import scan
 from sam3d_codemod.codemods.apiscan.table import load

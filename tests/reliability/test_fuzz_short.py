@@ -3,7 +3,7 @@
 Three seeds: 7 (the original), 4242 (fixed, new), and one that changes every day (or per CI run:
 ``SAM3D_FUZZ_SEED``, else ``GITHUB_RUN_ID``, else the UTC date as YYYYMMDD), so CI keeps exploring new
 inputs; the seed is in the failure message (re-run it with ``python scripts/fuzz.py --seed N``).
-The long run is ``python scripts/fuzz.py --cases 2000 --seed 1`` (see the README)."""
+The long run is ``python scripts/fuzz.py --cases 2000 --seed 1`` (see docs/results.md, "Fuzzing")."""
 import datetime
 import os
 import re

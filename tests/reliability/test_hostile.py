@@ -4,7 +4,7 @@ lost edit, a false clean, a hang, a traceback, unbounded memory, an injected wor
 Invariants: the tool writes only regular files inside the tree, never through a link; a file's
 bytes are compared with what was read immediately before the rename; a rewrite is written only
 when the helper it imports exists; every error path is a one-line message with exit 2; memory
-is bounded (see the README's "Hostile trees").
+is bounded (see docs/design.md, "Hostile trees").
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Shared fixtures of the runtime tier: trees, the verify probe, what this torch lacks.
 
-Every scenario runs in a subprocess (the probe, ``codemods/_runtime/verify_probe.py``, which forks
+Every scenario runs in a subprocess (the probe, ``codemods/probe/verify_probe.py``, which forks
 one child per unit from a state where only torch is imported), so the pristine and the patched
 copies of ``sam3d_objects`` never meet in one interpreter and no module's ``import torch._dynamo``
 hides another module's failure.
@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STUBS = Path(__file__).resolve().parent / "stubs"
-PROBE = ROOT / "codemods" / "_runtime" / "verify_probe.py"
+PROBE = ROOT / "codemods" / "probe" / "verify_probe.py"
 SAMPLE = ROOT / "fixtures" / "sample-tree"
 
 # Optional packages the patched tree must do without: blocked so their fallbacks run.

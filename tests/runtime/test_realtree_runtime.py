@@ -5,7 +5,7 @@ Run inside a venv from ``scripts/torch-envs`` (torch 2.0.0 and the newest CPU to
     <env>/bin/python -m pytest -m runtime tests/runtime -q -p no:cacheprovider
 
 The tree is copied and patched once per session (``sam3d_codemod.cli.runner.run``). Every scenario
-runs in a subprocess: the verify probe (``codemods/_runtime/verify_probe.py``) forks one child per
+runs in a subprocess: the verify probe (``codemods/probe/verify_probe.py``) forks one child per
 module import and per smoke check from a process where only torch is imported, so the pristine and
 the patched copies never share an interpreter and no import's side effect (``import torch._dynamo``)
 masks another failure. The smoke checks build tiny random modules from the tree and run each path
@@ -24,7 +24,7 @@ Import stubs (``tests/runtime/stubs``, put before site-packages with the probe's
 these tests behave the same whether or not the env has the real package). They exist only so modules
 import without packages that the torch test envs do not have; no check computes with a stub (a
 stub's names are placeholder classes that raise when an instance is called). The probe also gets
-``--stand-ins`` (``codemods/_runtime/vp_stand_ins.py``, what users get), which only fills in what
+``--stand-ins`` (``codemods/probe/vp_stand_ins.py``, what users get), which only fills in what
 the stubs do not cover; tests/cli/test_verify.py runs the PyPI tree on the stand-ins alone. Tests that
 import the tree directly (tests/runtime/test_checkout_entry.py) use the stubs on PYTHONPATH.
 

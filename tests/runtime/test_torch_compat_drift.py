@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 
 pytestmark = [pytest.mark.runtime, pytest.mark.filterwarnings("ignore:Mismatch dtype between input and weight")]
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "codemods" / "_runtime" / "torch_compat.py"
+TEMPLATE = Path(__file__).resolve().parents[2] / "codemods" / "runtime" / "torch_compat.py"
 
 
 def load_compat(name, force=False, monkeypatch=None):

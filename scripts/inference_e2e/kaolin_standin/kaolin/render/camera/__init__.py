@@ -1,4 +1,0 @@
-"""kaolin.render.camera stand-in: import-only (see kaolin/__init__.py)."""
-from scripts.inference_e2e.placeholders import module_getattr
-
-__getattr__ = module_getattr(globals(), "needs NVIDIA kaolin; not available here")
