@@ -240,15 +240,23 @@ def _names_pattern(names: Tuple[str, ...]) -> "re.Pattern[str]":
     return re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, names)))
 
 
+_LAST_CANDIDATES: List[tuple] = []  # (text, target, names): the runner asks ``needs_tree``, then scans
+
+
 def _candidate_names(text: str, target: str) -> Tuple[str, ...]:
     """The newer-than-``target`` names ``text`` may use (a text search; the tree decides)."""
     if "torch" not in text:
         return ()
+    if _LAST_CANDIDATES and _LAST_CANDIDATES[0][0] is text and _LAST_CANDIDATES[0][1] == target:
+        return _LAST_CANDIDATES[0][2]
     newer = _newer(target)
     words = set(_WORD.findall(text))
-    by_last = newer.by_last
-    names = tuple(sorted(w for w in words if w in by_last and any(need <= words for need in newer.required(w))))
-    return names if names and _might_hit(text, names) else ()
+    # The set intersection runs in C: a file has thousands of words, a few dozen of them in the table.
+    names = tuple(sorted(w for w in words.intersection(newer.by_last)
+                         if any(need <= words for need in newer.required(w))))
+    found = names if names and _might_hit(text, names) else ()
+    _LAST_CANDIDATES[:] = [(text, target, found)]
+    return found
 
 
 def needs_tree(text: str, target: str = "2.0") -> bool:
