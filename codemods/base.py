@@ -324,7 +324,9 @@ def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = (), target:
     ignore = [s.strip().upper() for s in ignore if s.strip()]
     target_v = parse_version(target)
     rules = all_rules()
-    known = {r.code for r in rules} | set(CHECK_CODES)
+    from .pins.registry import PIN_CODES  # (the pins rules run beside these: cli/pins_files.py)
+
+    known = {r.code for r in rules} | set(CHECK_CODES) | set(PIN_CODES)
     for code in select + ignore:
         if code != "ALL" and not any(k.startswith(code) for k in known):
             raise ValueError(f"unknown rule code: {code} (see `sam3d-codemod rules`)")
