@@ -26,7 +26,7 @@ _SPCONV = re.compile(r"^spconv-cu(\d+)$")
 _NVIDIA_CUDA = re.compile(r"^(nvidia-cuda-[a-z0-9-]+?)-cu(\d+)$")
 _NVIDIA_OTHER = re.compile(r"^nvidia-[a-z0-9-]+-cu(\d+)$")
 _CUDA_SUFFIX = re.compile(r"(?:-cu|cuda)(\d{2,3})x?$")  # cupy-cuda12x, cumm-cu121
-_LOCAL_CUDA = re.compile(r"\+cu(\d+)")
+_LOCAL_CUDA = re.compile(r"\+[a-z0-9.]*?cu(\d+)")  # +cu121, +pt25cu121
 SOURCE_BUILD_MARK = "# sam3d-codemod TP004:"
 _DISABLED = re.compile(r"^\s*#\s*(?P<req>\S.*?)\s+" + re.escape(SOURCE_BUILD_MARK))
 
