@@ -387,7 +387,7 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
         from .verify_requirements import all_requirements
 
         try:
-            click.echo("\n".join(all_requirements(torch_version)))
+            click.echo("\n".join(all_requirements(torch_version, Path(path) if path else None)))
         except ValueError as exc:
             click.echo(f"sam3d-codemod: error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
