@@ -24,23 +24,32 @@ def run_pins(report: RunReport, paths: Sequence[str], select: Sequence[str], ign
     try:
         target = load_target(target_torch, cuda)
     except TableError as exc:
-        report.notes.append(Site(chosen[0].code, found[0][1].name, 0, "note", f"{exc}: pin files not checked"))
+        named = [f for _, f in found if f.name != "pyproject.toml"]
+        if named:  # (a pyproject.toml alone is most often the tool's own config holder: no note there)
+            report.notes.append(Site(chosen[0].code, named[0].name, 0, "note", f"{exc}: pin files not checked"))
         return
-    report.rules = list(report.rules) + chosen
     enabled = {r.code for r in chosen}
-    for root, path in found:
-        outcome = FileOutcome(path=path, root=root)
-        report.outcomes.append(outcome)
-        try:
-            raw = outcome.old = read_bytes(path, DEFAULT_MAX_BYTES, what="a smaller pin file")
-            text = raw.decode("utf-8")
-        except InputError as exc:
-            outcome.error = str(exc)
-            continue
-        except UnicodeDecodeError:
-            outcome.error = "cannot decode as utf-8"
-            continue
-        edit = rewriter_for(path)(text, target, enabled)
-        outcome.sites = [Site(f.code, outcome.rel, line, f.status, f.message) for line, f in edit.findings]
-        if edit.text is not None:
-            outcome.new = edit.text.encode("utf-8")
+    outcomes = [_outcome(root, path, target, enabled) for root, path in found]
+    report.outcomes += [o for o in outcomes if o.sites or o.error or o.new is not None]
+    # The TP rows join the report where the tree pins packages in a requirements or environment file
+    # (a pyproject.toml alone, such as a config holder, leaves the report as it was).
+    if any(o.path.name != "pyproject.toml" for o in outcomes) or any(o.sites or o.error for o in outcomes):
+        report.rules = list(report.rules) + chosen
+
+
+def _outcome(root: Path, path: Path, target, enabled) -> FileOutcome:
+    outcome = FileOutcome(path=path, root=root)
+    try:
+        raw = outcome.old = read_bytes(path, DEFAULT_MAX_BYTES, what="a smaller pin file")
+        text = raw.decode("utf-8")
+    except InputError as exc:
+        outcome.error = str(exc)
+        return outcome
+    except UnicodeDecodeError:
+        outcome.error = "cannot decode as utf-8"
+        return outcome
+    edit = rewriter_for(path)(text, target, enabled)
+    outcome.sites = [Site(f.code, outcome.rel, line, f.status, f.message) for line, f in edit.findings]
+    if edit.text is not None:
+        outcome.new = edit.text.encode("utf-8")
+    return outcome

@@ -126,3 +126,10 @@ def test_env_unknown_cuda_or_python_is_a_one_line_error(tree):
 def test_a_tree_without_pin_files_reports_as_before():
     code, out = invoke("check", SAMPLE, "--output-format", "json", "--no-cache", "--lock", ROOT / "fixtures" / "sample-tree.lock")
     assert not any(r["code"].startswith("TP") for r in json.loads(out)["rules"])
+
+
+def test_a_torch_without_a_pin_table_is_a_note_not_an_error(tree):
+    code, out = invoke("check", tree, "--target-torch", "2.3", "--select", "TP", "--output-format", "json", "--no-cache")
+    data = json.loads(out)
+    assert code == 0 and not data["sites"]
+    assert [n["message"] for n in data["notes"]] == ["no pin table for torch 2.3 (the table has: 2.0): pin files not checked"]
