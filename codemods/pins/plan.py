@@ -98,16 +98,16 @@ def build_plan(root: Path, target: PinTarget, constraints: Path, cpu: bool = Fal
     if pending:
         raise PlanError(f"{root}: not patched for torch {target.torch} with CUDA {target.cuda}: {', '.join(pending)} "
                         f"(run `sam3d-codemod apply {root}` first)")
-    c = shlex.quote(str(constraints))
+    c = shlex.quote(str(constraints))  # in every install: torch's own deps must not pull numpy 2 either
     torch_pins = " ".join(shlex.quote(p) for p in target.constraints if normalise(p.split("=")[0].split("<")[0]) != "numpy")
     steps = [Step(f"Python {python} environment", [],
                   [f"create it first, e.g. `conda create -n sam3d-objects python={python}` or `python{python} -m venv .venv`; "
                    "PY names its interpreter"])]
     if cpu:
-        steps.append(Step(f"torch {target.torch} from PyPI (CPU part of the plan)", [f'"$PY" -m pip install {torch_pins}']))
+        steps.append(Step(f"torch {target.torch} from PyPI (CPU part of the plan)", [f'"$PY" -m pip install -c {c} {torch_pins}']))
     else:
         steps.append(Step(f"torch {target.torch} for CUDA {target.cuda} from PyTorch's index",
-                          [f'"$PY" -m pip install {torch_pins} --index-url {target.torch_index}'],
+                          [f'"$PY" -m pip install -c {c} {torch_pins} --index-url {target.torch_index}'],
                           [target.data["torch_source"]]))
     files = requirement_files(root)
     reqs = " ".join(f"-r {shlex.quote(str(p.resolve()))}" for p in files)

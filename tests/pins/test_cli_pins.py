@@ -1,10 +1,12 @@
 """The pins rules through the command line: apply writes and records the pin files, revert restores
 them byte for byte (CRLF too), check gates new pins like code drift, env prints the install plan."""
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,7 +104,7 @@ def test_env_prints_the_ordered_plan_and_writes_the_constraints(tree):
     assert [t[2:4] for t in titles] == ["0.", "1.", "2.", "3.", "4."]
     constraints = tree / ".sam3d-codemod-constraints.txt"
     assert "torch==2.0.0\n" in constraints.read_text() and "numpy<2\n" in constraints.read_text()
-    assert "--index-url https://download.pytorch.org/whl/cu118" in out
+    assert f"pip install -c {constraints.resolve()} torch==2.0.0 torchvision==0.15.1 torchaudio==2.0.1 --index-url https://download.pytorch.org/whl/cu118" in out
     assert f"-c {constraints.resolve()} -r {(tree / 'requirements.txt').resolve()}" in out
     build_lines = [line for line in out.splitlines() if "--no-build-isolation" in line]
     specs = [shlex.split(b)[-1] for b in build_lines]
@@ -133,3 +135,31 @@ def test_a_torch_without_a_pin_table_is_a_note_not_an_error(tree):
     data = json.loads(out)
     assert code == 0 and not data["sites"]
     assert [n["message"] for n in data["notes"]] == ["no pin table for torch 2.3 (the table has: 2.0): pin files not checked"]
+
+
+@pytest.fixture(scope="module")
+def bare_venv(tmp_path_factory):
+    venv = tmp_path_factory.mktemp("plan-check") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    return venv
+
+
+@pytest.mark.parametrize("installed, status", [("2.0.0", 0), ("2.0.0+cu118", 0), ("2.5.1", 1)])
+def test_the_plans_last_step_fails_when_a_step_replaced_torch(tree, bare_venv, installed, status):
+    """Step 4 asks pip whether the installed torch meets the constraints (a stand-in dist-info here)."""
+    invoke("apply", tree, "-q")
+    out = invoke("env", tree)[1]
+    check = out.split("# 4.", 1)[1].splitlines()[1]
+    assert check.startswith('"$PY" -m pip install --dry-run --no-index')
+    site = next(bare_venv.glob("lib/python*/site-packages"))
+    for old in site.glob("torch-*.dist-info"):
+        shutil.rmtree(old)
+    info = site / f"torch-{installed}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: torch\nVersion: {installed}\n")
+    (info / "INSTALLER").write_text("pip\n")
+    (info / "RECORD").write_text("")
+    proc = subprocess.run(["bash", "-c", check], env=dict(os.environ, PY=str(bare_venv / "bin" / "python")),
+                          capture_output=True, text=True)
+    assert proc.returncode == status, proc.stderr[-1000:]
+    assert ("torch is no longer 2.0.0" in proc.stderr) == (status != 0)
