@@ -48,7 +48,11 @@ def _outcome(root: Path, path: Path, target, enabled) -> FileOutcome:
     except UnicodeDecodeError:
         outcome.error = "cannot decode as utf-8"
         return outcome
-    edit = rewriter_for(path)(text, target, enabled)
+    rewrite = rewriter_for(path)
+    if path.name == "requirements.txt" and path.parent == root:
+        edit = rewrite(text, target, enabled, main_file=True)  # the file `pip install -r` starts from
+    else:
+        edit = rewrite(text, target, enabled)
     outcome.sites = [Site(f.code, outcome.rel, line, f.status, f.message) for line, f in edit.findings]
     if edit.text is not None:
         outcome.new = edit.text.encode("utf-8")

@@ -75,6 +75,20 @@ def wheel_pythons(name: str, version: str) -> list:
     return [f"{t[2]}.{t[3:]}" for t in tags if re.fullmatch(r"cp3\d+", t)]
 
 
+def python_marker(pythons: list, targets: list):
+    """The environment marker that limits a pin to the target Pythons it has wheels for (None: all of them)."""
+    have = [p for p in targets if p in pythons]
+    if have == targets:
+        return None
+    if len(have) == 1:
+        return f'python_version == "{have[0]}"'
+    if have == targets[:len(have)]:
+        return f'python_version < "{targets[len(have)]}"'
+    if have == targets[len(targets) - len(have):]:
+        return f'python_version >= "{have[0]}"'
+    return " or ".join(f'python_version == "{p}"' for p in have)
+
+
 def first_excluding(name: str, torch: str, python: str, after: str) -> tuple:
     """(first release after ``after`` whose Requires-Dist excludes torch ``torch``, its specifier), by bisection
     over final releases (the bound only ever rises); (None, None) when every release accepts it."""
@@ -114,8 +128,10 @@ def build_target(target: str, spec: dict, python: str) -> dict:
         if not accepts(needs, torch):
             raise SystemExit(f"error: {name}=={entry['version']} requires torch{needs}, not {torch}")
         newer = seen.get(normalise(name))
+        pythons = wheel_pythons(name, entry["version"])
         packages[name] = {"rule": "TP001", "version": entry["version"], "requires_torch": needs,
-                          "requires_python": m.get("requires_python"),
+                          "requires_python": m.get("requires_python"), "pythons": pythons,
+                          "marker": python_marker(pythons, spec["python"]),
                           "source": PYPI_PAGE.format(name=name, version=entry["version"]) + f" (Requires-Dist: torch{needs})",
                           "upstream": {"version": spec["upstream_seen"][name], "requires_torch": torch_requirement(newer)}
                           if newer else None}
@@ -131,9 +147,8 @@ def build_target(target: str, spec: dict, python: str) -> dict:
         packages[name] = dict(entry, rule="TP004")
     for name, entry in spec["python_markers"].items():
         pythons = wheel_pythons(name, entry["version"])
-        missing = [p for p in spec["python"] if p not in pythons]
         packages[name] = {"rule": "TP005", "version": entry["version"], "pythons": pythons,
-                          "marker": " or ".join(f'python_version == "{p}"' for p in pythons) if missing else None,
+                          "marker": python_marker(pythons, spec["python"]),
                           "source": entry["source"] + f" (wheels: CPython {', '.join(pythons)})"}
     for name, entry in spec["dependents"].items():
         m = meta[normalise(name)]

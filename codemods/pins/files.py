@@ -79,8 +79,26 @@ def _apply(text: str, edit_line: Callable[[int, str], Tuple[Optional[str], List[
     return PinEdit("".join(parts) if changed else None, findings)
 
 
-def rewrite_requirements(text: str, target: PinTarget, enabled: Optional[Set[str]] = None) -> PinEdit:
-    return _apply(text, lambda _n, body: requirement_line.rewrite(body, target), enabled)
+def rewrite_requirements(text: str, target: PinTarget, enabled: Optional[Set[str]] = None,
+                         main_file: bool = False) -> PinEdit:
+    """``main_file`` (the root requirements.txt): a numpy cap the target needs is added where no line pins numpy."""
+    edit = _apply(text, lambda _n, body: requirement_line.rewrite(body, target), enabled)
+    if main_file and (enabled is None or "TP001" in enabled):
+        _add_numpy_cap(text, edit, target)
+    return edit
+
+
+def _add_numpy_cap(text: str, edit: PinEdit, target: PinTarget) -> None:
+    cap = next((c for c in target.constraints if c.startswith("numpy")), None)
+    lines = _lines(edit.text if edit.text is not None else text)
+    if cap is None or any((req := requirement_line.parse(body)) is not None and req.key == "numpy" for body, _ in lines):
+        return
+    end = next((e for _, e in lines if e), "\n")  # the file's own line ends
+    current = edit.text if edit.text is not None else text
+    if current and not current.endswith(("\n", "\r")):
+        current += end
+    edit.text = current + f"{cap}  # sam3d-codemod TP001: torch {target.torch} is built against numpy 1" + end
+    edit.findings.append((len(lines) + 1, Finding("TP001", "patched", f"added {cap}: {target.data['numpy_source']}")))
 
 
 # ---------------------------------------------------------------- pyproject.toml
@@ -145,6 +163,8 @@ def _rewrite_requirement_strings(body: str, target: PinTarget, findings: List[Fi
             return f"{only.group('lead')}# {body.strip()}  {requirement_line.SOURCE_BUILD_MARK} built from source by `sam3d-codemod env`"
         findings += found
         if new is not None:
+            # a marker's quotes must not close the TOML string (PEP 508 takes either kind)
+            new = new.replace('"', "'") if m.group("q") == '"' else new.replace("'", '"')
             pieces.append(body[last:m.start("s")] + new)
             last = m.end("s")
     return "".join(pieces) + body[last:] if pieces else body

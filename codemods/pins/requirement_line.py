@@ -133,6 +133,8 @@ def rewrite_requirement(req: Requirement, target: PinTarget) -> Tuple[Optional[s
     entry = target.entry(key)
     if key == "torch":
         return _torch(req, target)
+    if key == "numpy":
+        return _numpy(req, target)
     if entry is not None and entry["rule"] == "TP001":
         return _companion(req, entry, target)
     if entry is not None and entry["rule"] == "TP004":
@@ -160,19 +162,26 @@ def _torch(req: Requirement, target: PinTarget) -> Tuple[Optional[str], List[Fin
 
 def _companion(req: Requirement, entry: dict, target: PinTarget) -> Tuple[Optional[str], List[Finding]]:
     want = entry["version"]
-    if req.exact() == want:
-        return None, []
     if req.is_url:
         return None, [Finding("TP100", "unhandled", f"{req.name} from a URL: use {req.name}=={want} for torch {target.torch}")]
-    why = ""
-    seen = entry.get("upstream") or {}
-    old = req.exact()
-    if old is not None and seen.get("version") == _public(old) and seen.get("requires_torch"):
-        why = f" needs torch{seen['requires_torch']}"
-    elif not req.spec:
-        why = " unpinned takes the newest release, built for the newest torch"
-    return req.with_pin(req.name, f"=={want}"), [
-        Finding("TP001", "patched", f"{req.shown()}{why} -> {req.name}=={want} (Requires-Dist: torch{entry['requires_torch']})")]
+    findings = []
+    body = None
+    if req.exact() != want:
+        why = ""
+        seen = entry.get("upstream") or {}
+        old = req.exact()
+        if old is not None and seen.get("version") == _public(old) and seen.get("requires_torch"):
+            why = f" needs torch{seen['requires_torch']}"
+        elif not req.spec:
+            why = " unpinned takes the newest release, built for the newest torch"
+        body = req.with_pin(req.name, f"=={want}")
+        findings.append(Finding("TP001", "patched", f"{req.shown()}{why} -> {req.name}=={want} "
+                                                    f"(Requires-Dist: torch{entry['requires_torch']})"))
+    if entry.get("marker") and not req.marker.strip():
+        pinned = parse(body) if body is not None else req
+        marked, found = _python_marker(pinned, dict(entry, version=want))
+        body, findings = marked, findings + found
+    return body, findings
 
 
 def _source_build(req: Requirement, target: PinTarget) -> Tuple[Optional[str], List[Finding]]:
@@ -187,8 +196,26 @@ def _python_marker(req: Requirement, entry: dict) -> Tuple[Optional[str], List[F
         return None, []
     body = req.lead + req.name + req.extras + req.spec_space[0] + req.spec + req.spec_space[1].rstrip() + \
         f"; {entry['marker']}" + req.tail
-    return body, [Finding("TP005", "patched", f"{req.shown()} has wheels only for CPython {', '.join(entry['pythons'])}: "
-                                               f"installed there only ({entry['marker']})")]
+    pythons = ", ".join(sorted(entry["pythons"], key=lambda v: tuple(int(x) for x in v.split("."))))
+    return body, [Finding("TP005", "patched", f"{req.name} {entry['version']} has wheels only for CPython {pythons} "
+                                               f"(PyPI): installed there only ({entry['marker']})")]
+
+
+def _numpy(req: Requirement, target: PinTarget) -> Tuple[Optional[str], List[Finding]]:
+    """numpy where the target torch was built against numpy 1 (its constraints say ``numpy<2``)."""
+    cap = next((c[len("numpy"):] for c in target.constraints if normalise(c.split("<")[0].split("=")[0]) == "numpy"), None)
+    if cap is None or req.is_url or (req.spec and _overlaps_below_2(req.spec)):
+        return None, []
+    return req.with_pin(req.name, cap), [Finding("TP001", "patched", f"{req.shown() or 'numpy'} -> numpy{cap} "
+                                                                      f"({target.data['numpy_source']})")]
+
+
+def _overlaps_below_2(spec: str) -> bool:
+    try:
+        specifier = SpecifierSet(spec)
+    except InvalidSpecifier:
+        return True  # not ours to judge
+    return any(specifier.contains(v) for v in ("1.21.6", "1.23.5", "1.24.4", "1.26.4"))
 
 
 def _dependent(req: Requirement, entry: dict, target: PinTarget) -> List[Finding]:

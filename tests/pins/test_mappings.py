@@ -7,6 +7,7 @@ from sam3d_codemod.codemods.pins.requirement_line import disabled_requirement
 from sam3d_codemod.codemods.pins.table import TableError, load_target
 
 TARGET = load_target("2.0")
+XF = 'xformers==0.0.19; python_version < "3.11"'  # PyPI has xformers 0.0.19 wheels for CPython 3.8-3.10 only
 
 
 def one(line: str):
@@ -21,20 +22,27 @@ def one(line: str):
 @pytest.mark.parametrize("line, expected", [
     ("torchaudio==2.5.1+cu121", "torchaudio==2.0.1"),
     ("torchvision==0.20.1", "torchvision==0.15.1"),
-    ("xformers==0.0.28.post3", "xformers==0.0.19"),
-    ("xformers", "xformers==0.0.19"),  # unpinned takes the newest, built for the newest torch
     ("torch==2.5.1", "torch==2.0.0"),
     ("torch>=2.3", "torch==2.0.0"),
+    ("numpy", "numpy<2"),
+    ("numpy>=2", "numpy<2"),
 ])
 def test_tp001_torch_and_companions(line, expected):
     assert one(line) == (expected, [("TP001", "patched")])
 
 
+@pytest.mark.parametrize("line", ["xformers==0.0.28.post3", "xformers"])  # unpinned: the newest, for the newest torch
+def test_tp001_xformers_with_the_marker_of_its_wheels(line):
+    assert one(line) == (XF, [("TP001", "patched"), ("TP005", "patched")])
+    assert one("xformers==0.0.19") == (XF, [("TP005", "patched")])
+    assert one(XF) == (None, [])
+
+
 def test_tp001_keeps_what_already_fits_and_the_rest_of_the_line():
     assert one("torch>=1.13") == (None, [])
-    assert one("xformers==0.0.19") == (None, [])
+    assert one("numpy==1.26.4") == (None, []) and one("numpy>=1.21,<3") == (None, [])
     assert one("xformers[extra] == 0.0.28.post3 ; sys_platform == 'linux'  # attention") == \
-        ("xformers[extra] ==0.0.19 ; sys_platform == 'linux'  # attention", [("TP001", "patched")])
+        ("xformers[extra] ==0.0.19 ; sys_platform == 'linux'  # attention", [("TP001", "patched")])  # its own marker kept
 
 
 def test_tp001_message_names_the_torch_the_old_pin_needs():
@@ -106,14 +114,25 @@ def test_tp100_a_cuda_build_without_a_table_entry(line):
 def test_crlf_comments_and_untouched_lines_keep_their_bytes():
     text = "# pins\r\nastor==0.8.1\r\nxformers==0.0.28.post3\r\n\r\nloguru  # logging\r\ntimm==0.9.16"
     edit = rewrite_requirements(text, TARGET)
-    assert edit.text == text.replace("xformers==0.0.28.post3", "xformers==0.0.19")
-    assert [line for line, _ in edit.findings] == [3]
+    assert edit.text == text.replace("xformers==0.0.28.post3", XF)
+    assert [line for line, _ in edit.findings] == [3, 3]
+
+
+def test_the_main_requirements_file_gets_the_numpy_cap_once_with_its_own_line_ends():
+    edit = rewrite_requirements("astor==0.8.1\r\ntimm==0.9.16", TARGET, main_file=True)
+    assert edit.text == "astor==0.8.1\r\ntimm==0.9.16\r\nnumpy<2  # sam3d-codemod TP001: torch 2.0.0 is built against numpy 1\r\n"
+    assert [(n, f.code) for n, f in edit.findings] == [(3, "TP001")]
+    assert rewrite_requirements(edit.text, TARGET, main_file=True).text is None
+    assert rewrite_requirements("numpy==1.26.4\n", TARGET, main_file=True).text is None
+    assert rewrite_requirements("astor\n", TARGET).text is None  # other files: no line added
 
 
 def test_enabled_codes_leave_other_rules_lines_alone():
-    edit = rewrite_requirements("kaolin==0.17.0\nxformers==0.0.28.post3\n", TARGET, enabled={"TP001"})
-    assert edit.text == "kaolin==0.17.0\nxformers==0.0.19\n"
-    assert [f.code for _, f in edit.findings] == ["TP001"]
+    edit = rewrite_requirements("kaolin==0.17.0\nxformers==0.0.28.post3\nbpy==4.3.0\n", TARGET, enabled={"TP001", "TP005"})
+    assert edit.text == f"kaolin==0.17.0\n{XF}\nbpy==4.3.0; python_version == \"3.11\"\n"
+    assert [f.code for _, f in edit.findings] == ["TP001", "TP005", "TP005"]
+    edit = rewrite_requirements("xformers==0.0.28.post3\n", TARGET, enabled={"TP001"})
+    assert edit.text is None  # the TP005 half of the line is off: the line stays whole
 
 
 def test_pyproject_index_and_dependency_arrays():
@@ -122,10 +141,10 @@ def test_pyproject_index_and_dependency_arrays():
             '[tool.other]\nkeep = ["xformers==0.0.28.post3"]\n'
             '[tool.hatch.envs.default.env-vars]\nPIP_EXTRA_INDEX_URL = "https://pypi.ngc.nvidia.com https://download.pytorch.org/whl/cu121"\n')
     edit = rewrite_pyproject(text, TARGET)
-    assert edit.text == text.replace('    "xformers==0.0.28.post3"', '    "xformers==0.0.19"') \
+    assert edit.text == text.replace('    "xformers==0.0.28.post3"', '    "xformers==0.0.19; python_version < \'3.11\'"') \
         .replace('    "kaolin==0.17.0",', '    # "kaolin==0.17.0",  # sam3d-codemod TP004: built from source by `sam3d-codemod env`') \
         .replace("torchvision==0.20.1", "torchvision==0.15.1").replace("whl/cu121", "whl/cu118")
-    assert sorted(f.code for _, f in edit.findings) == ["TP001", "TP001", "TP003", "TP004"]
+    assert sorted(f.code for _, f in edit.findings) == ["TP001", "TP001", "TP003", "TP004", "TP005"]
     assert rewrite_pyproject(edit.text, TARGET).text is None
 
 
@@ -134,7 +153,7 @@ def test_conda_environment_file():
             "  - pip\n  - pip:\n    - xformers==0.0.28.post3\n    - kaolin==0.17.0\n  - numpy\n")
     edit = rewrite_conda_env(text, TARGET)
     assert edit.text == ("dependencies:\n  - python=3.10\n  - pytorch=2.0.0\n  - pytorch-cuda=11.8\n  - torchvision=0.15.1\n"
-                         "  - pip\n  - pip:\n    - xformers==0.0.19\n"
+                         f"  - pip\n  - pip:\n    - {XF}\n"
                          "    # - kaolin==0.17.0  # sam3d-codemod TP004: built from source by `sam3d-codemod env`\n  - numpy\n")
     assert rewrite_conda_env(edit.text, TARGET).text is None
 
