@@ -51,6 +51,15 @@ def describe(code: str, target: str = "2.0") -> dict:
         return {"code": code, "name": name, "summary": summary, "fixes": None, "fixed_in": None,
                 "enabled": True, "needs_compat": False, "kind": "check" if code != "TC000" else "helper",
                 "doc": doc, "example": None, "libcst_command": None}
+    from ..codemods.pins.registry import ALL_PIN_RULES
+
+    pin_rule = {r.code: r for r in ALL_PIN_RULES}.get(code)
+    if pin_rule is not None:  # requirement pins (codemods/pins): the table's entries are the doc
+        from ..codemods.pins.explain import rule_doc
+
+        return {"code": code, "name": pin_rule.name, "summary": pin_rule.summary, "fixes": pin_rule.fixes,
+                "fixed_in": None, "enabled": True, "needs_compat": False, "kind": "pins",
+                "doc": rule_doc(code), "example": None, "libcst_command": None}
     rule = rules.get(code)
     if rule is None:
         raise UnknownCode(f"unknown rule code: {code} (see `sam3d-codemod rules`)")

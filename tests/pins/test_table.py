@@ -52,3 +52,15 @@ def test_verify_requirements_come_from_the_table(tmp_path):
     (tmp_path / "attn.py").write_text("import torch\nfrom xformers.ops import memory_efficient_attention\n")
     assert "xformers==0.0.19" in all_requirements("2.0.0", tmp_path)
     assert not any(r.startswith("xformers") for r in all_requirements("2.13.0", tmp_path))  # no table for it
+
+
+def test_rules_explains_each_pins_code_from_the_table():
+    from click.testing import CliRunner
+
+    from sam3d_codemod.cli.main import main
+
+    for code, expected in (("TP001", "xformers: ==0.0.19; python_version < \"3.11\""), ("TP002", "spconv-cu118==2.3.8"),
+                           ("TP003", "https://download.pytorch.org/whl/cu118"), ("TP004", "kaolin: built from source"),
+                           ("TP005", "bpy: ==4.3.0"), ("TP100", "lightning: from 2.4.0 needs torch<4.0,>=2.1.0")):
+        result = CliRunner().invoke(main, ["rules", code])
+        assert result.exit_code == 0 and result.output.startswith(code + " (") and expected in result.output, result.output
