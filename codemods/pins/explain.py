@@ -20,7 +20,8 @@ def rule_doc(code: str, torch_line: str = "2.0") -> str:
         if entry["rule"] != code:
             continue
         if code == "TP004":
-            what = f"built from source: {entry.get('spec') or "the tree's own git URL"}"
+            spec = entry.get("spec") or "the tree's own git URL"
+            what = f"built from source: {spec}"
         elif code == "TP100":
             first = entry.get("first_needing_newer_torch")
             what = f"from {first} needs torch{entry['its_requires_torch']}" if first else "every release accepts this torch"
