@@ -7,6 +7,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,21 @@ def test_the_plans_last_step_fails_when_a_step_replaced_torch(tree, bare_venv, i
                           capture_output=True, text=True)
     assert proc.returncode == status, proc.stderr[-1000:]
     assert ("torch is no longer 2.0.0" in proc.stderr) == (status != 0)
+
+
+def test_a_replayed_check_notices_an_edited_requirements_file(tree, tmp_path):
+    """`check` piped to a file replays its last run while nothing it read changed: pin files count."""
+    invoke("apply", tree, "-q")
+    env = dict(os.environ, SAM3D_CODEMOD_CACHE=str(tmp_path / "cache"))
+    env.pop("SAM3D_CODEMOD_NO_REPLAY", None)
+
+    def check():
+        proc = subprocess.run([sys.executable, "-m", "sam3d_codemod", "check", str(tree), "--select", "TP"],
+                              capture_output=True, text=True, env=env, cwd=tmp_path)
+        return proc.returncode
+
+    time.sleep(0.25)  # past replay's racy window: the runs below may be recorded
+    assert check() == 0 and check() == 0
+    req = tree / "requirements.dev.txt"
+    req.write_text(req.read_text() + "xformers==0.0.28.post3\n")
+    assert check() == 1
