@@ -183,3 +183,14 @@ def test_a_replayed_check_notices_an_edited_requirements_file(tree, tmp_path):
     req = tree / "requirements.dev.txt"
     req.write_text(req.read_text() + "xformers==0.0.28.post3\n")
     assert check() == 1
+
+
+def test_diff_of_the_pin_files_is_what_apply_writes_and_git_apply_takes_it(tree, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tree, other)
+    result = CliRunner().invoke(main, ["diff", str(tree), "--select", "TP", "-q"])
+    patch = tmp_path / "pins.patch"
+    patch.write_bytes(result.stdout_bytes)
+    subprocess.run(["git", "apply", str(patch)], cwd=other, check=True)
+    invoke("apply", tree, "--select", "TP", "-q")
+    assert files(other) == {rel: data for rel, data in files(tree).items()}
