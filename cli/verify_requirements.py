@@ -30,11 +30,24 @@ def light_requirements() -> List[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _table_target(torch: str):
-    from ..codemods.pins.table import load_target, targets
+def _pin_table():
+    try:
+        from ..codemods.pins import table
+    except ImportError:  # scripts/torch-envs imports this file as a top-level `cli` (PYTHONPATH=repo, no install)
+        import importlib.util
+        import sys
 
-    for line in targets():
-        target = load_target(line)
+        path = Path(__file__).resolve().parent.parent / "codemods" / "pins" / "table.py"
+        spec = importlib.util.spec_from_file_location("_sam3d_pin_table", path)
+        table = sys.modules["_sam3d_pin_table"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(table)
+    return table
+
+
+def _table_target(torch: str):
+    table = _pin_table()
+    for line in table.targets():
+        target = table.load_target(line)
         if target.torch == torch:
             return target
     return None

@@ -64,3 +64,15 @@ def test_rules_explains_each_pins_code_from_the_table():
                            ("TP005", "bpy: ==4.3.0"), ("TP100", "lightning: from 2.4.0 needs torch<4.0,>=2.1.0")):
         result = CliRunner().invoke(main, ["rules", code])
         assert result.exit_code == 0 and result.output.startswith(code + " (") and expected in result.output, result.output
+
+
+def test_torch_envs_reads_the_table_without_the_tool_installed():
+    # scripts/torch-envs: `PYTHONPATH=<repo> python -c 'from cli.verify_requirements import all_requirements'`
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    code = "import sys; from cli.verify_requirements import all_requirements; print(all_requirements(sys.argv[1])[:3])"
+    proc = subprocess.run([sys.executable, "-c", code, "2.0.0"], capture_output=True, text=True, cwd="/",
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert proc.stdout.strip() == "['torch==2.0.0', 'torchvision==0.15.1', 'numpy<2']", proc.stderr
