@@ -36,11 +36,39 @@ def env(path, python, cuda, target_torch, cpu, arch_list, constraints):
         out = Path(constraints) if constraints else root / CONSTRAINTS_NAME
         steps = build_plan(root, target, out.resolve(), cpu=cpu, arch_list=arch_list, python=python)
         atomic_write(out, constraints_text(target).encode())
+        _exclude_from_git(root, out)
     except (TableError, PlanError, InputError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"{path}: {exc.strerror or exc}")
     click.echo(render(steps, python), nl=False)
+
+
+def _exclude_from_git(root: Path, written: Path) -> None:
+    """List the constraints file in the checkout's info/exclude, as apply does its manifest: `git status`
+    stays clean. Outside a git checkout, or written outside the tree, nothing is done."""
+    import os
+    import subprocess
+
+    try:
+        rel = written.resolve().relative_to(root.resolve()).as_posix()
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--git-path", "info/exclude", "--show-prefix"],
+                             capture_output=True, text=True, timeout=30)
+    except (ValueError, OSError, subprocess.SubprocessError):
+        return
+    lines = out.stdout.splitlines()
+    if out.returncode != 0 or not lines:
+        return
+    exclude = Path(lines[0]) if os.path.isabs(lines[0]) else root / lines[0]
+    pattern = f"/{lines[1] if len(lines) > 1 else ''}{rel}"
+    try:
+        existing = exclude.read_text(encoding="utf-8", errors="replace") if exclude.exists() else ""
+        if pattern not in existing.splitlines():
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            with open(exclude, "a", encoding="utf-8") as fh:
+                fh.write(("" if not existing or existing.endswith("\n") else "\n") + pattern + "\n")
+    except OSError:
+        pass  # git then lists the file as untracked: visible, harmless
 
 
 def _fail(message: str) -> None:

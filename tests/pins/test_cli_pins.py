@@ -194,3 +194,17 @@ def test_diff_of_the_pin_files_is_what_apply_writes_and_git_apply_takes_it(tree,
     subprocess.run(["git", "apply", str(patch)], cwd=other, check=True)
     invoke("apply", tree, "--select", "TP", "-q")
     assert files(other) == {rel: data for rel, data in files(tree).items()}
+
+
+def test_env_leaves_git_status_clean(tree):
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    subprocess.run(["git", "-C", str(tree), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], check=True)
+    invoke("apply", tree, "-q")
+    invoke("revert", tree)
+    assert invoke("env", tree, "--cpu")[0] == 2  # reverted: unpatched again
+    invoke("apply", tree, "-q")
+    assert invoke("env", tree)[0] == 0 and (tree / ".sam3d-codemod-constraints.txt").is_file()
+    invoke("revert", tree)
+    status = subprocess.run(["git", "-C", str(tree), "status", "--porcelain"], capture_output=True, text=True).stdout
+    assert status == ""
