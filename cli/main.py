@@ -120,6 +120,7 @@ def main() -> None:
     update PATH  revert, move the submodule to upstream's head (or --rev), apply, check
     gate PATH    check --lock, apply to a copy, verify (the upstream-bump gate)
     rules [CODE] list the rules, or explain one
+    env PATH     print the install steps for the patched tree (torch held at the target)
     """
 
 
@@ -388,7 +389,7 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
         from .verify_requirements import all_requirements
 
         try:
-            click.echo("\n".join(all_requirements(torch_version)))
+            click.echo("\n".join(all_requirements(torch_version, Path(path) if path else None)))
         except ValueError as exc:
             click.echo(f"sam3d-codemod: error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
@@ -413,9 +414,10 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
     sys.exit(code)
 
 
+from .env_command import env  # noqa: E402  (the install plan, cli/env_command.py)
 from .workflow import gate, revert, update  # noqa: E402  (the upstream-bump commands, cli/workflow.py)
 
-for _command in (revert, update, gate):
+for _command in (revert, update, gate, env):
     main.add_command(_command)
 
 

@@ -53,6 +53,8 @@ def common_options(fn):
         click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip; replaces the config's ignore."),
         click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True,
                      help="Oldest torch to support (2.0 to 2.13); rules fixed at or before it are off."),
+        click.option("--target-cuda", default=None, metavar="X.Y",
+                     help="CUDA of the target environment, for the requirement pins (TP rules). [default: the pin table's, 11.8 for torch 2.0]"),
         click.option("--output-format", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes. [default: CPU count]"),
         click.option("--exclude", multiple=True, help="Gitignore-style patterns to skip (on top of .gitignore); replaces the config's exclude."),
@@ -128,6 +130,7 @@ class Run:
             exclude=list(p["exclude"]) + list(p["extend_exclude"]),
             max_bytes=p["max_file_size"] or DEFAULT_MAX_BYTES,
             cache=not p["no_cache"] and self.command != "diff",
+            cuda=p.get("target_cuda"),
         )
 
     def color(self, stream) -> bool:

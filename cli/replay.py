@@ -40,7 +40,9 @@ def code_fingerprint() -> str:
     """Changes whenever the tool's own code or data changes (not only its version number)."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parts = []
-    for folder in ("codemods", "cli", os.path.join("codemods", "data"), os.path.join("codemods", "runtime"), os.path.join("codemods", "probe"), os.path.join("codemods", "rules"), os.path.join("codemods", "engine"), os.path.join("codemods", "apiscan")):
+    for folder in ("codemods", "cli", os.path.join("codemods", "data"), os.path.join("codemods", "runtime"),
+                   os.path.join("codemods", "probe"), os.path.join("codemods", "rules"), os.path.join("codemods", "engine"),
+                   os.path.join("codemods", "apiscan"), os.path.join("codemods", "pins"), os.path.join("codemods", "pins", "data")):
         d = os.path.join(here, folder)
         if not os.path.isdir(d):
             continue
@@ -111,7 +113,8 @@ def watched_paths(roots: Iterable[str], extra: Iterable[str]) -> List[str]:
             dirnames[:] = [d for d in dirnames if d != CACHE_DIR]
             paths.append(dirpath)
             paths += [os.path.join(dirpath, f) for f in filenames if f.endswith((".py", ".yaml", ".yml", ".toml"))
-                      or f == ".gitignore"]
+                      or f == ".gitignore" or (f.endswith(".txt") and (f.startswith("requirements")
+                      or os.path.basename(dirpath) == "requirements"))]  # (pin files: codemods/pins/files.py)
         paths += _git_files(root)
     return paths
 

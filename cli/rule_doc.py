@@ -27,6 +27,12 @@ def describe(code: str, target: str = "2.0") -> dict:
     from ..codemods.rules import by_code, module_of
 
     rule = by_code(code)
+    if rule is not None and rule.kind == "pins":  # requirement pins (codemods/pins): the table's entries are the doc
+        from ..codemods.pins.explain import rule_doc
+
+        return {"code": rule.code, "name": rule.name, "summary": rule.summary, "fixes": rule.fixes,
+                "fixed_in": None, "enabled": True, "needs_compat": False, "kind": "pins",
+                "doc": rule_doc(rule.code), "example": None, "libcst_command": None}
     if rule is None:
         raise UnknownCode(f"unknown rule code: {code.strip().upper()} (see `sam3d-codemod rules`)")
     module = module_of(rule)

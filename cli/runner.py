@@ -17,6 +17,7 @@ from ..codemods.engine.hosts import SKIP_DIRS, HostFinder  # noqa: F401  (HostFi
 # Re-exported: cli/stdin.py, cli/main.py, tests and bench/ import these from here.
 from .compat_module import COMPAT_FILE, COMPAT_MARKER, _add_compat_modules, _is_generated_compat, render_compat  # noqa: F401
 from .config_rules import _run_config_rules  # noqa: F401  (looked up here at call time: tests patch it)
+from .pins_files import run_pins  # requirement files, pyproject, environments/*.yml (codemods/pins)
 from .diff import _git_quote, unified_diff  # noqa: F401
 from .filejob import (LIBCST_MAX_BYTES, LIBCST_MAX_LINE, _known_codes, _load_api_table, _over_libcst_limits,  # noqa: F401
                       _python_rejects, _rules_for, _syntax_error, _warm_up, _worker_died, conflict_marker, prefilter,
@@ -43,6 +44,7 @@ class Options:
     max_bytes: int = DEFAULT_MAX_BYTES
     exclude: Sequence[str] = ()
     cache: bool = True
+    cuda: Optional[str] = None  # --target-cuda (the pins rules); None: the pin table's default for the target torch
 
 
 # ---------------------------------------------------------------- discovery
@@ -230,6 +232,7 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
         cache.save()
     compat = _add_compat_modules(report, hosts, helpers, write)
     _run_config_rules(report, rules, paths)
+    run_pins(report, paths, options.select, options.ignore, options.target, options.cuda)
     report.outcomes.sort(key=lambda o: (str(o.root), o.rel))
     if write:
         if before_write is not None:

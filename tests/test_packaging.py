@@ -19,7 +19,8 @@ def test_wheel_install_layout(tmp_path):
     pkg = target / "sam3d_codemod"
     for rel in ("cli/main.py", "codemods/base.py", "codemods/data/torch_api.json", "codemods/data/rule_examples.json",
                 "codemods/runtime/torch_compat.py", "codemods/probe/verify_probe.py", "codemods/probe/vp_checks.py",
-                "codemods/probe/vp_stand_ins.py", "codemods/rules/tc001_submodule_import.py", "codemods/engine/transform.py", "codemods/data/verify-requirements.txt"):
+                "codemods/probe/vp_stand_ins.py", "codemods/rules/tc001_submodule_import.py", "codemods/engine/transform.py",
+                "codemods/data/verify-requirements.txt", "codemods/pins/data/companions.json"):
         assert (pkg / rel).is_file(), rel
     env = dict(os.environ, PYTHONPATH=str(target))
     out = subprocess.run([sys.executable, "-c", "import sys, sam3d_codemod.cli.main as m; "
@@ -32,7 +33,7 @@ def test_wheel_install_layout(tmp_path):
     req = subprocess.run([sys.executable, "-c", "from click.testing import CliRunner; import sam3d_codemod.cli.main as m; "
                           "print(CliRunner().invoke(m.main, ['verify', '--print-requirements', '--torch', '2.0.0']).output)"],
                          capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert req.stdout.split()[:4] == ["torch==2.0.0", "torchvision==0.15.*", "numpy<2", "loguru"], req.stdout + req.stderr
+    assert req.stdout.split()[:4] == ["torch==2.0.0", "torchvision==0.15.1", "numpy<2", "loguru"], req.stdout + req.stderr
     # `rules CODE` shows its before/after without the repository's fixtures/
     out = subprocess.run([sys.executable, "-m", "sam3d_codemod", "rules", "TC005", "--output-format", "json"],
                          capture_output=True, text=True, env=env, cwd=tmp_path)

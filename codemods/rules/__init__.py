@@ -3,7 +3,8 @@
 A copied module under a new code is registered by being here: ``rules``, the JSON and SARIF
 outputs and the summary all list what this registry lists. TC000 (the helper module), TC100 (newer
 torch API) and TC101 (unused suppression) are modules here too, of kind "helper" and "check": the
-engine does not run them, but they are declared the same way.
+engine does not run them, but they are declared the same way. The requirement-pin rules (TP001...,
+``codemods/pins/registry.py``) are listed here too.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..base import Rule, parse_version, routes_of
+from ..pins.registry import ALL_PIN_RULES
 
 _MODULE_NAME = re.compile(r"^(tc\d{3})_\w+\.py$")
 
@@ -36,7 +38,9 @@ def every_rule() -> Tuple[Rule, ...]:
         if rule.code in found:
             raise RuntimeError(f"two rule modules declare {rule.code}")
         found[rule.code] = rule
-    return tuple(found.values())
+    for rule in ALL_PIN_RULES:  # the requirement-pin rules (kind "pins"), declared in one list
+        found[rule.code] = rule
+    return tuple(sorted(found.values(), key=lambda r: r.code))
 
 
 def all_rules() -> List[Rule]:
