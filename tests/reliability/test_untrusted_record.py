@@ -99,13 +99,14 @@ def test_consumer_git_config_never_gets_a_line_from_the_record(tmp_path):
     (root / "pkg").mkdir(parents=True)
     (root / "pkg" / "m.py").write_text(PATCHED)
     evil = before + b"[core]\n\tfsmonitor = touch /tmp/pwned\n"
-    plant(root, {"../.git/config": (evil, before + b"# patched\n", {})})
+    plant(root, {"../.git/config": (evil, before, {})})
     code, out = invoke("revert", root)
     assert config.read_bytes() == before
     assert code == 2 and "Traceback" not in out
 
 
 def test_device_entry_is_refused_without_reading_it(tmp_path):
+    """Before the fix `revert` read /dev/zero to the end (MemoryError, or the OOM killer)."""
     root = tree(tmp_path)
     plant(root, {"/dev/zero": (b"x", b"y", {})})
     code, out = invoke("revert", root)
