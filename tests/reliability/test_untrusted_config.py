@@ -108,3 +108,30 @@ def test_deep_lock_json_is_a_one_line_error(tmp_path):
     lock.write_text('{"version": 1, "sites": ' + "[" * 100_000 + "]" * 100_000 + "}")
     code, out = invoke("check", tree, "--lock", lock, "--no-cache")
     _one_line(code, out)
+
+
+def test_result_cache_planted_in_the_tree_is_not_believed(tmp_path):
+    """A results file an upstream commit carries (saying the float8 file is clean) is not read."""
+    import hashlib
+
+    tree = consumer_with_tree(tmp_path, '[project]\nname = "x"\n')
+    lock = _lock(tmp_path)
+    code, out = invoke("check", tree, "--lock", lock)
+    assert code == 1 and "TC100" in out, out
+    sha = hashlib.sha256((tree / "pkg" / "m.py").read_bytes()).hexdigest()
+    for results in (tree / ".sam3d-codemod-cache").glob("results-*.json"):
+        body = results.read_bytes().split(b"\n", 1)[-1] if results.read_bytes().startswith(b"sam3d") else results.read_bytes()
+        entries = json.loads(body)
+        entries["pkg/m.py"] = {"stat": [0, 0, 0], "sha": sha, "skip": True}
+        results.write_text(json.dumps(entries))  # what a commit can carry: no key of this user's
+    code, out = invoke("check", tree, "--lock", lock)
+    assert code == 1 and "TC100" in out, out
+
+
+def test_deep_result_cache_is_a_cold_run(tmp_path):
+    tree = consumer_with_tree(tmp_path, '[project]\nname = "x"\n')
+    invoke("check", tree)
+    for results in (tree / ".sam3d-codemod-cache").glob("results-*.json"):
+        results.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    code, out = invoke("check", tree)
+    assert code == 1 and "Traceback" not in out and "TC100" in out, out
