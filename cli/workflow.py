@@ -15,7 +15,7 @@ EXIT_CLEAN, EXIT_ERROR = 0, 2
 def revert(path):
     """Undo exactly what `apply` changed in PATH (its record, kept in the checkout's git dir) and remove
     the generated helper. Your own edits since are kept; where they overlap the patch nothing is changed."""
-    from .applied import stray_note
+    from .applied import ManifestError, stray_note
     from .lock import TreeLock, TreeLocked
     from .revert import RevertError, revert as run_revert
 
@@ -26,7 +26,7 @@ def revert(path):
     try:
         with TreeLock([path]):  # never beside an apply of the same tree
             done = run_revert(Path(path))
-    except (RevertError, TreeLocked) as exc:
+    except (RevertError, TreeLocked, ManifestError) as exc:
         click.echo(f"sam3d-codemod: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     if done.empty:
@@ -51,7 +51,7 @@ def update(path, rev, lock_file, options):
 
     Other OPTIONS (--select, --target-torch, ...) go to apply and check. Refuses, changing nothing,
     when the checkout has edits of yours (named). Exit: check's."""
-    from .applied import stray_note
+    from .applied import ManifestError, stray_note
     from .update import UpdateError, update as run_update
     from .revert import RevertError
 
@@ -62,7 +62,7 @@ def update(path, rev, lock_file, options):
     check_args = list(options) + (["--lock", lock_file] if lock_file else [])
     try:
         code = run_update(Path(path), rev, list(options), check_args, say=lambda line: click.echo(line))
-    except (UpdateError, RevertError) as exc:
+    except (UpdateError, RevertError, ManifestError) as exc:
         click.echo(f"sam3d-codemod: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(code)
