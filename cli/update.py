@@ -78,12 +78,16 @@ def preflight(path: Path, resuming: Optional[dict] = None) -> reverting.Plan:
         raise UpdateError(f"{path}: not a git checkout (update moves a submodule; use revert/apply yourself)")
     plan = reverting.plan(path)
     own = []
-    for rel in _dirty(path) + (_untracked(path) if resuming else []):
+    for rel in _dirty(path):
         if rel in plan.writes and plan.writes[rel] == _head_blob(path, rel):
             continue  # apply's change, which the revert takes out
         if resuming and _is_targets(path, rel, resuming["to"]):
             continue  # written by the interrupted checkout
         own.append(rel)
+    for rel in _untracked(path) if resuming else ():
+        # Only files the new commit has are in the forced checkout's way; they must be its bytes.
+        if _head_blob(path, rel, resuming["to"]) is not None and not _is_targets(path, rel, resuming["to"]):
+            own.append(rel)
     if own and resuming:
         raise UpdateError(f"{path}: an earlier update (from {resuming['from'][:12]} to {resuming['to'][:12]}) was "
                           f"interrupted during git checkout, and {', '.join(sorted(own))} hold neither commit's "
