@@ -7,19 +7,19 @@ carry over (or lose) makes the command refuse and name the files, with nothing c
 the writes, and each write happens only if its file still holds the bytes that plan read: an
 edit made during the fetch is kept, never reverted away. A refused ``git checkout`` puts the
 reverted files back, so the tree is exactly as it was, and git's reason is shown. An interrupted
-update is recognised on the next run (cli/update_state.py). apply and check run this same tool
-as a child process, so their output and exit codes are the usual ones.
+update is recognised on the next run (cli/update_state.py). apply and check run in this process
+through the command group (cli/steps.py), so their output and exit codes are the usual ones.
 """
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from . import revert as reverting
 from . import update_state
+from .steps import run_step
 
 
 class UpdateError(Exception):
@@ -147,13 +147,6 @@ def target_commit(path: Path, rev: Optional[str]) -> str:
     return head
 
 
-def tool(*args: str) -> int:
-    """This tool as a child process (same interpreter), output passed through."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return subprocess.call([sys.executable, "-m", "sam3d_codemod", *args])
-
-
 def _resumable(path: Path) -> Optional[dict]:
     """The marker of an interrupted update whose checkout must be finished, or None."""
     earlier = update_state.pending(path)
@@ -169,7 +162,7 @@ def _resumable(path: Path) -> Optional[dict]:
 
 
 def update(path: Path, rev: Optional[str], apply_args: Sequence[str], check_args: Sequence[str],
-           say=print) -> int:
+           say=print, tool: Callable[..., int] = run_step) -> int:
     resuming = _resumable(path)
     preflight(path, resuming)
     before = git(path, "rev-parse", "HEAD").strip()
