@@ -29,8 +29,9 @@ def test_gate_steps_start_no_interpreter(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "call", spy)
     monkeypatch.setenv("SAM3D_CODEMOD_NO_REPLAY", "1")
     copies = []
-    real_forget = applied.forget
-    monkeypatch.setattr(applied, "forget", lambda root: (copies.append(applied.location(root)), real_forget(root)))
+    real_forget = getattr(applied, "forget", None)  # absent before the fix
+    if real_forget is not None:
+        monkeypatch.setattr(applied, "forget", lambda root: (copies.append(applied.location(root)), real_forget(root)))
     result = CliRunner().invoke(main, ["gate", str(tree), "--lock", str(LOCK)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "gate: passed (check, apply)" in result.output
