@@ -6,6 +6,10 @@ Discovery (as Ruff and Black do it): the nearest ``pyproject.toml`` at or above 
 ``pyproject.toml`` without one (upstream's own, inside a consumer's submodule) is passed over.
 ``--config FILE`` names the file instead; ``--isolated`` reads none.
 
+Trust boundary: a section inside the tree being checked is upstream's, untrusted; the nearest one
+outside it is used, and the tree's may only add checks (cli/config_trust.py). Every file is read
+within size and depth bounds (cli/bounded.py).
+
 Values are typed: lists must be TOML arrays of strings, numbers TOML integers, ``target-torch`` a
 string (a TOML float ``2.10`` would read as 2.1). Each value then goes through the click type of
 the option it stands for, so the config and the command line accept exactly the same values.
