@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import os
-import stat
 import zlib
 from pathlib import Path
 from typing import Dict, Optional
@@ -111,25 +110,32 @@ class ResultCache:
     def save(self) -> None:
         if not (self.enabled and self.dirty):
             return
+        from .tree_fs import DirChain
+
         try:
-            self.dir.mkdir(exist_ok=True)
-            if not stat.S_ISDIR(os.lstat(self.dir).st_mode):
-                return  # a link or a file in its place: never write through it
-            gitignore = self.dir / ".gitignore"
-            if not os.path.lexists(gitignore):
-                _write_new(gitignore, b"# created by sam3d-codemod\n*\n")
-            tmp = self.file.with_suffix(f".tmp{os.getpid()}")
-            body = json.dumps(self.entries, separators=(",", ":")).encode()
-            _write_new(tmp, _MAGIC + hmac.new(self.key, body, "sha256").hexdigest().encode() + b"\n" + body)
             try:
-                if os.path.islink(self.file):
-                    os.unlink(self.file)
-                os.replace(tmp, self.file)  # replaces a link itself, never its target
-            except OSError:
-                _unlink(tmp)
-                raise
+                os.mkdir(self.dir)
+            except FileExistsError:
+                pass
+            # Through descriptors from the tree root, never following a link (cli/tree_fs.py): the
+            # folder swapped for a symlink at any point is refused, not written through.
+            with DirChain(self.dir.parent, str(self.file)) as chain:
+                fd, name = chain.fd, chain.name
+                try:
+                    os.stat(".gitignore", dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    _write_new(".gitignore", b"# created by sam3d-codemod\n*\n", fd)
+                tmp = f"{name}.tmp{os.getpid()}"
+                body = json.dumps(self.entries, separators=(",", ":")).encode()
+                _write_new(tmp, _MAGIC + hmac.new(self.key, body, "sha256").hexdigest().encode() + b"\n" + body, fd)
+                try:
+                    chain.verify()
+                    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)  # replaces a link itself, never its target
+                except OSError:
+                    _unlink(tmp, fd)
+                    raise
         except OSError:
-            pass  # a read-only tree (or a full disk) just runs cold
+            pass  # a read-only tree (or a full disk, or a folder swapped for a link) just runs cold
 
 
 _MAGIC = b"sam3d-codemod-mac "
@@ -190,25 +196,29 @@ def _verified(raw: bytes, key: bytes) -> bytes:
     return body
 
 
-def _unlink(path: Path) -> None:
+def _unlink(name: str, dir_fd: int) -> None:
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
     except OSError:
         pass
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path`` (which must not exist, nor be a link) holding ``data``; on any failure
-    (disk full) the partial file is removed."""
-    if os.path.lexists(path):
-        _unlink(path)  # a leftover of a killed run (or a planted link: removed, not followed)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o644)
+def _write_new(name: str, data: bytes, dir_fd: int) -> None:
+    """Create ``name`` in the directory ``dir_fd`` (it must not exist, nor be a link) holding ``data``;
+    on any failure (disk full) the partial file is removed."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        _unlink(name, dir_fd)  # a leftover of a killed run (or a planted link: removed, not followed)
+    except FileNotFoundError:
+        pass
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                 0o644, dir_fd=dir_fd)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
     except BaseException:
         os.close(fd)
-        _unlink(path)
+        _unlink(name, dir_fd)
         raise
     os.close(fd)
