@@ -14,10 +14,14 @@ but it may only add checks: its ``select`` adds rules to a narrowed ``select``, 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 from .paths import project_root
+
+# A submodule's git dir is <superproject's git dir>/modules/<name> (also from a worktree's git dir).
+_SUBMODULE_GITDIR = re.compile(r"(^|/)\.git/(worktrees/[^/\n]+/)?modules/", re.M)
 
 
 def tree_root(first: Path) -> Path:
@@ -34,7 +38,7 @@ def tree_root(first: Path) -> Path:
                 text = marker.read_text(encoding="utf-8", errors="replace")[:4096]
             except OSError:
                 text = ""
-            if "/modules/" in text.replace("\\", "/"):
+            if _SUBMODULE_GITDIR.search(text.replace("\\", "/")):
                 return d  # a submodule: all of it is upstream's
             return root  # a worktree of the consumer's repository
         if d.parent == d:

@@ -135,3 +135,16 @@ def test_deep_result_cache_is_a_cold_run(tmp_path):
         results.write_bytes(b"[" * 100_000 + b"]" * 100_000)
     code, out = invoke("check", tree)
     assert code == 1 and "Traceback" not in out and "TC100" in out, out
+
+
+def test_worktree_under_a_folder_named_modules_is_not_a_submodule(tmp_path):
+    """The consumer's own worktree (its .git file names .git/worktrees/...) keeps its config trusted."""
+    from sam3d_codemod.cli.config_trust import tree_root
+
+    wt = tmp_path / "modules" / "wt"
+    (wt / "external" / "up").mkdir(parents=True)
+    (wt / ".git").write_text(f"gitdir: {tmp_path}/modules/repo/.git/worktrees/wt\n")
+    assert tree_root(wt / "external" / "up") == wt / "external" / "up"
+    (wt / "external" / "up" / ".git").write_text("gitdir: ../../.git/modules/up\n")
+    (wt / "external" / "up" / "pkg").mkdir()
+    assert tree_root(wt / "external" / "up" / "pkg") == wt / "external" / "up"
