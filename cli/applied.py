@@ -1,15 +1,23 @@
-"""What `apply` changed, so that `revert` can undo exactly that: ``<root>/.sam3d-codemod-applied.json``.
+"""What `apply` changed, so that `revert` can undo exactly that: the apply record.
+
+Trust boundary: the tree is untrusted input (an upstream commit controls every file in it), so
+the record never lives there. It is kept in the checkout's git directory
+(``<git dir>/sam3d-codemod/applied*.json``; for a submodule that is the superproject's
+``.git/modules/<name>``), where no commit can write, or, outside a git checkout, in the user
+cache keyed by the tree's real path (cli/record_store.py). A ``.sam3d-codemod-applied.json``
+found inside the tree is never read: the commands say so in a note. Every entry is checked on
+reading (cli/record_check.py) and again, against the file system, before revert writes anything.
 
 Per changed file: its bytes before the first `apply` (``null`` for a file apply created, the
-generated helper), its bytes as apply last wrote them, and the sites each rule patched there (so a
-lock counts a patched site as the same site: cli/lockfile.py). The manifest is written atomically
-*before* the files it describes, so an interrupted apply leaves files that are either recorded or
-untouched. Inside a git checkout the manifest is listed in the checkout's ``info/exclude``.
+generated helper), its bytes as apply last wrote them, a SHA-256 of each, and the sites each rule
+patched there (so a lock counts a patched site as the same site: cli/lockfile.py). The record is
+written atomically *before* the files it describes, so an interrupted apply leaves files that are
+either recorded or untouched.
 """
 from __future__ import annotations
 
 import base64
-import json
+import hashlib
 import os
 import subprocess
 import zlib
@@ -17,83 +25,107 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, Optional
 
-from .fileio import atomic_write
+from . import record_store
+from .bounded import BoundsError, inflate, load_json
+from .fileio import InputError, atomic_write, read_bytes
+from .record_check import RecordError, check_entry, lstat_inside
 
-MANIFEST = ".sam3d-codemod-applied.json"
-VERSION = 1
+STRAY = ".sam3d-codemod-applied.json"  # where older releases kept it: inside the tree, never read now
+VERSION = 2
+# apply never writes a file over the hard read limit (cli/runner.py HARD_MAX_BYTES); the helper is ~30 KB.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+class ManifestError(Exception):
+    """A record that cannot be used: one line; nothing is written."""
 
 
 def _pack(data: Optional[bytes]) -> Optional[str]:
     return None if data is None else base64.b64encode(zlib.compress(data, 6)).decode("ascii")
 
 
-def _unpack(text: Optional[str]) -> Optional[bytes]:
-    return None if text is None else zlib.decompress(base64.b64decode(text))
+def _unpack(text: object, what: str) -> Optional[bytes]:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise RecordError(f"{what}: not packed bytes")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise RecordError(f"{what}: not base64") from None
+    return inflate(raw, MAX_FILE_BYTES, what)
 
 
-class ManifestError(Exception):
-    """A manifest that cannot be read: one line."""
+def _sha(data: Optional[bytes]) -> Optional[str]:
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def location(root: Path) -> Path:
+    return record_store.location(Path(root))
+
+
+def stray_note(root: Path) -> Optional[str]:
+    """The note for a record found inside the tree (planted by a commit, or left by an older release)."""
+    path = Path(root) / STRAY
+    if not os.path.lexists(path):
+        return None
+    return (f"note: {path} is inside the tree and is not read (a commit can plant one); "
+            f"apply keeps its record in {location(root)}")
 
 
 def load(root: Path) -> Dict[str, dict]:
-    """rel path -> {"original": bytes|None, "patched": bytes, "sites": {code: n}}; {} without a manifest."""
-    path = Path(root) / MANIFEST
+    """rel path -> {"original": bytes|None, "patched": bytes, "sites": {code: n}}; {} without a record.
+    Every entry's shape, path form and hashes are checked (ManifestError, one line)."""
+    path = location(root)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json(path, "apply record")
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
-        raise ManifestError(f"{path}: cannot read the apply manifest: {exc}") from None
+    except BoundsError as exc:
+        raise ManifestError(str(exc)) from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("files"), dict):
-        raise ManifestError(f"{path}: not a version-{VERSION} sam3d-codemod apply manifest")
+        raise ManifestError(f"{path}: not a version-{VERSION} sam3d-codemod apply record")
+    out: Dict[str, dict] = {}
     try:
-        return {rel: {"original": _unpack(e["original"]), "patched": _unpack(e["patched"]),
-                      "sites": dict(e.get("sites", {}))} for rel, e in data["files"].items()}
-    except (KeyError, TypeError, ValueError, zlib.error) as exc:
-        raise ManifestError(f"{path}: damaged apply manifest ({type(exc).__name__})") from None
+        for rel, e in data["files"].items():
+            if not isinstance(e, dict):
+                raise RecordError(f"entry {rel!r}: not an object")
+            entry = {"original": _unpack(e.get("original"), f"entry {rel!r} original"),
+                     "patched": _unpack(e.get("patched"), f"entry {rel!r} patched"), "sites": e.get("sites", {})}
+            check_entry(rel, entry, e.get("original_sha256"), e.get("patched_sha256"))
+            out[rel] = entry
+    except (RecordError, BoundsError) as exc:
+        raise ManifestError(f"{path}: apply record refused: {exc}") from None
+    return out
 
 
 def save(root: Path, files: Dict[str, dict]) -> None:
-    path = Path(root) / MANIFEST
+    path = location(root)
     if not files:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+        forget(root)
         return
+    import json
+
     from .. import __version__
 
     data = {"version": VERSION, "generated_by": f"sam3d-codemod {__version__}",
-            "files": {rel: {"original": _pack(e["original"]), "patched": _pack(e["patched"]), "sites": e["sites"]}
+            "tree": os.path.realpath(root),
+            "files": {rel: {"original": _pack(e["original"]), "patched": _pack(e["patched"]),
+                            "original_sha256": _sha(e["original"]), "patched_sha256": _sha(e["patched"]),
+                            "sites": e["sites"]}
                       for rel, e in sorted(files.items())}}
-    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    _exclude_from_git(Path(root))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    except (OSError, InputError) as exc:
+        raise ManifestError(f"{path}: cannot write the apply record: {exc}") from None
 
 
-def _exclude_from_git(root: Path) -> None:
-    """List the manifest in the enclosing checkout's info/exclude (a submodule has its own)."""
+def forget(root: Path) -> None:
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--git-path", "info/exclude", "--show-prefix"],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return
-    if out.returncode != 0:
-        return
-    lines = out.stdout.splitlines()
-    if len(lines) < 1:
-        return
-    exclude = Path(lines[0]) if os.path.isabs(lines[0]) else root / lines[0]
-    prefix = lines[1] if len(lines) > 1 else ""
-    pattern = f"/{prefix}{MANIFEST}"
-    try:
-        existing = exclude.read_text(encoding="utf-8", errors="replace") if exclude.exists() else ""
-        if pattern in existing.splitlines():
-            return
-        exclude.parent.mkdir(parents=True, exist_ok=True)
-        with open(exclude, "a", encoding="utf-8") as fh:
-            fh.write(("" if not existing or existing.endswith("\n") else "\n") + pattern + "\n")
-    except OSError:
-        pass  # git then lists the manifest as untracked: visible, harmless
+        location(root).unlink()
+    except FileNotFoundError:
+        pass
 
 
 def merge(current: bytes, base: bytes, other: bytes) -> Optional[bytes]:
@@ -115,7 +147,7 @@ def merge(current: bytes, base: bytes, other: bytes) -> Optional[bytes]:
 
 
 def record(outcomes: Iterable) -> None:
-    """Before apply writes ``outcomes``: add them to their roots' manifests (a file's first original is kept)."""
+    """Before apply writes ``outcomes``: add them to their roots' records (a file's first original is kept)."""
     by_root: Dict[Path, list] = {}
     for o in outcomes:
         by_root.setdefault(o.root, []).append(o)
@@ -155,9 +187,9 @@ def forget_unwritten(outcomes: Iterable) -> None:
             if entry is None:
                 continue
             try:
-                current = o.path.read_bytes()
-            except FileNotFoundError:
-                current = None
+                current = read_bytes(o.path, MAX_FILE_BYTES, follow=False) if lstat_inside(root, o.rel) else None
+            except (RecordError, InputError):
+                continue
             if current == entry["original"]:
                 del files[o.rel]
                 changed = True
@@ -174,10 +206,11 @@ def patched_counts(root: Path, current: Dict[str, bytes] = None) -> Dict[str, Di
         return {}
     out: Dict[str, Dict[str, int]] = {}
     for rel, entry in files.items():
-        path = Path(root) / rel
-        try:
-            data = path.read_bytes()
-        except OSError:
+        try:  # through real directories only, never a link, a device or a FIFO
+            if lstat_inside(Path(root), rel) is None:
+                continue
+            data = read_bytes(Path(root) / rel, MAX_FILE_BYTES, follow=False)
+        except (RecordError, InputError):
             continue
         if data != entry["patched"]:
             continue  # reverted or edited since: its sites are counted as they are now

@@ -6,14 +6,19 @@ in-place edit that kept the mtime (``cp -p``, ``touch -r``, coarse timestamps). 
 hashing every file costs about 2 ms on the real tree (106 files, 0.75 MB). ``--no-cache`` turns
 it off. The cache directory is used only when it is a real directory (never a symlink), and its
 files are created without following links; a failed write (disk full) leaves no temp file.
+
+Trust boundary: the cache directory sits inside the tree, which is untrusted: an upstream commit
+could carry a results file saying a file with findings is clean. So each results file starts with
+an HMAC-SHA256 of its body under a per-user key kept in the user cache (``cache-key``, mode 0600);
+a file without a valid one is not read (a cold run), nor one nested deeper than cli/bounded.py allows.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
-import stat
 import zlib
 from pathlib import Path
 from typing import Dict, Optional
@@ -51,12 +56,15 @@ class ResultCache:
         self.dirty = False
         if enabled and os.path.islink(self.dir):
             self.enabled = False  # never read or write through a link (it could lead out of the tree)
+        self.key = _user_key() if self.enabled else None
+        if self.key is None:
+            self.enabled = False  # no private key to sign with: a result could not be told from a planted one
         if self.enabled and self.file.is_file() and not self.file.is_symlink():
             try:
-                entries = json.loads(read_bytes(self.file, MAX_CACHE_BYTES, follow=False))
+                entries = json.loads(_verified(read_bytes(self.file, MAX_CACHE_BYTES, follow=False), self.key))
                 self.entries = entries if isinstance(entries, dict) else {}
-            except (InputError, ValueError):
-                self.entries = {}  # a damaged cache is only a cold run
+            except (InputError, ValueError, RecursionError):
+                self.entries = {}  # a damaged, foreign or planted cache is only a cold run
 
     def lookup(self, rel: str, st: os.stat_result, raw: bytes) -> Optional[dict]:
         if not self.enabled:
@@ -102,45 +110,115 @@ class ResultCache:
     def save(self) -> None:
         if not (self.enabled and self.dirty):
             return
+        from .tree_fs import DirChain
+
         try:
-            self.dir.mkdir(exist_ok=True)
-            if not stat.S_ISDIR(os.lstat(self.dir).st_mode):
-                return  # a link or a file in its place: never write through it
-            gitignore = self.dir / ".gitignore"
-            if not os.path.lexists(gitignore):
-                _write_new(gitignore, b"# created by sam3d-codemod\n*\n")
-            tmp = self.file.with_suffix(f".tmp{os.getpid()}")
-            _write_new(tmp, json.dumps(self.entries, separators=(",", ":")).encode())
             try:
-                if os.path.islink(self.file):
-                    os.unlink(self.file)
-                os.replace(tmp, self.file)  # replaces a link itself, never its target
-            except OSError:
-                _unlink(tmp)
-                raise
+                os.mkdir(self.dir)
+            except FileExistsError:
+                pass
+            # Through descriptors from the tree root, never following a link (cli/tree_fs.py): the
+            # folder swapped for a symlink at any point is refused, not written through.
+            with DirChain(self.dir.parent, str(self.file)) as chain:
+                fd, name = chain.fd, chain.name
+                try:
+                    os.stat(".gitignore", dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    _write_new(".gitignore", b"# created by sam3d-codemod\n*\n", fd)
+                tmp = f"{name}.tmp{os.getpid()}"
+                body = json.dumps(self.entries, separators=(",", ":")).encode()
+                _write_new(tmp, _MAGIC + hmac.new(self.key, body, "sha256").hexdigest().encode() + b"\n" + body, fd)
+                try:
+                    chain.verify()
+                    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)  # replaces a link itself, never its target
+                except OSError:
+                    _unlink(tmp, fd)
+                    raise
         except OSError:
-            pass  # a read-only tree (or a full disk) just runs cold
+            pass  # a read-only tree (or a full disk, or a folder swapped for a link) just runs cold
 
 
-def _unlink(path: Path) -> None:
+_MAGIC = b"sam3d-codemod-mac "
+_KEY: list = []
+
+
+def _user_key() -> Optional[bytes]:
+    """This user's cache-signing key (32 random bytes in the user cache, created on first use)."""
+    if _KEY:
+        return _KEY[0]
+    from ..codemods import user_cache
+
+    path = user_cache.path("cache-key")
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            with os.fdopen(fd, "rb") as fh:
+                key = fh.read(64)
+            if len(key) == 32:
+                _KEY.append(key)
+                return key
+            return None
+        except FileNotFoundError:
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                _write_new_exclusive(path, os.urandom(32))
+            except FileExistsError:
+                continue  # another run created it first: read that one
+            except OSError:
+                return None
+        except OSError:
+            return None
+    return None
+
+
+def _write_new_exclusive(path: str, data: bytes) -> None:
+    """``path`` holding all of ``data`` or not created (a concurrent reader never sees half a key)."""
+    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
-        os.unlink(path)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.link(tmp, path)  # FileExistsError when another run was first
+    finally:
+        os.unlink(tmp)
+
+
+def _verified(raw: bytes, key: bytes) -> bytes:
+    """The JSON body of a results file signed with ``key``; ValueError for any other file."""
+    from .bounded import check_json_depth
+
+    head, sep, body = raw.partition(b"\n")
+    if not sep or not head.startswith(_MAGIC):
+        raise ValueError("unsigned")
+    if not hmac.compare_digest(head[len(_MAGIC):], hmac.new(key, body, "sha256").hexdigest().encode()):
+        raise ValueError("not signed by this user")
+    check_json_depth(body, "result cache")
+    return body
+
+
+def _unlink(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
     except OSError:
         pass
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path`` (which must not exist, nor be a link) holding ``data``; on any failure
-    (disk full) the partial file is removed."""
-    if os.path.lexists(path):
-        _unlink(path)  # a leftover of a killed run (or a planted link: removed, not followed)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o644)
+def _write_new(name: str, data: bytes, dir_fd: int) -> None:
+    """Create ``name`` in the directory ``dir_fd`` (it must not exist, nor be a link) holding ``data``;
+    on any failure (disk full) the partial file is removed."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        _unlink(name, dir_fd)  # a leftover of a killed run (or a planted link: removed, not followed)
+    except FileNotFoundError:
+        pass
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                 0o644, dir_fd=dir_fd)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
     except BaseException:
         os.close(fd)
-        _unlink(path)
+        _unlink(name, dir_fd)
         raise
     os.close(fd)

@@ -6,6 +6,10 @@ Discovery (as Ruff and Black do it): the nearest ``pyproject.toml`` at or above 
 ``pyproject.toml`` without one (upstream's own, inside a consumer's submodule) is passed over.
 ``--config FILE`` names the file instead; ``--isolated`` reads none.
 
+Trust boundary: a section inside the tree being checked is upstream's, untrusted; the nearest one
+outside it is used, and the tree's may only add checks (cli/config_trust.py). Every file is read
+within size and depth bounds (cli/bounded.py).
+
 Values are typed: lists must be TOML arrays of strings, numbers TOML integers, ``target-torch`` a
 string (a TOML float ``2.10`` would read as 2.1). Each value then goes through the click type of
 the option it stands for, so the config and the command line accept exactly the same values.
@@ -95,17 +99,13 @@ def candidates(start: Path) -> Iterator[Path]:
 
 
 def _read_toml(path: Path) -> dict:
+    """Within size and depth bounds (cli/bounded.py): the file may be upstream's."""
+    from .bounded import BoundsError, load_toml
+
     try:
-        import tomllib
-    except ImportError:  # Python < 3.11: the declared `tomli; python_version < "3.11"` backport
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        return load_toml(path)
+    except BoundsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _section(path: Path, data: dict) -> Optional[dict]:
@@ -123,14 +123,28 @@ def _section(path: Path, data: dict) -> Optional[dict]:
     return section
 
 
-def find_config(start: Path) -> Tuple[Optional[Path], dict]:
-    """(file, its section) for the nearest pyproject.toml with a ``[tool.sam3d-codemod]`` table."""
+def find_config(start: Path, tree: Optional[Path] = None) -> Tuple[Optional[Path], dict]:
+    """(file, its section) for the nearest pyproject.toml with a ``[tool.sam3d-codemod]`` table
+    outside ``tree`` (cli/config_trust.py; None: every file counts)."""
+    path, section, _ = find_configs(start, tree)
+    return path, section
+
+
+def find_configs(start: Path, tree: Optional[Path]) -> Tuple[Optional[Path], dict, Optional[Tuple[Path, dict]]]:
+    """The nearest trusted (file, section), and the nearest section inside ``tree`` (or None)."""
+    from .config_trust import inside
+
+    untrusted = None
     for candidate in candidates(start):
         if candidate.is_file():
             section = _section(candidate, _read_toml(candidate))
-            if section is not None:
-                return candidate, section
-    return None, {}
+            if section is None:
+                continue
+            if tree is not None and inside(candidate, tree):
+                untrusted = untrusted or (candidate, section)
+                continue
+            return candidate, section, untrusted
+    return None, {}, untrusted
 
 
 def read_config(path: Path) -> dict:
@@ -145,13 +159,16 @@ def read_config(path: Path) -> dict:
 
 def watched_candidates(start: Path) -> List[Path]:
     """The files whose creation or change could change which config a run reads (for replay):
-    every candidate up to the file used (all of them when none is)."""
+    every candidate up to the trusted file used (all of them when none is)."""
+    from .config_trust import inside, tree_root
+
+    tree = tree_root(start)
     out = []
     for candidate in candidates(start):
         out.append(candidate)
         if candidate.is_file():
             try:
-                if _section(candidate, _read_toml(candidate)) is not None:
+                if _section(candidate, _read_toml(candidate)) is not None and not inside(candidate, tree):
                     break
             except ConfigError:
                 break
@@ -199,6 +216,21 @@ def split_codes(values: Iterable[str]) -> List[str]:
     return out
 
 
+def convert(ctx: click.Context, path: Optional[Path], section: Dict[str, object]) -> Dict[str, object]:
+    """Each value through the click type of the option it stands for (keys without an option are dropped)."""
+    by_name = {p.name: p for p in ctx.command.params}
+    out: Dict[str, object] = {}
+    for key, value in section.items():
+        param = by_name.get(key.replace("-", "_"))
+        if param is None:
+            continue
+        try:
+            out[key] = param.type_cast_value(ctx, value)
+        except click.BadParameter as exc:
+            raise ConfigError(f"{path}: [tool.{SECTION}] {key}: {exc.message}") from None
+    return out
+
+
 def merge(ctx: click.Context, path: Optional[Path], section: Dict[str, object]) -> Dict[str, object]:
     """The command's parameters with the config applied under the command line.
 
@@ -206,16 +238,8 @@ def merge(ctx: click.Context, path: Optional[Path], section: Dict[str, object]) 
     command line); an option given on the command line keeps its value, except that
     ``extend-exclude`` adds to ``exclude``."""
     params = dict(ctx.params)
-    by_name = {p.name: p for p in ctx.command.params}
-    for key, value in section.items():
+    for key, converted in convert(ctx, path, section).items():
         name = key.replace("-", "_")
-        param = by_name.get(name)
-        if param is None:
-            continue
-        try:
-            converted = param.type_cast_value(ctx, value)
-        except click.BadParameter as exc:
-            raise ConfigError(f"{path}: [tool.{SECTION}] {key}: {exc.message}") from None
         if name == "extend_exclude" or ctx.get_parameter_source(name) in (None, ParameterSource.DEFAULT,
                                                                           ParameterSource.DEFAULT_MAP):
             if name == "extend_exclude" and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
@@ -225,18 +249,32 @@ def merge(ctx: click.Context, path: Optional[Path], section: Dict[str, object]) 
 
 
 def resolve(ctx: click.Context, paths: Iterable[str], config_file: Optional[str], isolated: bool,
-            stdin_filename: Optional[str] = None) -> Tuple[Optional[Path], Dict[str, object]]:
-    """(config file used or None, the command's parameters with it applied)."""
+            stdin_filename: Optional[str] = None, notes: Optional[List[str]] = None
+            ) -> Tuple[Optional[Path], Dict[str, object]]:
+    """(trusted config file used or None, the command's parameters with it applied). A section
+    inside the tree may only add checks (cli/config_trust.py); ``notes`` gets what it could not set."""
     if isolated or os.environ.get("SAM3D_CODEMOD_ISOLATED"):
         return None, dict(ctx.params)
+    untrusted = None
     if config_file is not None:
         path: Optional[Path] = Path(config_file)
         section = read_config(path)  # type: ignore[arg-type]
     else:
+        from .config_trust import tree_root
+
         paths = list(paths)
         first = stdin_filename if (paths and paths[0] == "-" and stdin_filename) else \
             (paths[0] if paths and paths[0] != "-" else ".")
-        path, section = find_config(Path(first))
-    if path is None:
-        return None, dict(ctx.params)
-    return path, merge(ctx, path, validate(path, section))
+        path, section, untrusted = find_configs(Path(first), tree_root(Path(first)))
+    params = dict(ctx.params) if path is None else merge(ctx, path, validate(path, section))
+    if untrusted is not None:
+        from .config_trust import add_only, note
+
+        tree_path, tree_section = untrusted
+        values = convert(ctx, tree_path, validate(tree_path, tree_section))  # the same checks as a trusted file's
+        if "select" in values:
+            values["select"] = split_codes(values["select"])  # type: ignore[arg-type]
+        params, ignored = add_only(params, split_codes(params.get("select") or ()), values)  # type: ignore[arg-type]
+        if ignored and notes is not None:
+            notes.append(note(tree_path, ignored))
+    return path, params

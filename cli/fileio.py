@@ -108,18 +108,36 @@ def is_read_only(st: os.stat_result, path: Union[str, Path]) -> bool:
     return not (st.st_mode & _WRITE_BITS) or not os.access(path, os.W_OK)
 
 
-def atomic_write(path: Union[str, Path], data: bytes, expected: Optional[bytes] = None) -> None:
+def atomic_write(path: Union[str, Path], data: bytes, expected: Optional[bytes] = None,
+                 root: Optional[Union[str, Path]] = None) -> None:
     """Write ``data`` to ``path`` so it is either the old or the new file, never half of one.
 
     ``expected``: the bytes the file had when it was read (``b""`` for a file that did not exist);
-    if the file holds something else immediately before the rename, it is reported and left alone.
-    A symlink at ``path`` is refused: the tool never writes through a link.
+    if the file holds something else immediately before the rename, it is reported and left alone,
+    and a file that was read but has been deleted since stays deleted.
+    ``root``: the tree the file belongs to; every folder from it down to the file must be a real
+    directory, opened without following links and checked again right before the rename
+    (cli/tree_fs.py). A symlink at ``path`` is refused: the tool never writes through a link.
     """
+    from .tree_fs import ChainError, DirChain
+
     target = os.path.abspath(path)
     try:
-        st: Optional[os.stat_result] = os.lstat(target)
-    except FileNotFoundError:
-        st = None
+        chain = DirChain(Path(root) if root is not None else None, target)
+    except ChainError as exc:
+        raise InputError(f"{exc.strerror}; left unchanged") from None
+    except OSError as exc:
+        raise InputError(f"cannot open its folder: {_one_line(exc.strerror or exc)}; left unchanged") from None
+    with chain:
+        _write_in(chain, target, data, expected)
+
+
+def _write_in(chain, target: str, data: bytes, expected: Optional[bytes]) -> None:
+    from .tree_fs import ChainError
+
+    name, dfd = chain.name, chain.fd
+    try:
+        st = chain.lstat()
     except OSError as exc:
         raise InputError(f"cannot stat: {_one_line(exc.strerror or exc)}") from None
     if st is not None:
@@ -130,59 +148,79 @@ def atomic_write(path: Union[str, Path], data: bytes, expected: Optional[bytes] 
             raise InputError("not a regular file; left unchanged")
         if is_read_only(st, target):
             raise InputError("not writable (read-only file); left unchanged")
-    directory = os.path.dirname(target)
-    import tempfile  # only a write needs it (~4 ms to import)
-
+    elif expected:
+        raise InputError("deleted during the run; left deleted")
     with deferred_signals():
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=TEMP_SUFFIX, dir=directory)
-        except OSError as exc:
-            raise InputError(f"cannot create a temp file in {directory}: {_one_line(exc.strerror or exc)}") from None
+        tmp, fd = _create_temp(dfd, name)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            if st is not None:
-                if hasattr(os, "chown") and (st.st_uid != os.geteuid() or st.st_gid != os.getegid()):
-                    try:
-                        os.chown(tmp, st.st_uid, st.st_gid)
-                    except OSError:
-                        pass  # not permitted: the file becomes ours, as with any editor
-                os.chmod(tmp, stat.S_IMODE(st.st_mode))
-            else:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp, 0o666 & ~umask)
+                if st is not None:
+                    if hasattr(os, "fchown") and (st.st_uid != os.geteuid() or st.st_gid != os.getegid()):
+                        try:
+                            os.fchown(fh.fileno(), st.st_uid, st.st_gid)
+                        except OSError:
+                            pass  # not permitted: the file becomes ours, as with any editor
+                    os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
+                else:
+                    umask = os.umask(0)
+                    os.umask(umask)
+                    os.fchmod(fh.fileno(), 0o666 & ~umask)
             if expected is not None:
-                _unchanged_since_read(target, st, expected)  # immediately before the rename
-            os.replace(tmp, target)
+                _unchanged_since_read(chain, st, expected)  # immediately before the rename
+            chain.verify()
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except BaseException as exc:
             try:
-                os.unlink(tmp)
+                os.unlink(tmp, dir_fd=dfd)
             except OSError:
                 pass
+            if isinstance(exc, ChainError):
+                raise InputError(f"{exc.strerror}; left unchanged") from None
             if isinstance(exc, OSError):
                 reason = "no space left on device" if exc.errno == errno.ENOSPC else _one_line(exc.strerror or exc)
                 raise InputError(f"cannot write: {reason}; left unchanged") from None
             raise
 
 
-def _unchanged_since_read(target: str, st: Optional[os.stat_result], expected: bytes) -> None:
-    """Raise InputError unless ``target`` is still the regular file (same inode) holding ``expected``."""
+def _create_temp(dfd: int, name: str):
+    """(name, fd) of a new file beside ``name`` in the directory ``dfd``, created exclusively, no link followed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = f".{name[:200]}.{os.urandom(6).hex()}{TEMP_SUFFIX}"
+        try:
+            return tmp, os.open(tmp, flags, 0o600, dir_fd=dfd)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise InputError(f"cannot create a temp file beside it: {_one_line(exc.strerror or exc)}") from None
+    raise InputError("cannot create a temp file beside it (names keep colliding)")
+
+
+def _unchanged_since_read(chain, st: Optional[os.stat_result], expected: bytes) -> None:
+    """Raise InputError unless the target is still the regular file (same inode) holding ``expected``."""
     try:
-        now = os.lstat(target)
-    except FileNotFoundError:
-        now = None
+        now = chain.lstat()
     except OSError as exc:
         raise InputError(f"cannot re-read before writing: {_one_line(exc.strerror or exc)}") from None
+    if now is None and st is not None:
+        raise InputError("deleted during the run; left deleted")
     if (now is None) != (st is None) or (now is not None and (now.st_ino != st.st_ino or not stat.S_ISREG(now.st_mode))):
         raise InputError("changed on disk during the run; left unchanged (run again)")
     if now is None:
         return
+    limit = max(len(expected), now.st_size, 1)
     try:
-        current = read_bytes(Path(target), max(len(expected), now.st_size, 1), follow=False)
-    except InputError as exc:
-        raise InputError(f"cannot re-read before writing: {exc}") from None
+        fd = os.open(chain.name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                     dir_fd=chain.fd)
+    except OSError as exc:
+        raise InputError(f"cannot re-read before writing: {_one_line(exc.strerror or exc)}") from None
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            current = fh.read(limit + 1)
+    finally:
+        os.close(fd)
     if current != expected:
         raise InputError("changed on disk during the run; left unchanged (run again)")

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from .update import tool
+from .steps import run_step
 
 WHY = {
     "check": {1: "drift from the lock, pending rewrites or an unhandled torch API (lines above)",
@@ -31,7 +31,7 @@ def _copy(tree: Path, dest: Path) -> None:
 
 
 def gate(tree: Path, lock: str, python: Optional[str], options: Sequence[str], verify_options: Sequence[str],
-         say: Callable[[str], None], runner: Callable[..., int] = tool) -> int:
+         say: Callable[[str], None], runner: Callable[..., int] = run_step) -> int:
     results: List[Tuple[str, int]] = []
 
     def step(name: str, *args: str) -> int:
@@ -48,11 +48,16 @@ def gate(tree: Path, lock: str, python: Optional[str], options: Sequence[str], v
         except OSError as exc:
             say(f"gate: copy of {tree} failed: {exc}")
             return 2
-        step("apply", "apply", str(copy), "-q", "--no-cache", *[o for o in options if o not in ("-q", "--quiet")])
-        if python:
-            step("verify", "verify", str(copy), "--python", python, *verify_options)
-        else:
-            say("gate: verify skipped (no --python)")
+        try:
+            step("apply", "apply", str(copy), "-q", "--no-cache", *[o for o in options if o not in ("-q", "--quiet")])
+            if python:
+                step("verify", "verify", str(copy), "--python", python, *verify_options)
+            else:
+                say("gate: verify skipped (no --python)")
+        finally:
+            from . import applied
+
+            applied.forget(copy)  # the copy's apply record (user cache) goes with the copy
     failed = [(name, code) for name, code in results if code != 0]
     for name, code in failed:
         say(f"gate: {name} failed (exit {code}): {WHY[name].get(code, 'see above')}")

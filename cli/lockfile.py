@@ -65,11 +65,15 @@ def read_lock(path: str) -> dict:
     (a FIFO or device is refused without blocking, a large file without reading it all)."""
     if not os.path.lexists(path):
         raise ValueError(f"{path}: no such lock file (create it with `sam3d-codemod lock PATH --lock {path}`)")
+    from .bounded import check_json_depth
+
     try:
-        data = json.loads(read_bytes(Path(path), MAX_LOCK_BYTES, what="a smaller lock").decode("utf-8"))
+        raw = read_bytes(Path(path), MAX_LOCK_BYTES, what="a smaller lock")
+        check_json_depth(raw, f"{path}: lock file")  # BoundsError is a ValueError: one line
+        data = json.loads(raw.decode("utf-8"))
     except InputError as exc:
         raise ValueError(f"{path}: cannot read the lock file: {exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: not a sam3d-codemod lock file: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict) or data.get("version") != LOCK_VERSION or not isinstance(data.get("sites"), dict):
         raise ValueError(f"{path}: not a version-{LOCK_VERSION} sam3d-codemod lock file")

@@ -142,15 +142,16 @@ def apply(ctx, **_):
     if run_.stdin:
         _apply_stdin(run_)
     _install_sigterm()
+    from . import applied
     from .lock import TreeLock, TreeLocked
 
     try:
         with TreeLock(run_.paths):
-            from . import applied
-
+            for note in filter(None, (applied.stray_note(Path(p)) for p in run_.paths if os.path.isdir(p))):
+                click.echo(note, err=True)
             report, elapsed = _execute(run_, write=True, before_write=applied.record)
             applied.forget_unwritten(report.changed)
-    except TreeLocked as exc:
+    except (TreeLocked, applied.ManifestError) as exc:
         _error(str(exc))
     except KeyboardInterrupt:
         click.echo("sam3d-codemod: interrupted; every file is either unchanged or fully patched", err=True)

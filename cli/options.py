@@ -101,11 +101,14 @@ class Run:
             _error("'-' (stdin) cannot be combined with other paths")
         if p.get("stdin_filename") and not self.stdin:
             _error("--stdin-filename needs '-' as the PATH")
+        notes: list = []
         try:
             self.config_path, params = config.resolve(ctx, self.paths, p.get("config_file"), p.get("isolated", False),
-                                                      p.get("stdin_filename"))
+                                                      p.get("stdin_filename"), notes)
         except config.ConfigError as exc:
             _error(str(exc))
+        for note in notes:  # a tree's own config that tried to weaken the consumer's
+            click.echo(note, err=True)
         self.params = params
         self.output_format = params["output_format"]
         self.quiet = params["quiet"]
@@ -122,11 +125,13 @@ class Run:
         from .runner import Options
 
         p = self.params
+        cpus = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
         return Options(
             select=split_codes(p["select"]),
             ignore=split_codes(p["ignore"]),
             target=p["target_torch"],
-            jobs=p["jobs"] if p["jobs"] is not None else (os.cpu_count() or 1),
+            # Never more workers than CPUs, whoever asks (a value from anywhere is a fork bomb otherwise).
+            jobs=min(p["jobs"] or cpus, cpus),
             exclude=list(p["exclude"]) + list(p["extend_exclude"]),
             max_bytes=p["max_file_size"] or DEFAULT_MAX_BYTES,
             cache=not p["no_cache"] and self.command != "diff",

@@ -247,7 +247,7 @@ def _write_all(report: RunReport, compat: Dict[Path, FileOutcome]) -> None:
     for outcome in compat.values():
         if outcome.new is not None and not outcome.error:
             try:
-                atomic_write(outcome.path, outcome.new, expected=outcome.old)
+                atomic_write(outcome.path, outcome.new, expected=outcome.old, root=outcome.root)
                 outcome.written = True
             except InputError as exc:
                 outcome.error = str(exc)
@@ -261,7 +261,7 @@ def _write_all(report: RunReport, compat: Dict[Path, FileOutcome]) -> None:
                 outcome.error = f"not written: the helper module it imports ({name}) could not be written; left unchanged"
                 continue
         try:
-            atomic_write(outcome.path, outcome.new, expected=outcome.old)
+            atomic_write(outcome.path, outcome.new, expected=outcome.old, root=outcome.root)
             outcome.written = True
         except InputError as exc:
             outcome.error = str(exc)

@@ -13,15 +13,20 @@ EXIT_CLEAN, EXIT_ERROR = 0, 2
 @click.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 def revert(path):
-    """Undo exactly what `apply` changed in PATH (its record .sam3d-codemod-applied.json) and remove the
-    generated helper. Your own edits since are kept; where they overlap the patch nothing is changed."""
+    """Undo exactly what `apply` changed in PATH (its record, kept in the checkout's git dir) and remove
+    the generated helper. Your own edits since are kept; where they overlap the patch nothing is changed."""
+    from .applied import ManifestError, stray_note
     from .lock import TreeLock, TreeLocked
     from .revert import RevertError, revert as run_revert
+
+    note = stray_note(Path(path))
+    if note:
+        click.echo(note, err=True)
 
     try:
         with TreeLock([path]):  # never beside an apply of the same tree
             done = run_revert(Path(path))
-    except (RevertError, TreeLocked) as exc:
+    except (RevertError, TreeLocked, ManifestError) as exc:
         click.echo(f"sam3d-codemod: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     if done.empty:
@@ -46,13 +51,18 @@ def update(path, rev, lock_file, options):
 
     Other OPTIONS (--select, --target-torch, ...) go to apply and check. Refuses, changing nothing,
     when the checkout has edits of yours (named). Exit: check's."""
+    from .applied import ManifestError, stray_note
     from .update import UpdateError, update as run_update
     from .revert import RevertError
+
+    note = stray_note(Path(path))
+    if note:
+        click.echo(note, err=True)
 
     check_args = list(options) + (["--lock", lock_file] if lock_file else [])
     try:
         code = run_update(Path(path), rev, list(options), check_args, say=lambda line: click.echo(line))
-    except (UpdateError, RevertError) as exc:
+    except (UpdateError, RevertError, ManifestError) as exc:
         click.echo(f"sam3d-codemod: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(code)

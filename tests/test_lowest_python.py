@@ -85,7 +85,7 @@ def test_runs_on_the_lowest_declared_python_with_a_pyproject(old_python, tmp_pat
     assert probe.stdout.strip() == str(tuple(int(x) for x in version.split(".")))
     tree = tmp_path / "tree"
     shutil.copytree(SAMPLE, tree)
-    (tree / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.sam3d-codemod]\nignore = ["TC013"]\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.sam3d-codemod]\nignore = ["TC013"]\n')
     old = run(old_python, "check", tree, "--output-format", "json", "--no-cache", cwd=tmp_path)
     assert old.returncode == 1, old.stderr
     new = subprocess.run([sys.executable, "-m", "sam3d_codemod", "check", str(tree), "--output-format", "json",

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sam3d_codemod.cli import applied
+
 from .checkout import bare_upstream, consumer, git
 
 pytestmark = pytest.mark.realtree
@@ -65,7 +67,8 @@ def test_apply_update_check_revert_cycle(cycle):
     assert (sub / "sam3d_objects" / "_torch_compat.py").is_file()
     changed = status(sub)
     assert CFG in changed and "notebook/inference.py" in changed and "sam3d_objects/_torch_compat.py" in changed
-    assert ".sam3d-codemod-applied.json" not in changed  # listed in the submodule's info/exclude
+    assert not (sub / ".sam3d-codemod-applied.json").exists()  # the record is in .git/modules/..., not the tree
+    assert (repo / ".git" / "modules").is_dir() and str(applied.location(sub)).startswith(str(repo / ".git" / "modules"))
     assert tool("check", sub, "--no-cache")[0] == 0
 
     # Locks do not depend on the state: either lock gates either tree with 0 drift.

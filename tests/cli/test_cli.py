@@ -102,7 +102,7 @@ def test_bad_arguments_exit_2(tmp_path):
 
 
 def test_pyproject_config_is_honoured(sample):
-    (sample / "pyproject.toml").write_text('[tool.sam3d-codemod]\nselect = ["TC007"]\n')
+    (sample.parent / "pyproject.toml").write_text('[tool.sam3d-codemod]\nselect = ["TC007"]\n')  # the consumer's
     code, out = invoke("check", sample, "--output-format", "json")
     assert {s["code"] for s in json.loads(out)["sites"]} - {"TC100"} == {"TC007"}
     (sample / "pyproject.toml").write_text('[tool.sam3d-codemod]\nbogus = 1\n')

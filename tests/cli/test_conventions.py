@@ -59,9 +59,12 @@ def test_pyproject_without_the_section_does_not_hide_the_parents(tmp_path):
     assert codes(out) == {"TC007"}
     code, out, err = invoke("check", tree, "-v", "--output-format", "json")
     assert f"config: {consumer / 'pyproject.toml'}" in err
-    # a section in the nearer file wins
-    (tree / "pyproject.toml").write_text('[tool.sam3d-codemod]\nselect = ["TC005"]\n')
-    assert codes(invoke("check", tree, "--output-format", "json")[1]) == {"TC005"}
+    # a section inside the tree (upstream's) may only add checks (issue 21.4): its select adds a rule,
+    # its ignore is ignored, with a note
+    (tree / "pyproject.toml").write_text('[tool.sam3d-codemod]\nselect = ["TC005"]\nignore = ["TC007"]\n')
+    code, out, err = invoke("check", tree, "--output-format", "json")
+    assert codes(out) == {"TC005", "TC007"}
+    assert "ignore ignored: the file is inside the tree being checked" in err
 
 
 def test_config_option_and_isolated(sample, tmp_path):
@@ -107,7 +110,7 @@ def test_config_shapes_are_one_line_errors(sample, body, message):
 
 def test_precedence_select_replaces_exclude_replaces_extend_exclude_adds(sample):
     att = "sam3d_objects/model/backbone/attention/"
-    (sample / "pyproject.toml").write_text(f'[tool.sam3d-codemod]\nselect = ["TC005"]\nexclude = ["{att}"]\n')
+    (sample.parent / "pyproject.toml").write_text(f'[tool.sam3d-codemod]\nselect = ["TC005"]\nexclude = ["{att}"]\n')
 
     def paths(*args):
         code, out, _ = invoke("check", sample, "--output-format", "json", *args)
@@ -117,7 +120,7 @@ def test_precedence_select_replaces_exclude_replaces_extend_exclude_adds(sample)
     assert {c for c, _ in paths("--select", "TC007")} == {"TC007"}  # --select replaces select
     assert ("TC005", att + "mot.py") in paths("--exclude", "nothing/")  # --exclude replaces exclude
     assert paths("--extend-exclude", CFG) == set()  # --extend-exclude adds to it
-    (sample / "pyproject.toml").write_text(f'[tool.sam3d-codemod]\nselect = ["TC005"]\nextend-exclude = ["{CFG}"]\n')
+    (sample.parent / "pyproject.toml").write_text(f'[tool.sam3d-codemod]\nselect = ["TC005"]\nextend-exclude = ["{CFG}"]\n')
     assert paths("--exclude", att) == set()  # config extend-exclude adds to --exclude
     assert paths("--extend-exclude", att) == set()  # both extend-excludes count
     assert paths() == {("TC005", att + "mot.py")}

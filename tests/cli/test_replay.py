@@ -68,9 +68,9 @@ def test_any_change_runs_for_real(tree, tmp_path, change):
         (pkg / "sub" / "__init__.py").write_text("")
         (pkg / "sub" / "c.py").write_text("import torch\nz = torch.compile(h)\n")
         expect = lambda out: "pkg/sub/c.py:2: TC011" in out
-    elif change == "config":
+    elif change == "config":  # the tree's own: ignored with a note (issue 21.4), still a new input
         (tree / "pyproject.toml").write_text('[tool.sam3d-codemod]\nignore = ["TC011"]\n')
-        expect = lambda out: "TC011" not in out.split("sam3d-codemod check")[0]
+        expect = lambda out: "TC011" in out.split("sam3d-codemod check")[0]
     elif change == "parent config":  # above a section-less pyproject.toml, which is passed over
         (tree / "pyproject.toml").write_text('[project]\nname = "t"\n')
         (tree.parent / "pyproject.toml").write_text('[tool.sam3d-codemod]\nignore = ["TC011"]\n')

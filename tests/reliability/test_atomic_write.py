@@ -18,13 +18,15 @@ def test_atomic_write_uses_same_dir_temp_fsync_and_replace(tmp_path, monkeypatch
     calls = []
     real_replace, real_fsync = os.replace, os.fsync
 
-    def spy_replace(src, dst):
+    def spy_replace(src, dst, src_dir_fd=None, dst_dir_fd=None):
         calls.append(("replace", Path(src), Path(dst)))
-        assert Path(src).parent == target.parent  # same directory: rename cannot cross filesystems
+        # same directory (one descriptor, plain names): rename cannot cross filesystems
+        assert src_dir_fd == dst_dir_fd and os.path.samestat(os.fstat(src_dir_fd), os.stat(target.parent))
+        assert "/" not in src and dst == target.name
         assert Path(src).name.endswith(fileio.TEMP_SUFFIX)
-        assert Path(src).read_bytes() == b"new\n"  # complete before it is renamed into place
+        assert (target.parent / src).read_bytes() == b"new\n"  # complete before it is renamed into place
         assert target.read_bytes() == b"old\n"
-        return real_replace(src, dst)
+        return real_replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
     def spy_fsync(fd):
         calls.append(("fsync",))
@@ -153,13 +155,15 @@ def test_unwritable_directory_reported(tmp_path, monkeypatch):
     f = tmp_path / "m.py"
     f.write_bytes(b"old\n")
 
-    def deny(*a, **kw):
-        raise PermissionError(13, "Permission denied")
+    real_open = os.open
 
-    import tempfile
+    def deny(path, flags, *a, **kw):
+        if flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *a, **kw)
 
-    monkeypatch.setattr(tempfile, "mkstemp", deny)
-    with pytest.raises(InputError, match="cannot create a temp file in .*Permission denied"):
+    monkeypatch.setattr(fileio.os, "open", deny)
+    with pytest.raises(InputError, match="cannot create a temp file beside it: Permission denied"):
         atomic_write(f, b"new\n")
     assert f.read_bytes() == b"old\n"
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from sam3d_codemod.cli import applied
+
 from .helpers import SAMPLE, snapshot
 
 LOCK = ".sam3d-codemod-apply.lock"
-MANIFEST = ".sam3d-codemod-applied.json"
 
 
 def make_tree(dest: Path, copies: int) -> Path:
@@ -77,7 +78,8 @@ class Reference:
                 raise AssertionError(f"{rel}: neither the original nor the patched bytes ({len(data)} bytes)")
         for rel in self.before:
             assert rel in now, f"{rel}: lost"
-        manifest = now.pop(MANIFEST, None)  # apply's record (cli/applied.py), written before any file
+        record = applied.location(tree)  # apply's record (cli/applied.py, outside the tree), written before any file
+        manifest = record.read_bytes() if record.exists() else None
         if any(rel in self.after and data == self.after[rel] and data != self.before.get(rel) for rel, data in now.items()):
             assert manifest is not None, "files were patched before the apply record was written"
             recorded = json.loads(manifest)["files"]
