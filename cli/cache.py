@@ -146,7 +146,7 @@ def _user_key() -> Optional[bytes]:
     """This user's cache-signing key (32 random bytes in the user cache, created on first use)."""
     if _KEY:
         return _KEY[0]
-    from ..codemods import user_cache
+    from ..codemods.engine import user_cache
 
     path = user_cache.path("cache-key")
     for _ in range(2):

@@ -16,12 +16,18 @@ import stat
 from pathlib import Path
 from typing import Optional
 
-_CODE = re.compile(r"TC\d{3}")
 MAX_SITES = 100_000
 
 
 class RecordError(ValueError):
     """One line naming the entry and what is wrong with it."""
+
+
+def _known_codes() -> frozenset:
+    """Every code the rule registry declares: a record can claim sites of these only."""
+    from ..codemods.rules import every_rule
+
+    return frozenset(r.code for r in every_rule())
 
 
 def check_rel(rel: object) -> str:
@@ -47,7 +53,7 @@ def check_entry(rel: object, entry: dict, original_sha: object, patched_sha: obj
             raise RecordError(f"entry {rel!r}: its {key} bytes do not match the recorded SHA-256")
     sites = entry["sites"]
     if not isinstance(sites, dict) or not all(
-            isinstance(c, str) and _CODE.fullmatch(c) and type(n) is int and 0 <= n <= MAX_SITES
+            isinstance(c, str) and c in _known_codes() and type(n) is int and 0 <= n <= MAX_SITES
             for c, n in sites.items()):
         raise RecordError(f"entry {rel!r}: sites must map rule codes to counts")
 

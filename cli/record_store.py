@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-from ..codemods import user_cache
+from ..codemods.engine import user_cache
 
 _FOUND: Dict[str, Optional[Tuple[str, str]]] = {}
 
