@@ -22,7 +22,7 @@ from .. import __version__
 from ..codemods.base import Site
 from .fileio import InputError, read_bytes
 
-from .replay import CACHE_DIR, code_fingerprint as _code_fingerprint  # one definition for both caches
+from .fingerprint import CACHE_DIR, code_fingerprint as _code_fingerprint  # one definition for both caches
 
 
 MAX_CACHE_BYTES = 256 * 1024 * 1024

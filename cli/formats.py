@@ -6,9 +6,10 @@ import json
 from typing import List, Optional
 
 from .. import __version__
+from .exits import EXIT_ERROR
 from .paths import annotation_base, annotation_path
 from .report import summary_rows
-from .runner import RunReport
+from .outcome import RunReport
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -50,7 +51,7 @@ def _rule_entries(report: RunReport) -> List[dict]:
     return out
 
 
-def to_sarif(report: RunReport, command: str, exit_code: int, base: Optional[str] = None) -> str:
+def to_sarif(report: RunReport, command: str, base: Optional[str] = None) -> str:
     """Results: unhandled sites and errors are ``error``, pending rewrites ``warning``, notes ``note``.
     Paths are relative to the repository (``annotation_base``), like the GitHub annotations."""
     base = base or annotation_base()
@@ -76,7 +77,7 @@ def to_sarif(report: RunReport, command: str, exit_code: int, base: Optional[str
         "runs": [{
             "tool": {"driver": {"name": "sam3d-codemod", "version": __version__,
                                 "rules": _rule_entries(report)}},
-            "invocations": [{"executionSuccessful": exit_code != 2, "exitCode": exit_code,
+            "invocations": [{"executionSuccessful": report.exit_code != EXIT_ERROR, "exitCode": report.exit_code,
                              "commandLine": f"sam3d-codemod {command}"}],
             "results": results,
         }],

@@ -31,7 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+from .exits import EXIT_CLEAN, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_PENDING
+
 FATAL = ("torch-api", "error")
 STATUS_LABEL = {"ok": "OK", "fail": "FAIL", "skip": "SKIP", "n/a": "N/A"}
 CAUSE_LABEL = {"torch-api": "torch API", "missing-package": "missing package", "error": "error"}
@@ -129,12 +130,12 @@ def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[st
 def exit_code(report: dict) -> int:
     units = report.get("imports", []) + report.get("checks", [])
     if any(u["status"] == "fail" and u.get("category") in FATAL for u in units):
-        return EXIT_FAIL
+        return EXIT_PENDING
     if not any(u["status"] in ("ok", "fail") for u in units):
         return EXIT_ERROR  # not one module imported, not one check ran
     if any(u["status"] == "skip" or (u["status"] == "fail" and u.get("category") == "missing-package") for u in units):
         return EXIT_INCOMPLETE
-    return EXIT_OK
+    return EXIT_CLEAN
 
 
 def summary(report: dict) -> Dict[str, int]:
@@ -176,7 +177,7 @@ def verdict(report: dict, code: int) -> str:
             text += f" ({s['imports_skipped']} skipped for missing packages)"
         parts.append(text)
     parts.append(f"{s['torch_api']} torch-API failures, {s['error']} errors")
-    head = {EXIT_OK: "verify: OK", EXIT_FAIL: "verify: FAILED", EXIT_INCOMPLETE: "verify: INCOMPLETE",
+    head = {EXIT_CLEAN: "verify: OK", EXIT_PENDING: "verify: FAILED", EXIT_INCOMPLETE: "verify: INCOMPLETE",
             EXIT_ERROR: "verify: nothing verified"}[code]
     return f"{head}: " + "; ".join(parts)
 
@@ -262,9 +263,9 @@ def render_text(report: dict, code: int, verbose: bool = False, stream=None, col
     used = stand_ins_used(report)
     if used:
         console.print("import stand-ins in place of (not installed; nothing ran on them): " + ", ".join(used))
-    colour = {EXIT_OK: "green", EXIT_FAIL: "red", EXIT_INCOMPLETE: "yellow", EXIT_ERROR: "red"}[code]
+    colour = {EXIT_CLEAN: "green", EXIT_PENDING: "red", EXIT_INCOMPLETE: "yellow", EXIT_ERROR: "red"}[code]
     console.print(f"[{colour}]{verdict(report, code)}[/]")
-    if code == EXIT_FAIL:
+    if code == EXIT_PENDING:
         console.print("torch API: run `sam3d-codemod apply` on the tree, or report a rule bug")
     elif code == EXIT_INCOMPLETE:
         console.print("incomplete (exit 3): install the missing packages (`sam3d-codemod verify --print-requirements`), "
