@@ -22,10 +22,11 @@ def statistics_rows(report: RunReport) -> List[dict]:
 
 def statistics_text(report: RunReport) -> str:
     rows = statistics_rows(report)
+    done = "patched" if report.command == "apply" else "pending"  # check and diff patch nothing
     lines = []
     width = max([len(str(r["found"])) for r in rows] + [1])
     for r in rows:
-        detail = f"patched {r['patched']}, unhandled {r['unhandled']}, {r['files']} file(s)"
+        detail = f"{done} {r['patched']}, unhandled {r['unhandled']}, {r['files']} file(s)"
         lines.append(f"{str(r['found']).rjust(width)}\t{r['code']}\t{r['name']}\t({detail})")
     if report.errors:
         lines.append(f"{str(len(report.errors)).rjust(width)}\terror\t(files that could not be processed)")

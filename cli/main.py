@@ -16,25 +16,6 @@ from .exits import EXIT_ERROR
 from .options import Run, _colour, _error, _Group, common_options, use_color
 
 
-def _progress_callback(quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return None, None
-    from rich.progress import Progress
-
-    progress = Progress(transient=True, console=None)
-    task = {"id": None}
-
-    def update(done: int, total: int) -> None:
-        if total < 50:
-            return
-        if task["id"] is None:
-            progress.start()
-            task["id"] = progress.add_task("transforming", total=total)
-        progress.update(task["id"], completed=done)
-
-    return update, progress
-
-
 def _execute(run_: Run, write=False, verify=False, before_write=None, lock=None):
     """Run the command's files; the report (which holds its exit code) and the seconds it took."""
     import gc
@@ -55,7 +36,10 @@ def _execute(run_: Run, write=False, verify=False, before_write=None, lock=None)
             report = run_stdin(read_stdin(options.max_bytes), run_.params.get("stdin_filename"), options,
                                verify=verify, command=run_.command, lock=lock)
         else:
-            update, progress = _progress_callback(run_.quiet or run_.output_format != "text")
+            from .progress import progress_bar
+
+            update, progress = progress_bar(run_.quiet or run_.output_format != "text",
+                                            "patching" if write else "checking")
             try:
                 report = run(run_.paths, options, write=write, progress=update, verify=verify,
                              before_write=before_write, command=run_.command, lock=lock)
@@ -125,6 +109,7 @@ def main() -> None:
     revert PATH  undo what apply changed, byte for byte
     update PATH  revert, move the submodule to upstream's head (or --rev), apply, check
     gate PATH    check --lock, apply to a copy, verify (the upstream-bump gate)
+    status PATH  upstream commit, patched or not, edits since apply, drift, processes running old code
     rules [CODE] list the rules, or explain one
     """
 
@@ -374,16 +359,23 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
     if not path:
         click.echo("sam3d-codemod: error: verify needs PATH (or --print-requirements)", err=True)
         sys.exit(EXIT_ERROR)
+    from .progress import progress_bar
+
+    update, bar = progress_bar(output_format != "text", "verifying", min_total=1)
     try:
-        report, code = verifier.verify(path, python, device, sys_path, timeout, stand_ins=stand_ins or bool(stand_in), extra_stand_ins=stand_in)
+        report, code = verifier.verify(path, python, device, sys_path, timeout, stand_ins=stand_ins or bool(stand_in),
+                                       extra_stand_ins=stand_in, progress=update)
     except verifier.VerifyError as exc:
         if output_format == "json":
             import json
 
             click.echo(json.dumps({"command": "verify", "exit_code": EXIT_ERROR, "error": str(exc)}, indent=2))
         else:
-            click.echo(f"sam3d-codemod: error: {exc}", err=True)
+            click.echo(f"sam3d-codemod: error: {shown(exc)}", err=True)
         sys.exit(EXIT_ERROR)
+    finally:
+        if bar is not None:
+            bar.stop()
     if output_format == "json":
         click.echo(verifier.to_json(report, code))
     else:
@@ -391,9 +383,10 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
     sys.exit(code)
 
 
+from .status import command as _status_command  # noqa: E402  (cli/status.py)
 from .workflow import gate, revert, update  # noqa: E402  (the upstream-bump commands, cli/workflow.py)
 
-for _command in (revert, update, gate):
+for _command in (revert, update, gate, _status_command()):
     main.add_command(_command)
 
 
