@@ -24,10 +24,11 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (),
     ``errors`` gets (root, directory, message) for each directory that could not be listed."""
     found: List[Tuple[Path, Path]] = []
     seen = set()
+    for raw_path in paths:  # every path first: a missing one is named before any is walked
+        if not os.path.exists(raw_path) and not os.path.islink(raw_path):
+            raise UsageError(f"{raw_path}: no such file or directory")
     for raw_path in paths:
         path = Path(raw_path)
-        if not path.exists() and not path.is_symlink():
-            raise UsageError(f"{raw_path}: no such file or directory")
         if path.is_file():
             if path.suffix != ".py":
                 raise UsageError(f"{raw_path}: not a directory or .py file")

@@ -19,9 +19,9 @@ def shown(text: object) -> str:
 
 
 def workflow_data(text: object) -> str:
-    """A workflow command's message: printable (``shown``), then escaped as actions/toolkit's
-    ``escapeData`` does (``%``; CR and LF cannot remain after ``shown``)."""
-    return shown(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's message, escaped as actions/toolkit's ``escapeData`` does (``%``, CR,
+    LF: GitHub shows the real name), then every other control character shown escaped (``shown``)."""
+    return shown(str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def workflow_property(text: object) -> str:

@@ -115,6 +115,9 @@ def print_text(report: RunReport, command: str, stream: IO = None, show_sites: b
             if s.status == "unhandled":
                 console.print(f"[yellow]{escape(shown(s.path))}:{s.line}[/yellow]: [bold]{s.code}[/bold] unhandled: "
                               f"{escape(shown(s.message))}")
+            elif s.status == "note":
+                console.print(f"{escape(shown(s.path))}:{s.line}: [bold]{s.code}[/bold] [cyan]note:[/cyan] "
+                              f"{escape(shown(s.message))}")
             else:
                 console.print(f"{escape(shown(s.path))}:{s.line}: [bold]{s.code}[/bold] {escape(shown(s.message))}")
     for s in report.notes:
@@ -143,7 +146,7 @@ def _columns(command: str) -> tuple:
 
 def _shown_sites(report: RunReport, command: str, show_fixes: bool = False):
     for s in sorted(report.sites, key=lambda s: (s.path, s.line, s.code)):
-        if s.status == "unhandled" or ((command == "check" or show_fixes) and s.status == "patched"):
+        if s.status in ("unhandled", "note") or ((command == "check" or show_fixes) and s.status == "patched"):
             yield s
 
 
@@ -202,7 +205,7 @@ def plain_text(report: RunReport, command: str, show_sites: bool = True, elapsed
     lines = [f"error: {shown(o.rel)}: {shown(o.error)}" for o in report.errors]
     if show_sites:
         for s in _shown_sites(report, command, show_fixes):
-            middle = " unhandled:" if s.status == "unhandled" else ""
+            middle = {"unhandled": " unhandled:", "note": " note:"}.get(s.status, "")
             lines.append(f"{shown(s.path)}:{s.line}: {s.code}{middle} {shown(s.message)}")
     lines += [f"note: {s.code}: {shown(s.message)}" for s in report.notes]
     lines += [f"drift: {line}" for line in _drift_lines(report)]
