@@ -186,7 +186,8 @@ def summary_line(report: RunReport, command: str, elapsed=None) -> str:
     if report.errors:
         parts.append(_plural(len(report.errors), "error"))
     if not parts:
-        return f"All clean: {_plural(report.files_seen, 'file')}{tail}"
+        locked = ", as the lock expects" if report.drift is not None else ""
+        return f"All clean: {_plural(report.files_seen, 'file')}{locked}{tail}"
     line = ", ".join(parts)
     if len(parts) == 1 and report.drift is not None and not report.drift and changed:
         line = f"Matches the lock: {line}"
