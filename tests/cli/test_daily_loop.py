@@ -222,3 +222,21 @@ def test_apply_and_verify_show_progress_on_a_terminal_only(tmp_path):
     assert "verifying" in terminal and "100%" in terminal, terminal
     piped = subprocess.run(base + args, env=env, capture_output=True, text=True)
     assert "verifying" not in piped.stderr and "verify:" in piped.stdout
+
+
+@pytest.mark.realtree
+def test_update_names_the_processes_running_old_code(tmp_path):
+    from tests.checkout import bare_upstream, consumer as consumer_repo
+
+    repo = consumer_repo(tmp_path, bare_upstream(tmp_path))
+    sub = repo / "external" / "sam-3d-objects"
+    assert cli("apply", sub, "--no-cache").returncode == 0
+    gui = _start([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(300)"], cwd=tmp_path,
+                 env=dict(os.environ, PYTHONPATH=str(sub)))  # the tree on its path, as a launcher sets it
+    try:
+        proc = cli("update", sub, "--no-cache", env=dict(os.environ, SAM3D_CODEMOD_NO_REPLAY="1"))
+    finally:
+        gui.kill()
+        gui.wait()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"  pid {gui.pid}, running since " in proc.stderr and proc.stderr.count(f"pid {gui.pid},") == 1
