@@ -7,9 +7,9 @@ from typing import List, Optional
 
 from .. import __version__
 from .exits import EXIT_ERROR
+from .outcome import RunReport
 from .paths import annotation_base, annotation_path
 from .report import summary_rows
-from .outcome import RunReport
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 

@@ -24,7 +24,6 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-
 MAX_PATTERNS = 10_000
 MAX_SEGMENT_STARS = 2
 

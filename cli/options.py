@@ -8,7 +8,6 @@ import sys
 import click
 
 from .config import TORCH_VERSION
-
 from .escape import shown
 from .exits import EXIT_ERROR
 

@@ -10,9 +10,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..codemods.base import api_scan_enabled, select_rules
 from .cache import ResultCache
-from .discovery import discover
 from .compat_module import COMPAT_FILE, _add_compat_modules, _is_generated_compat
 from .config_rules import _run_config_rules
+from .discovery import discover
 from .fileio import InputError, atomic_write, read_bytes
 from .filejob import _checkable, _load_api_table, _warm_up, _worker_died, conflict_marker, prefilter, transform_file
 from .hosts import HostFinder

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Optional
 
 from ..codemods.base import api_scan_enabled, select_rules
-from .fileio import _size
-from .paths import project_root
 from .compat_module import COMPAT_FILE, render_compat
+from .fileio import _size
 from .filejob import _checkable, conflict_marker, prefilter, transform_file
 from .hosts import HostFinder
 from .outcome import FileOutcome, RunReport
+from .paths import project_root
 from .settings import Options, UsageError
 
 DEFAULT_NAME = "stdin.py"

@@ -226,7 +226,8 @@ def test_apply_and_verify_show_progress_on_a_terminal_only(tmp_path):
 
 @pytest.mark.realtree
 def test_update_names_the_processes_running_old_code(tmp_path):
-    from tests.checkout import bare_upstream, consumer as consumer_repo
+    from tests.checkout import bare_upstream
+    from tests.checkout import consumer as consumer_repo
 
     repo = consumer_repo(tmp_path, bare_upstream(tmp_path))
     sub = repo / "external" / "sam-3d-objects"

@@ -3,7 +3,6 @@ run, and no string from it can forge output (a GitHub workflow command, a termin
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
