@@ -105,10 +105,12 @@ def _global_excludes(top: str) -> str:
     return os.path.join(base, "git", "ignore")
 
 
-def _tracked(top: str) -> Tuple[frozenset, frozenset]:
-    """(files, folders) in the index of the repository at ``top``, relative to it."""
+def _tracked(top: str, prefix: str = "") -> Tuple[frozenset, frozenset]:
+    """(files, folders) in the index of the repository at ``top`` (below ``prefix``), relative to it."""
+    below = [":(literal)" + prefix] if prefix else []  # the walk's root only: a big consumer repo lists less
     try:
-        proc = subprocess.run(["git", "-C", top, "ls-files", "-z", "--cached"], capture_output=True, timeout=60)
+        proc = subprocess.run(["git", "-C", top, "ls-files", "-z", "--cached", "--", *below], capture_output=True,
+                              timeout=60)
     except (OSError, subprocess.SubprocessError):
         return frozenset(), frozenset()
     if proc.returncode != 0:
@@ -215,7 +217,7 @@ class IgnoreRules:
         if not self.git:
             return False
         if self._index is None:
-            self._index = _tracked(self.top)
+            self._index = _tracked(self.top, self.prefix)
         files, folders = self._index
         return path in folders if is_dir else path in files
 

@@ -41,6 +41,9 @@ def test_a_tracked_file_listed_in_gitignore_is_checked(tmp_path):
     data = json.loads(proc.stdout)
     assert sorted(data["files_changed"]) == ["hidden.py", "vendor/also.py"], data["files_changed"]
     assert proc.returncode == 1
+    (tree / ".gitignore").write_text("vendor/*.py\n")  # a walk that starts below the top reads the index too
+    below = json.loads(cli("check", tree / "vendor", "--no-cache", "--output-format", "json", "--isolated").stdout)
+    assert below["files_changed"] == ["also.py"]
 
 
 def test_a_huge_gitignore_is_refused_in_bounded_time(tmp_path):
