@@ -162,8 +162,8 @@ def _apply_stdin(run_: Run) -> None:
         out.write(outcome.new if outcome.new is not None else outcome.old)
         out.flush()
     if missing is not None and not run_.quiet:
-        click.echo(f"sam3d-codemod: note: the rewrite imports {missing}, which does not exist yet; "
-                   f"run `sam3d-codemod apply {outcome.root}` to write it", err=True)
+        click.echo(shown(f"sam3d-codemod: note: the rewrite imports {missing}, which does not exist yet; "
+                         f"run `sam3d-codemod apply {outcome.root}` to write it"), err=True)
     _finish(run_, report, elapsed, stream=sys.stderr)
 
 
