@@ -165,11 +165,13 @@ def command():
     """The click command (registered by cli/main.py)."""
     import click
 
+    from .config import TORCH_VERSION
+
     @click.command(name="status")
     @click.argument("path", type=click.Path(exists=True, file_okay=False))
     @click.option("--lock", "lock_file", type=click.Path(dir_okay=False), default=None,
                   help="Lock to compare with. [default: ./sam3d-codemod.lock when there is one]")
-    @click.option("--target-torch", default="2.0", show_default=True, help="As for check.")
+    @click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True, help="As for check.")
     @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
     def status(path, lock_file, target_torch, output_format):
         """The tree's state at a glance: upstream commit, patched or not (helper version current?),
