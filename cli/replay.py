@@ -103,13 +103,14 @@ def watched_paths(roots: Iterable[str], extra: Iterable[str]) -> List[str]:
 
 def _git_files(root: str) -> List[str]:
     """The ignore files above ``root`` that the walk reads (cli/ignore.py): each ancestor's
-    .gitignore up to the work tree's top, and .git/info/exclude."""
+    .gitignore up to the work tree's top, .git/info/exclude, and the index (a tracked file is
+    walked whatever the ignore files say)."""
     from .ignore import repo_top
 
     top, git_dir = repo_top(os.path.abspath(root))
     if top is None:
         return []
-    out = [os.path.join(git_dir, "info", "exclude")] if git_dir else []
+    out = [os.path.join(git_dir, "info", "exclude"), os.path.join(git_dir, "index")] if git_dir else []
     d = os.path.dirname(os.path.abspath(root))
     while len(d) >= len(top):
         out.append(os.path.join(d, ".gitignore"))

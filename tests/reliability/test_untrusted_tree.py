@@ -3,7 +3,9 @@ run, and no string from it can forge output (a GitHub workflow command, a termin
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -111,3 +113,26 @@ def test_config_values_from_the_tree_cannot_forge_output(tmp_path):
     proc = cli("check", tree, "--no-cache", "-v")
     _assert_safe(proc.stdout.decode() + proc.stderr.decode())
     assert proc.returncode == 2
+
+
+def test_a_replayed_check_sees_a_file_leave_the_index(tmp_path):
+    """The index decides which ignored files are checked, so a replayed `check` of a folder (the
+    git dir outside the walk) must notice that the index changed."""
+    tree = _git_tree(tmp_path / "tree")
+    (tree / "pkg").mkdir()
+    (tree / "pkg" / "clean.py").write_text("x = 1\n")
+    (tree / "pkg" / "hidden.py").write_text(PATCHABLE)
+    (tree / ".gitignore").write_text("pkg/hidden.py\n")
+    _git(tree, "add", "-f", "-A")
+    _git(tree, "commit", "-qm", "base")
+    env = dict(os.environ)
+    env.pop("SAM3D_CODEMOD_NO_REPLAY", None)
+    entry = [sys.executable, "-c", "from sam3d_codemod.cli.entry import main; main()", "check", str(tree / "pkg"),
+             "--isolated"]
+    first = subprocess.run(entry, capture_output=True, text=True, env=env)  # writes the tree's result cache
+    time.sleep(2.1)  # past the racy-clean window: the next run is recorded, the one after replays it
+    again = subprocess.run(entry, capture_output=True, text=True, env=env)
+    assert first.returncode == again.returncode == 1, first.stdout + again.stdout
+    _git(tree, "rm", "-q", "--cached", "pkg/hidden.py")  # untracked now: ignored, as git ignores it
+    after = subprocess.run(entry, capture_output=True, text=True, env=env)
+    assert after.returncode == 0 and after.stdout.endswith("All clean: 1 file\n"), after.stdout
