@@ -26,9 +26,8 @@ from typing import Dict, Optional
 from .. import __version__
 from ..codemods.base import Site
 from .fileio import InputError, read_bytes
-
-from .replay import CACHE_DIR, code_fingerprint as _code_fingerprint  # one definition for both caches
-
+from .fingerprint import CACHE_DIR  # one definition for both caches
+from .fingerprint import code_fingerprint as _code_fingerprint
 
 MAX_CACHE_BYTES = 256 * 1024 * 1024
 

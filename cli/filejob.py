@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..codemods.base import Rule, Site, parse_quietly
+from ..codemods.base import UNUSED_SUPPRESSION_CODE, Rule, Site, check_enabled, parse_quietly
 from ..codemods.rules import select_rules
 from .fileio import InputError, decode
 from .outcome import FileOutcome
@@ -218,3 +218,10 @@ def _worker_died(job: tuple) -> FileOutcome:
     root, path, raw = job[:3]
     return FileOutcome(path=path, root=root, old=raw, error="internal error (please report): the worker process "
                        "transforming this file died")
+
+
+def _checkable(rules: Sequence[Rule], options, scan_api: bool) -> Optional[Tuple[str, ...]]:
+    """The codes a TC101 finding may name (this run could have suppressed them), or None when TC101 is off."""
+    if not check_enabled(UNUSED_SUPPRESSION_CODE, options.select, options.ignore):
+        return None
+    return tuple(r.code for r in rules) + ("TC000", UNUSED_SUPPRESSION_CODE) + (("TC100",) if scan_api else ())

@@ -6,9 +6,10 @@ import json
 from typing import List, Optional
 
 from .. import __version__
+from .exits import EXIT_ERROR
+from .outcome import RunReport
 from .paths import annotation_base, annotation_path
 from .report import summary_rows
-from .runner import RunReport
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -21,10 +22,11 @@ def statistics_rows(report: RunReport) -> List[dict]:
 
 def statistics_text(report: RunReport) -> str:
     rows = statistics_rows(report)
+    done = "patched" if report.command == "apply" else "pending"  # check and diff patch nothing
     lines = []
     width = max([len(str(r["found"])) for r in rows] + [1])
     for r in rows:
-        detail = f"patched {r['patched']}, unhandled {r['unhandled']}, {r['files']} file(s)"
+        detail = f"{done} {r['patched']}, unhandled {r['unhandled']}, {r['files']} file(s)"
         lines.append(f"{str(r['found']).rjust(width)}\t{r['code']}\t{r['name']}\t({detail})")
     if report.errors:
         lines.append(f"{str(len(report.errors)).rjust(width)}\terror\t(files that could not be processed)")
@@ -54,7 +56,7 @@ def _rule_entries(report: RunReport) -> List[dict]:
     return out
 
 
-def to_sarif(report: RunReport, command: str, exit_code: int, base: Optional[str] = None) -> str:
+def to_sarif(report: RunReport, command: str, base: Optional[str] = None) -> str:
     """Results: unhandled sites and errors are ``error``, pending rewrites ``warning``, notes ``note``.
     Paths are relative to the repository (``annotation_base``), like the GitHub annotations."""
     base = base or annotation_base()
@@ -80,7 +82,7 @@ def to_sarif(report: RunReport, command: str, exit_code: int, base: Optional[str
         "runs": [{
             "tool": {"driver": {"name": "sam3d-codemod", "version": __version__,
                                 "rules": _rule_entries(report)}},
-            "invocations": [{"executionSuccessful": exit_code != 2, "exitCode": exit_code,
+            "invocations": [{"executionSuccessful": report.exit_code != EXIT_ERROR, "exitCode": report.exit_code,
                              "commandLine": f"sam3d-codemod {command}"}],
             "results": results,
         }],

@@ -11,32 +11,17 @@ import click
 
 from .. import __version__
 from .config import TORCH_VERSION
-from .options import EXIT_CLEAN, EXIT_ERROR, EXIT_PENDING, Run, _colour, _error, _Group, common_options, use_color
+from .escape import shown
+from .exits import EXIT_ERROR
+from .options import Run, _colour, _error, _Group, common_options, use_color
 
 
-def _progress_callback(quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return None, None
-    from rich.progress import Progress
-
-    progress = Progress(transient=True, console=None)
-    task = {"id": None}
-
-    def update(done: int, total: int) -> None:
-        if total < 50:
-            return
-        if task["id"] is None:
-            progress.start()
-            task["id"] = progress.add_task("transforming", total=total)
-        progress.update(task["id"], completed=done)
-
-    return update, progress
-
-
-def _execute(run_: Run, write=False, verify=False, before_write=None):
+def _execute(run_: Run, write=False, verify=False, before_write=None, lock=None):
+    """Run the command's files; the report (which holds its exit code) and the seconds it took."""
     import gc
 
-    from .runner import UsageError, run
+    from .runner import run
+    from .settings import UsageError
 
     # Parsing allocates millions of short-lived, acyclic nodes: collecting every 700 allocations
     # costs ~10% of a run. Workers fork from here and inherit the setting.
@@ -48,12 +33,16 @@ def _execute(run_: Run, write=False, verify=False, before_write=None):
         if run_.stdin:
             from .stdin import read_stdin, run_stdin
 
-            report = run_stdin(read_stdin(options.max_bytes), run_.params.get("stdin_filename"), options, verify=verify)
+            report = run_stdin(read_stdin(options.max_bytes), run_.params.get("stdin_filename"), options,
+                               verify=verify, command=run_.command, lock=lock)
         else:
-            update, progress = _progress_callback(run_.quiet or run_.output_format != "text")
+            from .progress import progress_bar
+
+            update, progress = progress_bar(run_.quiet or run_.output_format != "text",
+                                            "patching" if write else "checking")
             try:
                 report = run(run_.paths, options, write=write, progress=update, verify=verify,
-                             before_write=before_write)
+                             before_write=before_write, command=run_.command, lock=lock)
             finally:
                 if progress is not None:
                     progress.stop()
@@ -64,25 +53,26 @@ def _execute(run_: Run, write=False, verify=False, before_write=None):
             state = "error" if o.error else ("changed" if o.new is not None else "unchanged")
             if o.sites or o.error or o.new is not None:
                 codes = ",".join(sorted({s.code for s in o.sites})) or "-"
-                click.echo(f"file: {o.rel}: {state}, {len(o.sites)} site(s) ({codes})", err=True)
+                click.echo(f"file: {shown(o.rel)}: {state}, {len(o.sites)} site(s) ({codes})", err=True)
     return report, time.perf_counter() - start
 
 
-def _finish(run_: Run, report, exit_code, elapsed, extra=None, stream=None):
+def _finish(run_: Run, report, elapsed, extra=None, stream=None):
+    """Print the report in the chosen format and exit with its code (RunReport.exit_code)."""
     stream = stream or sys.stdout
     if run_.output_format == "text" and not run_.quiet and not run_.statistics:
         from . import report as render
 
         render.print_text(report, run_.command, stream=stream, elapsed=elapsed, color=run_.color(stream),
-                          show_fixes=run_.show_fixes)
+                          show_fixes=run_.show_fixes, table=run_.verbose)
     else:
-        out, err = _render(run_, report, exit_code, elapsed, extra)
+        out, err = _render(run_, report, elapsed, extra)
         click.echo(out, nl=False, file=stream)
         click.echo(err, nl=False, err=True)
-    sys.exit(exit_code)
+    sys.exit(report.exit_code)
 
 
-def _render(run_: Run, report, exit_code, elapsed, extra=None):
+def _render(run_: Run, report, elapsed, extra=None):
     """(stdout, stderr) as ``_finish`` prints them to a pipe or file."""
     from . import report as render
 
@@ -92,17 +82,17 @@ def _render(run_: Run, report, exit_code, elapsed, extra=None):
 
         return (statistics_json(report) + "\n" if output_format == "json" else statistics_text(report)), ""
     if output_format == "json":
-        return render.to_json(report, command, exit_code, extra) + "\n", ""
+        return render.to_json(report, command, extra) + "\n", ""
     if output_format == "github":
         text = render.github_annotations(report)
         return (text + "\n" if text else ""), ""
     if output_format == "sarif":
         from .formats import to_sarif
 
-        return to_sarif(report, command, exit_code) + "\n", ""
+        return to_sarif(report, command) + "\n", ""
     if not run_.quiet:
-        return render.plain_text(report, command, elapsed=elapsed, show_fixes=run_.show_fixes), ""
-    return "", "".join(f"error: {render.shown(o.rel)}: {render.shown(o.error)}\n" for o in report.errors)
+        return render.plain_text(report, command, elapsed=elapsed, show_fixes=run_.show_fixes, table=run_.verbose), ""
+    return "", "".join(f"error: {shown(o.rel)}: {shown(o.error)}\n" for o in report.errors)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,6 +109,7 @@ def main() -> None:
     revert PATH  undo what apply changed, byte for byte
     update PATH  revert, move the submodule to upstream's head (or --rev), apply, check
     gate PATH    check --lock, apply to a copy, verify (the upstream-bump gate)
+    status PATH  upstream commit, patched or not, edits since apply, drift, processes running old code
     rules [CODE] list the rules, or explain one
     env PATH     print the install steps for the patched tree (torch held at the target)
     """
@@ -156,24 +147,26 @@ def apply(ctx, **_):
     except KeyboardInterrupt:
         click.echo("sam3d-codemod: interrupted; every file is either unchanged or fully patched", err=True)
         sys.exit(130)
-    code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.unhandled else EXIT_CLEAN)
-    _finish(run_, report, code, elapsed)
+    if any(o.written for o in report.changed) and not run_.quiet:
+        from .processes import warn_stale
+
+        warn_stale(run_.paths, before=time.time() - elapsed)
+    _finish(run_, report, elapsed)
 
 
 def _apply_stdin(run_: Run) -> None:
     """``apply -``: the rewrite (or the input) on stdout; the report, in any format, on stderr."""
     report, elapsed = _execute(run_)
     outcome = report.outcomes[0]
-    missing = getattr(report, "missing_helper", None)
+    missing = report.missing_helper
     if not outcome.error:
         out = sys.stdout.buffer
         out.write(outcome.new if outcome.new is not None else outcome.old)
         out.flush()
     if missing is not None and not run_.quiet:
-        click.echo(f"sam3d-codemod: note: the rewrite imports {missing}, which does not exist yet; "
-                   f"run `sam3d-codemod apply {outcome.root}` to write it", err=True)
-    code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.unhandled or missing is not None else EXIT_CLEAN)
-    _finish(run_, report, code, elapsed, stream=sys.stderr)
+        click.echo(shown(f"sam3d-codemod: note: the rewrite imports {missing}, which does not exist yet; "
+                         f"run `sam3d-codemod apply {outcome.root}` to write it"), err=True)
+    _finish(run_, report, elapsed, stream=sys.stderr)
 
 
 @main.command()
@@ -182,11 +175,10 @@ def diff(ctx, **_):
     """Print a unified diff of what `apply` would change (git apply accepts it); write nothing.
 
     Paths in the diff are relative to the tree's root (for a single file: its git work tree)."""
-    from .runner import unified_diff
+    from .diff import unified_diff
 
     run_ = Run(ctx, "diff")
     report, elapsed = _execute(run_)
-    code = EXIT_ERROR if report.errors else (EXIT_PENDING if report.changed else EXIT_CLEAN)
     if run_.output_format == "text" and not run_.statistics:
         out = sys.stdout.buffer
         use_color = run_.color(sys.stdout)
@@ -198,9 +190,9 @@ def diff(ctx, **_):
             from . import report as render
 
             render.print_text(report, "diff", stream=sys.stderr, show_sites=run_.show_fixes, elapsed=elapsed,
-                              color=run_.color(sys.stderr), show_fixes=run_.show_fixes)
-        sys.exit(code)
-    _finish(run_, report, code, elapsed)
+                              color=run_.color(sys.stderr), show_fixes=run_.show_fixes, table=run_.verbose)
+        sys.exit(report.exit_code)
+    _finish(run_, report, elapsed)
 
 
 @main.command()
@@ -231,44 +223,17 @@ def check(ctx, lock_file, **_):
     watched = _read_by(run_, lock_file) if recordable else None
     taken = time.time_ns()
     before = replay.snapshot(watched) if watched is not None else None
-    report, elapsed = _execute(run_, verify=True)
-    drift = []
-    if lock is not None:
-        from .lockfile import compare
-
-        drift = compare(lock, report, () if run_.stdin else run_.paths)
-    pending = bool(report.changed) and lock is None
-    code = EXIT_ERROR if report.errors else (EXIT_PENDING if pending or report.unhandled or drift else EXIT_CLEAN)
-    lines = []
-    if drift and run_.output_format == "text":
-        from .report import shown
-
-        for d in drift:
-            lines.append(f"drift: {d['code']} {shown(d['path'])}: {d['locked']} in the lock, {d['found']} now; "
-                         "run `sam3d-codemod lock` to accept\n")
-    elif drift and run_.output_format == "github":
-        from .paths import annotation_path
-        from .report import _prop as render_prop
-
-        root = report.outcomes[0].root if report.outcomes else Path(run_.paths[0])
-        for d in drift:
-            lines.append(f"::error file={render_prop(annotation_path(root, d['path']))},title={d['code']} drift::"
-                         f"{d['locked']} in the lock, {d['found']} now; "
-                         "run `sam3d-codemod lock` to accept (after reviewing the upstream change)\n")
-    extra = {"drift": drift, "lock": lock_file}
-    if lock is not None:
-        report.drift = drift  # counted in the summary line
-    for line in lines:
-        click.echo(line, nl=False)
+    report, elapsed = _execute(run_, verify=True, lock=lock)
+    extra = {"drift": report.drift or [], "lock": lock_file}
     if watched is None:
-        _finish(run_, report, code, elapsed, extra=extra)
-    out, err = _render(run_, report, code, replay.ELAPSED, extra)
+        _finish(run_, report, elapsed, extra=extra)
+    out, err = _render(run_, report, replay.ELAPSED, extra)
     tail = f" in {elapsed:.2f}s"
     sys.stdout.write(out.replace(replay.ELAPSED, tail))
     sys.stderr.write(err.replace(replay.ELAPSED, tail))
     if replay.snapshot(watched) == before:  # nothing changed while it ran: the output matches these keys
-        replay.record(sys.argv[1:], before, taken, "".join(lines) + out, err, code)
-    sys.exit(code)
+        replay.record(sys.argv[1:], before, taken, out, err, report.exit_code)
+    sys.exit(report.exit_code)
 
 
 def _read_by(run_: Run, lock_file) -> list:
@@ -303,12 +268,12 @@ def lock(ctx, lock_file, **_):
         _error("lock reads a tree, not stdin")
     report, elapsed = _execute(run_, verify=True)
     if report.errors:
-        _finish(run_, report, EXIT_ERROR, elapsed)
+        _finish(run_, report, elapsed)
     data = write_lock(lock_file, report, run_.paths)
     if not run_.quiet and run_.output_format == "text":
         total = sum(sum(files.values()) for files in data["sites"].values())
-        click.echo(f"wrote {lock_file}: {total} sites in {len({p for f in data['sites'].values() for p in f})} files")
-    sys.exit(EXIT_CLEAN)
+        click.echo(f"wrote {shown(lock_file)}: {total} sites in {len({p for f in data['sites'].values() for p in f})} files")
+    sys.exit(report.exit_code)
 
 
 @main.command()
@@ -398,16 +363,23 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
     if not path:
         click.echo("sam3d-codemod: error: verify needs PATH (or --print-requirements)", err=True)
         sys.exit(EXIT_ERROR)
+    from .progress import progress_bar
+
+    update, bar = progress_bar(output_format != "text", "verifying", min_total=1)
     try:
-        report, code = verifier.verify(path, python, device, sys_path, timeout, stand_ins=stand_ins or bool(stand_in), extra_stand_ins=stand_in)
+        report, code = verifier.verify(path, python, device, sys_path, timeout, stand_ins=stand_ins or bool(stand_in),
+                                       extra_stand_ins=stand_in, progress=update)
     except verifier.VerifyError as exc:
         if output_format == "json":
             import json
 
             click.echo(json.dumps({"command": "verify", "exit_code": EXIT_ERROR, "error": str(exc)}, indent=2))
         else:
-            click.echo(f"sam3d-codemod: error: {exc}", err=True)
+            click.echo(f"sam3d-codemod: error: {shown(exc)}", err=True)
         sys.exit(EXIT_ERROR)
+    finally:
+        if bar is not None:
+            bar.stop()
     if output_format == "json":
         click.echo(verifier.to_json(report, code))
     else:
@@ -416,9 +388,10 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
 
 
 from .env_command import env  # noqa: E402  (the install plan, cli/env_command.py)
+from .status import command as _status_command  # noqa: E402  (cli/status.py)
 from .workflow import gate, revert, update  # noqa: E402  (the upstream-bump commands, cli/workflow.py)
 
-for _command in (revert, update, gate, env):
+for _command in (revert, update, gate, env, _status_command()):
     main.add_command(_command)
 
 

@@ -8,8 +8,8 @@ import sys
 import click
 
 from .config import TORCH_VERSION
-
-EXIT_CLEAN, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
+from .escape import shown
+from .exits import EXIT_ERROR
 
 
 class _Group(click.Group):
@@ -27,7 +27,7 @@ class _Group(click.Group):
                 exc.show()
                 sys.exit(exc.exit_code)
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            click.echo(f"sam3d-codemod: error: {exc.format_message()}{hint}", err=True)
+            click.echo(f"sam3d-codemod: error: {shown(exc.format_message())}{hint}", err=True)
             sys.exit(EXIT_ERROR)
         except click.ClickException as exc:
             exc.show()
@@ -39,7 +39,8 @@ class _Group(click.Group):
 
 
 def _error(message: str) -> None:
-    click.echo(f"sam3d-codemod: error: {message}", err=True)
+    """One line, whatever the message holds (file names and config values come from the tree)."""
+    click.echo(f"sam3d-codemod: error: {shown(message)}", err=True)
     sys.exit(EXIT_ERROR)
 
 
@@ -59,14 +60,18 @@ def common_options(fn):
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes. [default: CPU count]"),
         click.option("--exclude", multiple=True, help="Gitignore-style patterns to skip (on top of .gitignore); replaces the config's exclude."),
         click.option("--extend-exclude", multiple=True, help="Patterns to skip in addition to --exclude and the config's exclude."),
+        click.option("--force-exclude", is_flag=True,
+                     help="Apply .gitignore and --exclude to the PATHS named too (for pre-commit's file lists); "
+                          "without it a named path is always processed."),
         click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip .py files over this many bytes, with an error. [default: 4 MB]"),
         click.option("--stdin-filename", default=None, help="With PATH '-': where the source read from stdin lives (its tree, config, report name)."),
-        click.option("--statistics", is_flag=True, help="Only the number of sites per rule."),
+        click.option("--statistics", is_flag=True, help="Only the number of sites per rule (most first)."),
         click.option("--show-fixes", is_flag=True, help="List every site a rewrite patches (check lists them anyway)."),
         click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
                      help="Colour the output; auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it)."),
         click.option("--no-color", "no_color", is_flag=True, hidden=True, help="Same as --color never (Black's spelling)."),
-        click.option("-v", "--verbose", is_flag=True, help="Also say which config was read, the settings, and each file with sites."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Also say which config was read, the settings, each file with sites, and the per-rule table."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code."),
         click.option("--no-cache", is_flag=True, help="Ignore and don't write .sam3d-codemod-cache/ (per-file results)."),
     ]
@@ -122,7 +127,7 @@ class Run:
     def options(self):
         from .config import split_codes
         from .fileio import DEFAULT_MAX_BYTES
-        from .runner import Options
+        from .settings import Options
 
         p = self.params
         cpus = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
@@ -136,6 +141,7 @@ class Run:
             max_bytes=p["max_file_size"] or DEFAULT_MAX_BYTES,
             cache=not p["no_cache"] and self.command != "diff",
             cuda=p.get("target_cuda"),
+            force_exclude=bool(p.get("force_exclude")),
         )
 
     def color(self, stream) -> bool:
@@ -144,9 +150,10 @@ class Run:
     def say_settings(self, options) -> None:
         if not self.verbose:
             return
-        click.echo(f"config: {self.config_path or 'none'}", err=True)
-        click.echo(f"settings: select={','.join(options.select) or 'all'} ignore={','.join(options.ignore) or '-'} "
-                   f"target-torch={options.target} jobs={options.jobs} exclude={','.join(options.exclude) or '-'}", err=True)
+        click.echo(f"config: {shown(self.config_path or 'none')}", err=True)
+        click.echo(shown(f"settings: select={','.join(options.select) or 'all'} ignore={','.join(options.ignore) or '-'} "
+                         f"target-torch={options.target} jobs={options.jobs} exclude={','.join(options.exclude) or '-'}"),
+                   err=True)
 
 
 _DIFF_STYLES = ((b"+++", {"bold": True}), (b"---", {"bold": True}), (b"+", {"fg": "green"}), (b"-", {"fg": "red"}),

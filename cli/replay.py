@@ -1,6 +1,6 @@
 """Warm ``check`` without the full start-up: replay the last identical run when nothing it read changed.
 
-The console script enters here. For ``check`` with its output going to a pipe or file (not a
+The console script (cli/entry.py) asks here first. For ``check`` with its output going to a pipe or file (not a
 terminal, where rich renders), a finished run leaves a record in the user cache: the exact command
 line, working directory and tool build, the stat key of every directory, ``.py`` file and config
 file the run could have read, and its output and exit code. The next identical command stats those
@@ -21,8 +21,8 @@ from typing import Iterable, List, Optional, Sequence
 
 from .. import __version__
 from ..codemods.engine import user_cache
+from .fingerprint import CACHE_DIR, code_fingerprint
 
-CACHE_DIR = ".sam3d-codemod-cache"  # the per-file result cache (cli/cache.py) inside each tree
 ELAPSED = "\x00elapsed\x00"  # stands for " in 0.12s" in a recorded text report
 RECORD_VERSION = 1
 MAX_RECORDS = 256
@@ -34,23 +34,6 @@ RACY_NS = 2_000_000_000  # whole-second (or FAT's 2 s) timestamps
 
 def runs_dir() -> str:
     return user_cache.path("runs")
-
-
-def code_fingerprint() -> str:
-    """Changes whenever the tool's own code or data changes (not only its version number)."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parts = []
-    for folder in ("codemods", "cli", os.path.join("codemods", "data"), os.path.join("codemods", "runtime"),
-                   os.path.join("codemods", "probe"), os.path.join("codemods", "rules"), os.path.join("codemods", "engine"),
-                   os.path.join("codemods", "apiscan"), os.path.join("codemods", "pins"), os.path.join("codemods", "pins", "data")):
-        d = os.path.join(here, folder)
-        if not os.path.isdir(d):
-            continue
-        for name in sorted(os.listdir(d)):
-            if name.endswith((".py", ".json")):
-                st = os.stat(os.path.join(d, name))
-                parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 # Environment that changes a run's output (colour, annotation paths) is part of a record's key.
@@ -121,13 +104,14 @@ def watched_paths(roots: Iterable[str], extra: Iterable[str]) -> List[str]:
 
 def _git_files(root: str) -> List[str]:
     """The ignore files above ``root`` that the walk reads (cli/ignore.py): each ancestor's
-    .gitignore up to the work tree's top, and .git/info/exclude."""
-    from .ignore import _repo_top
+    .gitignore up to the work tree's top, .git/info/exclude, and the index (a tracked file is
+    walked whatever the ignore files say)."""
+    from .ignore import repo_top
 
-    top, git_dir = _repo_top(os.path.abspath(root))
+    top, git_dir = repo_top(os.path.abspath(root))
     if top is None:
         return []
-    out = [os.path.join(git_dir, "info", "exclude")] if git_dir else []
+    out = [os.path.join(git_dir, "info", "exclude"), os.path.join(git_dir, "index")] if git_dir else []
     d = os.path.dirname(os.path.abspath(root))
     while len(d) >= len(top):
         out.append(os.path.join(d, ".gitignore"))
@@ -181,12 +165,3 @@ def _prune(folder: str) -> None:
             os.unlink(path)
         except OSError:
             pass
-
-
-def main() -> None:
-    code = try_replay(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    from .main import main as cli_main
-
-    cli_main()

@@ -5,24 +5,21 @@ libcst is imported only when some file passes the text pre-filter, torch never.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..codemods.base import UNUSED_SUPPRESSION_CODE, Rule, api_scan_enabled, check_enabled
+from ..codemods.base import api_scan_enabled
+from ..codemods.engine.hosts import HostFinder
 from ..codemods.rules import select_rules
 from .cache import ResultCache
-from .fileio import DEFAULT_MAX_BYTES, InputError, atomic_write, read_bytes
-from ..codemods.engine.hosts import SKIP_DIRS, HostFinder  # noqa: F401  (HostFinder re-exported: bench/worker_rss.py)
-# Re-exported: cli/stdin.py, cli/main.py, tests and bench/ import these from here.
-from .compat_module import COMPAT_FILE, COMPAT_MARKER, _add_compat_modules, _is_generated_compat, render_compat  # noqa: F401
-from .config_rules import _run_config_rules  # noqa: F401  (looked up here at call time: tests patch it)
+from .compat_module import COMPAT_FILE, _add_compat_modules, _is_generated_compat
+from .config_rules import _run_config_rules
+from .discovery import discover
+from .fileio import InputError, atomic_write, read_bytes
+from .filejob import _checkable, _load_api_table, _warm_up, _worker_died, conflict_marker, prefilter, transform_file
+from .outcome import FileOutcome, RunReport
 from .pins_files import run_pins  # requirement files, pyproject, environments/*.yml (codemods/pins)
-from .diff import _git_quote, unified_diff  # noqa: F401
-from .filejob import (LIBCST_MAX_BYTES, LIBCST_MAX_LINE, _known_codes, _load_api_table, _over_libcst_limits,  # noqa: F401
-                      _python_rejects, _rules_for, _syntax_error, _warm_up, _worker_died, conflict_marker, prefilter,
-                      transform_file)
-from .outcome import FileOutcome, RunReport  # noqa: F401
+from .settings import Options, UsageError
 
 POOL_MIN_FILES = 24  # files seen; below this worker processes cost more than they save
 # Memory bounds (per worker; measured with /usr/bin/time -v, see the README's "Hostile trees"):
@@ -31,119 +28,24 @@ POOL_MIN_FILES = 24  # files seen; below this worker processes cost more than th
 HARD_MAX_BYTES = 8 * 1024 * 1024
 
 
-class UsageError(Exception):
-    """Bad arguments or paths: exit 2 before any work."""
-
-
-@dataclass
-class Options:
-    select: Sequence[str] = ()
-    ignore: Sequence[str] = ()
-    target: str = "2.0"
-    jobs: int = 1
-    max_bytes: int = DEFAULT_MAX_BYTES
-    exclude: Sequence[str] = ()
-    cache: bool = True
-    cuda: Optional[str] = None  # --target-cuda (the pins rules); None: the pin table's default for the target torch
-
-
-# ---------------------------------------------------------------- discovery
-
-def discover(paths: Sequence[str], exclude: Sequence[str] = (),
-             errors: Optional[List[Tuple[Path, Path, str]]] = None) -> List[Tuple[Path, Path]]:
-    """(root, file) pairs for every .py file; symlinks never lead out of the root, and each real file is seen once.
-    ``errors`` gets (root, directory, message) for each directory that could not be listed."""
-    found: List[Tuple[Path, Path]] = []
-    seen = set()
-    for raw_path in paths:
-        path = Path(raw_path)
-        if not path.exists() and not path.is_symlink():
-            raise UsageError(f"{raw_path}: no such file or directory")
-        if path.is_file():
-            if path.suffix != ".py":
-                raise UsageError(f"{raw_path}: not a directory or .py file")
-            # The tree the file belongs to, so it gets the rewrite (helper, import form, diff
-            # paths) that processing that whole tree gives it.
-            from .paths import project_root
-
-            root = project_root(path)
-            path = root / os.path.relpath(path, root)
-            files = [path]
-        elif path.is_dir():
-            root = path
-            files = _walk(path, exclude, errors)
-        else:
-            raise UsageError(f"{raw_path}: not a directory or .py file")
-        real_root = os.path.realpath(root)
-        links = {file for file in files if os.path.islink(file)}
-        for file in sorted(files, key=lambda f: f in links):  # a real file claims itself before an in-tree link to it
-            # _walk never enters a linked directory: only a linked file can lead elsewhere.
-            real = os.path.realpath(file) if file in links or files == [path] else \
-                os.path.join(real_root, os.path.relpath(file, root))
-            if os.path.commonpath([real, real_root]) != real_root:
-                continue  # a link out of the tree
-            if real in seen:
-                continue
-            seen.add(real)
-            found.append((root, file))
-    return found
-
-
-def _walk(root: Path, exclude: Sequence[str], errors: Optional[list] = None) -> List[Path]:
-    from .ignore import IgnoreRules
-
-    ignore = IgnoreRules(root, exclude)
-    files = []
-
-    def unlistable(exc: OSError) -> None:  # never a silent skip: its files would count as clean
-        if errors is not None:
-            reason = "permission denied" if isinstance(exc, PermissionError) else " ".join(str(exc.strerror or exc).split())
-            errors.append((root, Path(exc.filename or root), f"cannot list this directory ({reason}); its files were not checked"))
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlistable):
-        rel_dir = os.path.relpath(dirpath, root)
-        ignore.enter(rel_dir, filenames)
-        keep = []
-        for d in sorted(dirnames):
-            rel = d if rel_dir == "." else f"{rel_dir}/{d}"
-            if d in SKIP_DIRS or d.startswith(".") or os.path.islink(os.path.join(dirpath, d)):
-                continue
-            if ignore.ignored(rel, is_dir=True):
-                continue
-            keep.append(d)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            if not name.endswith(".py"):
-                continue
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if ignore.ignored(rel):
-                continue
-            files.append(Path(dirpath) / name)
-    return files
-
-
 # ---------------------------------------------------------------- run
-
-def _checkable(rules: Sequence[Rule], options: Options, scan_api: bool) -> Optional[Tuple[str, ...]]:
-    """The codes a TC101 finding may name (this run could have suppressed them), or None when TC101 is off."""
-    if not check_enabled(UNUSED_SUPPRESSION_CODE, options.select, options.ignore):
-        return None
-    return tuple(r.code for r in rules) + ("TC000", UNUSED_SUPPRESSION_CODE) + (("TC100",) if scan_api else ())
-
 
 def run(paths: Sequence[str], options: Options, write: bool = False,
         progress: Optional[Callable[[int, int], None]] = None, verify: bool = False,
-        before_write: Optional[Callable[[List[FileOutcome]], None]] = None) -> RunReport:
-    """``verify`` (check, lock): also prove idempotence and scan for unhandled newer torch APIs."""
+        before_write: Optional[Callable[[List[FileOutcome]], None]] = None,
+        command: Optional[str] = None, lock: Optional[dict] = None) -> RunReport:
+    """``verify`` (check, lock): also prove idempotence and scan for unhandled newer torch APIs.
+    ``command`` says what the report's outcomes mean (default: apply when writing, else check);
+    ``lock`` (check --lock, from cli/lockfile.read_lock): the report's drift against it."""
     try:
         rules = select_rules(options.select, options.ignore, options.target)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    report = RunReport(rules=rules)
+    report = RunReport(rules=rules, command=command or ("apply" if write else "check"))
     what_limit = "--max-file-size" if options.max_bytes <= HARD_MAX_BYTES else \
         f"no option: {HARD_MAX_BYTES // (1024 * 1024)} MB is the hard limit, parsing takes ~200 MB per MB"
     unlisted: List[Tuple[Path, Path, str]] = []
-    files = discover(paths, options.exclude, unlisted)
+    files = discover(paths, options.exclude, unlisted, options.force_exclude)
     report.files_seen = len(files)
     report.outcomes += [FileOutcome(path=d, root=root, error=msg) for root, d, msg in unlisted]
     python_rules = [r for r in rules if r.kind == "python"]
@@ -234,6 +136,10 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
     _run_config_rules(report, rules, paths)
     run_pins(report, paths, options.select, options.ignore, options.target, options.cuda)
     report.outcomes.sort(key=lambda o: (str(o.root), o.rel))
+    if lock is not None:
+        from .lockfile import compare
+
+        report.drift = compare(lock, report, paths)
     if write:
         if before_write is not None:
             before_write(report.changed)  # cli/applied.py records what is about to change

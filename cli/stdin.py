@@ -13,10 +13,13 @@ from typing import Optional
 
 from ..codemods.base import api_scan_enabled
 from ..codemods.rules import select_rules
+from .compat_module import COMPAT_FILE, render_compat
 from .fileio import _size
+from .filejob import _checkable, conflict_marker, prefilter, transform_file
+from ..codemods.engine.hosts import HostFinder
+from .outcome import FileOutcome, RunReport
 from .paths import project_root
-from .runner import COMPAT_FILE, _checkable, conflict_marker, FileOutcome, HostFinder, Options, RunReport, UsageError, prefilter, render_compat, \
-    transform_file
+from .settings import Options, UsageError
 
 DEFAULT_NAME = "stdin.py"
 
@@ -29,8 +32,19 @@ def read_stdin(max_bytes: int, stream=None) -> bytes:
     return stream.read(max_bytes + 1)
 
 
-def run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bool = False) -> RunReport:
-    """One file from ``data``; nothing is written. Sites of a missing helper module are noted."""
+def run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bool = False,
+              command: str = "check", lock: Optional[dict] = None) -> RunReport:
+    """One file from ``data``; nothing is written. Sites of a missing helper module are noted.
+    ``lock`` (check --lock): the report's drift against it."""
+    report = _run_stdin(data, filename, options, verify, command)
+    if lock is not None:
+        from .lockfile import compare
+
+        report.drift = compare(lock, report, ())
+    return report
+
+
+def _run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bool, command: str) -> RunReport:
     try:
         rules = select_rules(options.select, options.ignore, options.target)
     except ValueError as exc:
@@ -40,7 +54,7 @@ def run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bo
         raise UsageError(f"--stdin-filename {name}: not a .py file")
     root = project_root(name)
     path = root / os.path.relpath(name, root)
-    report = RunReport(rules=rules)
+    report = RunReport(rules=rules, command=command)
     report.files_seen = 1
     if len(data) > options.max_bytes:
         report.outcomes.append(FileOutcome(path=path, root=root, error=f"input is over the {_size(options.max_bytes)} "
@@ -75,7 +89,7 @@ def run_stdin(data: bytes, filename: Optional[str], options: Options, verify: bo
             except InputError:
                 current = None
             if current is None:
-                report.missing_helper = helper  # type: ignore[attr-defined]
+                report.missing_helper = helper
             elif current != render_compat():
-                report.stale_helper = helper  # type: ignore[attr-defined]
+                report.stale_helper = helper
     return report

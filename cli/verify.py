@@ -29,9 +29,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+from .escape import shown
+from .exits import EXIT_CLEAN, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_PENDING
+
 FATAL = ("torch-api", "error")
 STATUS_LABEL = {"ok": "OK", "fail": "FAIL", "skip": "SKIP", "n/a": "N/A"}
 CAUSE_LABEL = {"torch-api": "torch API", "missing-package": "missing package", "error": "error"}
@@ -93,8 +95,10 @@ def resolve_package(path: str) -> Path:
 
 
 def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[str] = (), timeout: float = 300.0,
-              extra: Sequence[str] = (), stand_ins: bool = False, extra_stand_ins: Sequence[str] = ()) -> dict:
-    """Run the probe with ``python``; returns its JSON report or raises VerifyError."""
+              extra: Sequence[str] = (), stand_ins: bool = False, extra_stand_ins: Sequence[str] = (),
+              progress: Optional[Callable[[int, int], None]] = None) -> dict:
+    """Run the probe with ``python``; returns its JSON report or raises VerifyError.
+    ``progress(done, total)`` is called as units finish (the probe appends to a file polled here)."""
     with tempfile.TemporaryDirectory(prefix="sam3d-verify-") as tmp:
         out = Path(tmp) / "report.json"
         cmd = [python, str(probe_path()), "--package-dir", str(package_dir), "--device", device,
@@ -106,7 +110,10 @@ def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[st
         cmd += list(extra)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if progress is None:
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            else:
+                proc = _run_with_progress(cmd + ["--progress-file", str(Path(tmp) / "progress")], env, Path(tmp), progress)
         except OSError as exc:
             raise VerifyError(f"cannot run {python}: {exc.strerror or exc}") from None
         report = None
@@ -126,15 +133,42 @@ def run_probe(package_dir: Path, python: str, device: str, sys_path: Sequence[st
         return report
 
 
+def _run_with_progress(cmd: List[str], env: dict, tmp: Path, progress: Callable[[int, int], None]):
+    """``subprocess.run(cmd, capture_output=True)``, polling the probe's progress file meanwhile
+    (output goes to files: a full pipe cannot stall the probe)."""
+    import time
+
+    with open(tmp / "stdout", "w+") as out, open(tmp / "stderr", "w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        try:
+            last = ""
+            while proc.poll() is None:
+                time.sleep(0.2)
+                try:
+                    lines = (tmp / "progress").read_text().split()
+                except OSError:
+                    continue
+                if len(lines) >= 2 and lines[-2:] != last:
+                    last = lines[-2:]
+                    progress(int(last[0]), int(last[1]))
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+
+
 def exit_code(report: dict) -> int:
     units = report.get("imports", []) + report.get("checks", [])
     if any(u["status"] == "fail" and u.get("category") in FATAL for u in units):
-        return EXIT_FAIL
+        return EXIT_PENDING
     if not any(u["status"] in ("ok", "fail") for u in units):
         return EXIT_ERROR  # not one module imported, not one check ran
     if any(u["status"] == "skip" or (u["status"] == "fail" and u.get("category") == "missing-package") for u in units):
         return EXIT_INCOMPLETE
-    return EXIT_OK
+    return EXIT_CLEAN
 
 
 def summary(report: dict) -> Dict[str, int]:
@@ -176,7 +210,7 @@ def verdict(report: dict, code: int) -> str:
             text += f" ({s['imports_skipped']} skipped for missing packages)"
         parts.append(text)
     parts.append(f"{s['torch_api']} torch-API failures, {s['error']} errors")
-    head = {EXIT_OK: "verify: OK", EXIT_FAIL: "verify: FAILED", EXIT_INCOMPLETE: "verify: INCOMPLETE",
+    head = {EXIT_CLEAN: "verify: OK", EXIT_PENDING: "verify: FAILED", EXIT_INCOMPLETE: "verify: INCOMPLETE",
             EXIT_ERROR: "verify: nothing verified"}[code]
     return f"{head}: " + "; ".join(parts)
 
@@ -236,17 +270,18 @@ def rows(report: dict, verbose: bool = False) -> List[Tuple[str, str, str]]:
     for u in report.get("checks", []):
         label = f"{u['name']} [{u.get('rules', '-')}]"
         out.append((label, STATUS_LABEL[u["status"]], cause_text(u)))
-    return out
+    return [(shown(label), status, shown(cause)) for label, status, cause in out]  # names, errors: from the tree
 
 
 def render_text(report: dict, code: int, verbose: bool = False, stream=None, color: Optional[bool] = None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     # color: --color always/never (and NO_COLOR / FORCE_COLOR), None = rich's own TTY detection
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False,
                       force_terminal=color, no_color=None if color is None else not color)
-    title = (f"sam3d-codemod verify: {report['package_dir']} | torch {report.get('torch')} | python {report.get('python')} | "
+    title = (f"sam3d-codemod verify: {escape(shown(report['package_dir']))} | torch {report.get('torch')} | python {report.get('python')} | "
              f"device {report.get('device')}")
     table = Table(title=title, title_justify="left")
     table.add_column("module / path", overflow="fold")
@@ -254,7 +289,7 @@ def render_text(report: dict, code: int, verbose: bool = False, stream=None, col
     table.add_column("cause", overflow="fold")
     colours = {"OK": "green", "FAIL": "red", "SKIP": "yellow", "N/A": "dim"}
     for name, status, cause in rows(report, verbose):
-        table.add_row(name, f"[{colours[status]}]{status}[/]", cause)
+        table.add_row(escape(name), f"[{colours[status]}]{status}[/]", escape(cause))  # data, never markup
     console.print(table)
     pkgs = missing_packages(report)
     if pkgs:
@@ -262,9 +297,9 @@ def render_text(report: dict, code: int, verbose: bool = False, stream=None, col
     used = stand_ins_used(report)
     if used:
         console.print("import stand-ins in place of (not installed; nothing ran on them): " + ", ".join(used))
-    colour = {EXIT_OK: "green", EXIT_FAIL: "red", EXIT_INCOMPLETE: "yellow", EXIT_ERROR: "red"}[code]
+    colour = {EXIT_CLEAN: "green", EXIT_PENDING: "red", EXIT_INCOMPLETE: "yellow", EXIT_ERROR: "red"}[code]
     console.print(f"[{colour}]{verdict(report, code)}[/]")
-    if code == EXIT_FAIL:
+    if code == EXIT_PENDING:
         console.print("torch API: run `sam3d-codemod apply` on the tree, or report a rule bug")
     elif code == EXIT_INCOMPLETE:
         console.print("incomplete (exit 3): install the missing packages (`sam3d-codemod verify --print-requirements`), "
@@ -281,8 +316,9 @@ def to_json(report: dict, code: int) -> str:
 
 
 def verify(path: str, python: Optional[str], device: str, sys_path: Sequence[str] = (), timeout: float = 300.0,
-           stand_ins: bool = False, extra_stand_ins: Sequence[str] = ()) -> Tuple[dict, int]:
+           stand_ins: bool = False, extra_stand_ins: Sequence[str] = (),
+           progress: Optional[Callable[[int, int], None]] = None) -> Tuple[dict, int]:
     package_dir = resolve_package(path)
     report = run_probe(package_dir, python or sys.executable, device, sys_path, timeout, stand_ins=stand_ins,
-                       extra_stand_ins=extra_stand_ins)
+                       extra_stand_ins=extra_stand_ins, progress=progress)
     return report, exit_code(report)

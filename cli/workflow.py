@@ -3,11 +3,23 @@ cli/update.py and cli/gate.py; cli/main.py registers them)."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
 
-EXIT_CLEAN, EXIT_ERROR = 0, 2
+from .escape import shown
+from .exits import EXIT_CLEAN, EXIT_ERROR
+
+
+def _say(line: str) -> None:
+    """Each line of the upstream-bump commands: file names and git's messages come from the tree."""
+    click.echo(shown(line))
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"sam3d-codemod: error: {shown(exc)}", err=True)
+    sys.exit(EXIT_ERROR)
 
 
 @click.command()
@@ -21,20 +33,23 @@ def revert(path):
 
     note = stray_note(Path(path))
     if note:
-        click.echo(note, err=True)
-
+        click.echo(shown(note), err=True)
+    start = time.time()
     try:
         with TreeLock([path]):  # never beside an apply of the same tree
             done = run_revert(Path(path))
     except (RevertError, TreeLocked, ManifestError) as exc:
-        click.echo(f"sam3d-codemod: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+        _fail(exc)
     if done.empty:
-        click.echo(f"nothing to revert: no apply record in {path} (a tree patched by an older sam3d-codemod: "
-                   "`git checkout -- .` in the checkout)")
+        _say(f"nothing to revert: no apply record in {path} (a tree patched by an older sam3d-codemod: "
+             "`git checkout -- .` in the checkout)")
         sys.exit(EXIT_CLEAN)
     kept = f" ({len(done.merged)} with your own edits kept: {', '.join(done.merged)})" if done.merged else ""
-    click.echo(f"reverted {len(done.writes)} file(s), removed {len(done.removes)}{kept}")
+    _say(f"reverted {len(done.writes)} file(s), removed {len(done.removes)}{kept}")
+    if done.writes or done.removes:
+        from .processes import warn_stale
+
+        warn_stale([path], before=start)
     sys.exit(EXIT_CLEAN)
 
 
@@ -57,14 +72,13 @@ def update(path, rev, lock_file, options):
 
     note = stray_note(Path(path))
     if note:
-        click.echo(note, err=True)
+        click.echo(shown(note), err=True)
 
     check_args = list(options) + (["--lock", lock_file] if lock_file else [])
-    try:
-        code = run_update(Path(path), rev, list(options), check_args, say=lambda line: click.echo(line))
+    try:  # its apply step names the processes still running the old code (cli/processes.py)
+        code = run_update(Path(path), rev, list(options), check_args, say=_say)
     except (UpdateError, RevertError, ManifestError) as exc:
-        click.echo(f"sam3d-codemod: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+        _fail(exc)
     sys.exit(code)
 
 
@@ -88,4 +102,4 @@ def gate(path, lock_file, python, device, sys_path, timeout, stand_ins, options)
         verify_options += ["--timeout", str(timeout)]
     if stand_ins:
         verify_options.append("--stand-ins")
-    sys.exit(run_gate(Path(path), lock_file, python, list(options), verify_options, say=lambda line: click.echo(line)))
+    sys.exit(run_gate(Path(path), lock_file, python, list(options), verify_options, say=_say))

@@ -1,3 +1,3 @@
-from sam3d_codemod.cli.replay import main
+from sam3d_codemod.cli.entry import main
 
 main()

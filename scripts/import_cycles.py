@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Print the import cycles among the project's own modules (imports inside functions count too).
 
-Usage: scripts/import_cycles.py [FOLDER ...]   (default: codemods cli)
+Usage: scripts/import_cycles.py [FOLDER ...]   (default: codemods cli; a folder outside the project
+is read as a package of its own)
 Exit 0 when there is none, 1 otherwise. ``tests/test_house.py`` runs it.
 """
 from __future__ import annotations
@@ -16,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_OF = {"codemods": "sam3d_codemod.codemods", "cli": "sam3d_codemod.cli"}
 
 
-def module_name(path: Path) -> str:
-    rel = path.relative_to(ROOT).with_suffix("")
+def module_name(path: Path, base: Path = ROOT) -> str:
+    rel = path.relative_to(base).with_suffix("")
     parts = list(rel.parts)
     parts[0] = PACKAGE_OF.get(parts[0], parts[0])
     if parts[-1] == "__init__":
@@ -50,8 +51,11 @@ def imported_modules(path: Path, name: str, known: Set[str]) -> Set[str]:
 
 
 def graph(folders: List[str]) -> Dict[str, Set[str]]:
-    files = [p for folder in folders for p in sorted((ROOT / folder).rglob("*.py"))]
-    names = {module_name(p): p for p in files}
+    names: Dict[str, Path] = {}
+    for folder in folders:
+        top = (ROOT / folder).resolve()
+        base = ROOT if ROOT in top.parents else top.parent  # a folder outside the project: its own package
+        names.update({module_name(p, base): p for p in sorted(top.rglob("*.py"))})
     known = set(names)
     edges = {name: imported_modules(path, name, known) for name, path in names.items()}
     # Importing ``a.b.c`` runs ``a/__init__`` and ``a.b/__init__`` first.

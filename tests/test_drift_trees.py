@@ -121,6 +121,7 @@ def test_tc010_apply_keeps_compile_model_and_reports_a_note(tmp_path):
     config = tmp_path / "checkpoints" / "hf" / "pipeline.yaml"
     config.parent.mkdir(parents=True)
     config.write_bytes(b"compile_model: true\n")
+    (tmp_path / "run.py").write_text("x = 1\n")  # a tree with no Python file at all is an error (issue 22)
     code, out = invoke("apply", tmp_path, "--output-format", "json")
     assert config.read_bytes() == b"compile_model: true\n"
     sites = [s for s in json.loads(out)["sites"] if s["code"] == "TC010"]

@@ -55,7 +55,7 @@ import vp_stand_ins  # noqa: E402
 from vp_checks import CHECKS  # noqa: E402
 from vp_classify import PIP_NAMES, _Blocker, classify, pip_name, where  # noqa: E402,F401 - re-exported
 from vp_context import list_modules, locate, tree_index  # noqa: E402,F401
-from vp_units import _json_safe, run_forked_all, run_subprocess, run_unit  # noqa: E402
+from vp_units import _json_safe, note_progress, run_forked_all, run_subprocess, run_unit  # noqa: E402
 
 PROBE_VERSION = 2
 
@@ -87,6 +87,7 @@ def parse_args(argv):
     parser.add_argument("--no-imports", action="store_true")
     parser.add_argument("--no-checks", action="store_true")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--progress-file", help="append 'done total' after each unit (the CLI's progress bar)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="units run at once")
     parser.add_argument("--no-fork", action="store_true", help=argparse.SUPPRESS)
@@ -162,7 +163,10 @@ def main(argv=None):
     if hasattr(os, "fork") and not opts.no_fork:
         results = run_forked_all(units, opts)
     else:
-        results = [run_subprocess(unit, opts) for unit in units]
+        results = []
+        for unit in units:
+            results.append(run_subprocess(unit, opts))
+            note_progress(opts, len(results), len(units))
     for result in results:
         report["imports" if result["kind"] == "import" else "checks"].append(result)
     report["seconds"] = round(time.time() - started, 2)

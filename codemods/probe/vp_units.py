@@ -168,10 +168,20 @@ def run_forked_all(units, opts):
                     continue
                 results[child.unit] = _finish(child, opts, timed_out=False)
                 running.remove(child)
+                note_progress(opts, len(results), len(units))
             elif time.time() - child.started > opts.timeout:
                 results[child.unit] = _finish(child, opts, timed_out=True)
                 running.remove(child)
+                note_progress(opts, len(results), len(units))
     return [results[u] for u in units]
+
+
+def note_progress(opts, done, total):
+    """One line 'done total' for the CLI's progress bar (--progress-file); nothing without it."""
+    path = getattr(opts, "progress_file", None)
+    if path:
+        with open(path, "a") as fh:
+            fh.write("%d %d\n" % (done, total))
 
 
 def run_subprocess(unit, opts):

@@ -342,7 +342,7 @@ def test_color_flags_and_environment(sample):
 def test_statistics_show_fixes_and_verbose(sample):
     code, out, _ = cli("check", sample, "--statistics")
     lines = out.decode().splitlines()
-    assert code == 1 and lines and all(re.match(r"\s*\d+\tTC\d{3}\t[a-z0-9-]+\t\(patched", line) for line in lines)
+    assert code == 1 and lines and all(re.match(r"\s*\d+\tTC\d{3}\t[a-z0-9-]+\t\(pending", line) for line in lines)
     counts = [int(line.split("\t")[0]) for line in lines]
     assert counts == sorted(counts, reverse=True)
     data = json.loads(cli("check", sample, "--statistics", "--output-format", "json")[1])

@@ -3,7 +3,7 @@ import io
 from pathlib import Path
 
 from sam3d_codemod.cli import report as render
-from sam3d_codemod.cli.runner import FileOutcome, RunReport
+from sam3d_codemod.cli.outcome import FileOutcome, RunReport
 from sam3d_codemod.codemods.base import Site
 from sam3d_codemod.codemods.rules import select_rules
 
@@ -29,14 +29,14 @@ def _rich_text(report, command, elapsed, monkeypatch):
 
     monkeypatch.setenv("NO_COLOR", "1")
     stream = Terminal()
-    render.print_text(report, command, stream=stream, elapsed=elapsed)
+    render.print_text(report, command, stream=stream, elapsed=elapsed, table=True)
     return stream.getvalue()
 
 
 def test_plain_text_reads_as_rich_does(monkeypatch):
     for command in ("check", "apply"):
         report = _report()
-        plain = render.plain_text(report, command, elapsed=0.5)
+        plain = render.plain_text(report, command, elapsed=0.5, table=True)
         assert "pkg/a.py:9: TC100 unhandled: `torch.nn.attention.bias` needs torch >= 2.5" in plain
         assert ("pkg/a.py:2: TC011 torch.compile" in plain) == (command == "check")
         assert "error: pkg/[bad].py: cannot parse: line 3 [x]" in plain
@@ -49,7 +49,7 @@ def test_print_text_without_terminal_does_not_import_rich():
 
     code = ("import sys, io\n"
             "from sam3d_codemod.cli import report as r\n"
-            "from sam3d_codemod.cli.runner import RunReport\n"
+            "from sam3d_codemod.cli.outcome import RunReport\n"
             "from sam3d_codemod.codemods.rules import select_rules\n"
             "r.print_text(RunReport(rules=select_rules()), 'check', stream=io.StringIO())\n"
             "print('rich' in sys.modules)\n")
