@@ -46,8 +46,9 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (),
             if force_exclude and _excluded(path, path, exclude):
                 continue
             files = _walk(path, exclude, errors, keep_root=not force_exclude)
-            if not files and not (errors and any(r == root for r, _, _ in errors)):
-                raise UsageError(f"{raw_path}: no Python file found here")
+            if not files and not (errors and any(r == root for r, _, _ in errors)) and not _pin_files(path):
+                # A gate that checked nothing must not pass; requirement files alone are something.
+                raise UsageError(f"{raw_path}: no Python or requirement file found here")
         else:
             raise UsageError(f"{raw_path}: not a directory or .py file")
         real_root = os.path.realpath(root)
@@ -110,3 +111,9 @@ def _walk(root: Path, exclude: Sequence[str], errors: Optional[list] = None, kee
                 continue
             files.append(Path(dirpath) / name)
     return files
+
+
+def _pin_files(root: Path) -> list:
+    from ..codemods.pins.files import pin_files  # only for a tree without Python files
+
+    return pin_files(root)

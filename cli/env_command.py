@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-EXIT_ERROR = 2
+from .exits import EXIT_ERROR
 CONSTRAINTS_NAME = ".sam3d-codemod-constraints.txt"
 
 

@@ -75,7 +75,7 @@ def test_a_path_without_python_files_is_an_error(tmp_path, command):
     (tmp_path / "docs" / "README.md").write_text("no code here\n")
     proc = cli(command, tmp_path / "docs", "--no-cache", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"sam3d-codemod: error: {tmp_path / 'docs'}: no Python file found here"]
+    assert proc.stderr.strip().splitlines() == [f"sam3d-codemod: error: {tmp_path / 'docs'}: no Python or requirement file found here"]
     assert not (tmp_path / "sam3d-codemod.lock").exists()
 
 
