@@ -27,6 +27,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 import click
 from click.core import ParameterSource
 
+from . import inputs
+
 SECTION = "sam3d-codemod"
 # The torch releases the API table (codemods/data/torch_api.json) was generated from; a test
 # keeps these equal to its first and last release.
@@ -95,6 +97,7 @@ def candidates(start: Path) -> Iterator[Path]:
     if not start.is_dir():
         start = start.parent
     for d in [start, *start.parents]:
+        inputs.note(d / "pyproject.toml")  # looked for: a new one changes which config a run reads
         yield d / "pyproject.toml"
 
 
@@ -102,6 +105,7 @@ def _read_toml(path: Path) -> dict:
     """Within size and depth bounds (cli/bounded.py): the file may be upstream's."""
     from .bounded import BoundsError, load_toml
 
+    inputs.note(path)
     try:
         return load_toml(path)
     except BoundsError as exc:
@@ -155,24 +159,6 @@ def read_config(path: Path) -> dict:
     if section is None:
         raise ConfigError(f"{path}: --config: the file has no [tool.{SECTION}] table")
     return section
-
-
-def watched_candidates(start: Path) -> List[Path]:
-    """The files whose creation or change could change which config a run reads (for replay):
-    every candidate up to the trusted file used (all of them when none is)."""
-    from .config_trust import inside, tree_root
-
-    tree = tree_root(start)
-    out = []
-    for candidate in candidates(start):
-        out.append(candidate)
-        if candidate.is_file():
-            try:
-                if _section(candidate, _read_toml(candidate)) is not None and not inside(candidate, tree):
-                    break
-            except ConfigError:
-                break
-    return out
 
 
 # ---------------------------------------------------------------- values

@@ -1,10 +1,12 @@
 """Rules over a tree's config files rather than its Python (TC010: checkpoints/*/pipeline.yaml)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
 from ..codemods.base import Rule, Site
+from . import inputs
 from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
 from .outcome import FileOutcome, RunReport
 
@@ -19,6 +21,7 @@ def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[
         if not root.is_dir():
             continue
         configs = yaml_rule.find_configs(root)
+        _note_checkpoints(Path(root))
         if not configs:
             report.notes.append(Site(yaml_rule.RULE.code, yaml_rule.CONFIG_GLOB, 0, "note",
                                      "no checkpoints/*/pipeline.yaml in the tree (download checkpoints, then re-run)"))
@@ -38,3 +41,17 @@ def _run_config_rules(report: RunReport, rules: Sequence[Rule], paths: Sequence[
             _same, lines = yaml_rule.transform_text(text)  # read only: compile_model is decided at run time
             outcome.sites = [Site(yaml_rule.RULE.code, outcome.rel, ln, yaml_rule.SITE_STATUS, yaml_rule.SITE_MESSAGE) for ln in lines]
             report.outcomes.append(outcome)
+
+
+def _note_checkpoints(root: Path) -> None:
+    """TC010 reads ``checkpoints/*/pipeline.yaml``, a folder the walk may skip: note the folders
+    whose listing decides which files exist (for replay, cli/inputs.py)."""
+    folder = root / "checkpoints"
+    inputs.note(folder)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            inputs.note(entry.path)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from ..codemods.engine.hosts import SKIP_DIRS
+from . import inputs
 from .settings import UsageError
 
 
@@ -41,6 +42,7 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (),
             if force_exclude and _excluded(root, path, exclude):
                 continue
             files = [path]
+            inputs.note(path)
         elif path.is_dir():
             root = path
             if force_exclude and _excluded(path, path, exclude):
@@ -92,6 +94,7 @@ def _walk(root: Path, exclude: Sequence[str], errors: Optional[list] = None, kee
             errors.append((root, Path(exc.filename or root), f"cannot list this directory ({reason}); its files were not checked"))
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlistable):
+        inputs.note(dirpath)  # listed: a file added or removed here changes its stat key
         rel_dir = os.path.relpath(dirpath, root)
         ignore.enter(rel_dir, filenames)
         keep = []
@@ -110,6 +113,7 @@ def _walk(root: Path, exclude: Sequence[str], errors: Optional[list] = None, kee
             if ignore.ignored(rel):
                 continue
             files.append(Path(dirpath) / name)
+            inputs.note(files[-1])
     return files
 
 

@@ -24,6 +24,8 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from . import inputs
+
 MAX_PATTERNS = 10_000
 MAX_SEGMENT_STARS = 2
 
@@ -61,6 +63,7 @@ def _spec(lines: Sequence[str], source: str = "--exclude", budget: Optional[_Bud
 def _read_lines(path: str) -> Optional[List[str]]:
     """The file's lines, None when it does not exist; a FIFO, device or oversized file is a usage
     error (read through fileio.read_bytes: never blocks)."""
+    inputs.note(path)  # found or not: a new ignore file changes the walk
     if not os.path.lexists(path):
         return None
     from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
@@ -154,6 +157,7 @@ class IgnoreRules:
         self.layers: Dict[str, object] = {}  # directory relative to top ("" = top) -> spec
         self.info = None
         if git_dir is not None:
+            inputs.note(os.path.join(git_dir, "index"))  # a tracked file is walked whatever the ignore files say
             # one spec, global lines first: a later line wins, so info/exclude overrides the global file
             lines = (_read_lines(_global_excludes(self.top)) or []) + (
                 _read_lines(os.path.join(git_dir, "info", "exclude")) or [])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .. import __version__
+from . import inputs
 from .fileio import InputError, atomic_write, read_bytes
 
 LOCK_VERSION = 1
@@ -63,6 +64,7 @@ def write_lock(path: str, report, paths: Sequence[str] = ()) -> dict:
 def read_lock(path: str) -> dict:
     """The lock's data; ValueError with a one-line message for anything but a well-formed lock
     (a FIFO or device is refused without blocking, a large file without reading it all)."""
+    inputs.note(path)
     if not os.path.lexists(path):
         raise ValueError(f"{path}: no such lock file (create it with `sam3d-codemod lock PATH --lock {path}`)")
     from .bounded import check_json_depth

@@ -206,6 +206,13 @@ def check(ctx, lock_file, **_):
 
     Piped to a file, the same check on an unchanged tree replays the recorded result
     (SAM3D_CODEMOD_NO_REPLAY=1 runs it anyway)."""
+    from . import inputs, replay
+
+    # What the run reads is noted where it is read (cli/inputs.py), from the config on: replay
+    # watches exactly that list. ``taken`` precedes every read: a change after it is never recorded.
+    taken = time.time_ns()
+    if replay.replayable(sys.argv[1:]):
+        inputs.begin()
     run_ = Run(ctx, "check")
     lock = None
     if lock_file is not None:
@@ -215,45 +222,32 @@ def check(ctx, lock_file, **_):
             lock = read_lock(lock_file)
         except ValueError as exc:
             _error(str(exc))
-    from . import replay
-
+    report, elapsed = _execute(run_, verify=True, lock=lock)
+    read = inputs.end()
     # A single file is read with its whole tree (cli/paths.py): only directory runs are recorded.
     recordable = (replay.replayable(sys.argv[1:]) and not run_.stdin and not run_.verbose
                   and not run_.color(sys.stdout) and all(os.path.isdir(p) for p in run_.paths))
-    watched = _read_by(run_, lock_file) if recordable else None
-    taken = time.time_ns()
-    before = replay.snapshot(watched) if watched is not None else None
-    report, elapsed = _execute(run_, verify=True, lock=lock)
     extra = {"drift": report.drift or [], "lock": lock_file}
-    if watched is None:
+    if not recordable:
         _finish(run_, report, elapsed, extra=extra)
     out, err = _render(run_, report, replay.ELAPSED, extra)
     tail = f" in {elapsed:.2f}s"
     sys.stdout.write(out.replace(replay.ELAPSED, tail))
     sys.stderr.write(err.replace(replay.ELAPSED, tail))
-    if replay.snapshot(watched) == before:  # nothing changed while it ran: the output matches these keys
-        replay.record(sys.argv[1:], before, taken, out, err, report.exit_code)
+    replay.record(sys.argv[1:], replay.snapshot(read + _libraries()), taken, out, err, report.exit_code)
     sys.exit(report.exit_code)
 
 
-def _read_by(run_: Run, lock_file) -> list:
-    """Every path a run could have read beyond the walked trees: config files (also where none
-    was found, so that a new one counts), the lock, and the libraries whose version shapes output."""
+def _libraries() -> list:
+    """The files of the libraries whose version shapes the output."""
     import importlib.util
 
-    from .config import watched_candidates
-
-    config_file = run_.params.get("config_file")
-    extra = ([lock_file] if lock_file else []) + ([config_file] if config_file else [])
-    if not config_file and not run_.params.get("isolated"):
-        extra += [str(p) for p in watched_candidates(Path(run_.paths[0]))]
+    found = []
     for name in ("libcst", "pathspec"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:
-            extra.append(spec.origin)
-    from . import replay
-
-    return replay.watched_paths(run_.paths, extra)
+            found.append(spec.origin)
+    return found
 
 
 @main.command()

@@ -9,6 +9,7 @@ from typing import Sequence
 from ..codemods.base import Site, check_enabled
 from ..codemods.pins.files import pin_files, rewriter_for
 from ..codemods.pins.registry import ALL_PIN_RULES
+from . import inputs
 from ..codemods.pins.table import TableError, load_target
 from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
 from .outcome import FileOutcome, RunReport
@@ -39,6 +40,7 @@ def run_pins(report: RunReport, paths: Sequence[str], select: Sequence[str], ign
 
 def _outcome(root: Path, path: Path, target, enabled) -> FileOutcome:
     outcome = FileOutcome(path=path, root=root)
+    inputs.note(path)
     try:
         raw = outcome.old = read_bytes(path, DEFAULT_MAX_BYTES, what="a smaller pin file")
         text = raw.decode("utf-8")

@@ -2,8 +2,8 @@
 
 The console script (cli/entry.py) asks here first. For ``check`` with its output going to a pipe or file (not a
 terminal, where rich renders), a finished run leaves a record in the user cache: the exact command
-line, working directory and tool build, the stat key of every directory, ``.py`` file and config
-file the run could have read, and its output and exit code. The next identical command stats those
+line, working directory and tool build, the stat key of every path the run read or listed (noted
+where it was read: cli/inputs.py, so there is one list), and its output and exit code. The next identical command stats those
 paths; if every key still matches, it prints the recorded output (with this run's elapsed time) and
 exits with the recorded code, without importing click, rich, libcst or the runner. Anything else
 (a changed file, a new file in any directory, another option, ``--no-cache``) runs normally.
@@ -21,7 +21,7 @@ from typing import Iterable, List, Optional, Sequence
 
 from .. import __version__
 from ..codemods.engine import user_cache
-from .fingerprint import CACHE_DIR, code_fingerprint
+from .fingerprint import code_fingerprint
 
 ELAPSED = "\x00elapsed\x00"  # stands for " in 0.12s" in a recorded text report
 RECORD_VERSION = 1
@@ -83,52 +83,16 @@ def try_replay(argv: Sequence[str]) -> Optional[int]:
     return code
 
 
-def watched_paths(roots: Iterable[str], extra: Iterable[str]) -> List[str]:
-    """Everything a run over ``roots`` could have read: every directory (a new or removed entry
-    changes its mtime), every ``.py`` and config file, and ``extra`` (found or not). The per-file
-    result cache is left out: it changes a run's speed, not its output."""
-    paths = list(extra)
-    for root in roots:
-        if os.path.isfile(root):
-            paths += [root, os.path.dirname(os.path.abspath(root))]
-            continue
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d != CACHE_DIR]
-            paths.append(dirpath)
-            paths += [os.path.join(dirpath, f) for f in filenames if f.endswith((".py", ".yaml", ".yml", ".toml"))
-                      or f == ".gitignore" or (f.endswith(".txt") and (f.startswith("requirements")
-                      or os.path.basename(dirpath) == "requirements"))]  # (pin files: codemods/pins/files.py)
-        paths += _git_files(root)
-    return paths
-
-
-def _git_files(root: str) -> List[str]:
-    """The ignore files above ``root`` that the walk reads (cli/ignore.py): each ancestor's
-    .gitignore up to the work tree's top, .git/info/exclude, and the index (a tracked file is
-    walked whatever the ignore files say)."""
-    from .ignore import repo_top
-
-    top, git_dir = repo_top(os.path.abspath(root))
-    if top is None:
-        return []
-    out = [os.path.join(git_dir, "info", "exclude"), os.path.join(git_dir, "index")] if git_dir else []
-    d = os.path.dirname(os.path.abspath(root))
-    while len(d) >= len(top):
-        out.append(os.path.join(d, ".gitignore"))
-        if d == top:
-            break
-        d = os.path.dirname(d)
-    return out
-
-
 def snapshot(watched: Iterable[str]) -> List[list]:
     """[absolute path, stat key or None] for each path, once each."""
     return [[p, _stat_key(p)] for p in dict.fromkeys(os.path.abspath(p) for p in watched)]
 
 
 def record(argv: Sequence[str], keys: List[list], taken_ns: int, stdout: str, stderr: str, exit_code: int) -> None:
-    """Save a finished run for ``try_replay`` (``keys``: its ``snapshot``, taken at ``taken_ns``
-    before it read anything); a failure to save only costs the next run its speed."""
+    """Save a finished run for ``try_replay``. ``keys``: the ``snapshot``, after the run, of every
+    path it noted as read (cli/inputs.py); ``taken_ns``: a time before it read anything, so a path
+    changed during the run (its ctime is later) keeps the run from being recorded. A failure to
+    save only costs the next run its speed."""
     if not replayable(argv):
         return
     stamps = [t for _, key in keys if key is not None for t in key[:2]]

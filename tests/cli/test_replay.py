@@ -11,8 +11,8 @@ import pytest
 PATCHABLE = "import torch\nx = torch.compile(f)\n"
 
 
-def _run(tree: Path, cache: Path, *args, importtime: bool = False):
-    env = dict(os.environ, SAM3D_CODEMOD_CACHE=str(cache))
+def _run(tree: Path, cache: Path, *args, importtime: bool = False, env_extra=None):
+    env = dict(os.environ, SAM3D_CODEMOD_CACHE=str(cache), **(env_extra or {}))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     cmd = [sys.executable] + (["-X", "importtime"] if importtime else []) + ["-m", "sam3d_codemod", "check", str(tree), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree.parent)
@@ -82,6 +82,36 @@ def test_any_change_runs_for_real(tree, tmp_path, change):
         (pkg / "a.py").unlink()
         expect = lambda out: "pkg/a.py" not in out
     code, out, err, imported = _run(tree, cache, importtime=True)
+    assert "click" in imported, "replayed a run whose inputs changed"
+    assert expect(out), out
+
+
+@pytest.mark.parametrize("change", ["global excludes", "requirement file", "info exclude"])
+def test_inputs_noted_where_they_are_read_are_watched(tree, tmp_path, change):
+    """Replay watches what the run noted as read (cli/inputs.py), not a second list kept by hand:
+    the user's global excludes file, a requirement file, .git/info/exclude."""
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    xdg = tmp_path / "xdg"
+    (xdg / "git").mkdir(parents=True)
+    (xdg / "git" / "ignore").write_text("# nothing yet\n")
+    (tmp_path / "home").mkdir()
+    env = {"XDG_CONFIG_HOME": str(xdg), "HOME": str(tmp_path / "home")}
+    cache = tmp_path / "cache"
+    _settle()
+    _run(tree, cache, env_extra=env)
+    _settle()
+    _run(tree, cache, env_extra=env)
+    assert "click" not in _run(tree, cache, importtime=True, env_extra=env)[3]  # replays before the change
+    if change == "global excludes":
+        (xdg / "git" / "ignore").write_text("pkg/a.py\n")
+        expect = lambda out: "pkg/a.py" not in out
+    elif change == "info exclude":
+        (tree / ".git" / "info" / "exclude").write_text("pkg/a.py\n")
+        expect = lambda out: "pkg/a.py" not in out
+    else:
+        (tree / "requirements.txt").write_text("torchaudio==2.5.1+cu121\n")
+        expect = lambda out: "requirements.txt" in out
+    code, out, err, imported = _run(tree, cache, importtime=True, env_extra=env)
     assert "click" in imported, "replayed a run whose inputs changed"
     assert expect(out), out
 
