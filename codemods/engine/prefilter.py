@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Optional, Sequence
+from functools import lru_cache
+from typing import Optional, Sequence, Tuple
 
 from ..rules import version_flags
 from ..base import COMPAT_MODULE, ImportIndex, Rule, SourceLines, first_line
@@ -55,14 +56,17 @@ def build_index(text: str, tree: Optional[ast.AST] = None) -> ImportIndex:
     return index
 
 
+@lru_cache(maxsize=None)
+def _rule_checks(triggers: Tuple[str, ...], pattern: Optional[str]):
+    """A rule's two pre-filter stages, compiled once per process (not once per file)."""
+    return re.compile("|".join(re.escape(t) for t in triggers)), re.compile(pattern) if pattern else None
+
+
 def hot_matcher(rules: Sequence[Rule], index: ImportIndex):
     """What makes a def worth visiting: some rule's pre-filter (triggers, then pattern) matches its
     source, or it mentions a local name bound to something a rule cares about
     (``from torch.utils._pytree import tree_map as tm``)."""
-    checks = []
-    for rule in rules:
-        trig = re.compile("|".join(re.escape(t) for t in rule.triggers))
-        checks.append((trig, re.compile(rule.pattern) if rule.pattern else None))
+    checks = [_rule_checks(rule.triggers, rule.pattern) for rule in rules]
     triggers = [t for rule in rules for t in rule.triggers]
     locals_ = [re.escape(local) for local, qualified in index.aliases.items() if any(t in qualified for t in triggers)]
     alias = re.compile(r"\b(?:%s)\b" % "|".join(locals_)) if locals_ else None

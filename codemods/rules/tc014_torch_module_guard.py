@@ -112,7 +112,8 @@ RULE = Rule(
     fixes="guarded dynamo config silently skipped on 2.0; AttributeError: module 'torch.compiler' has no attribute 'is_compiling' (2.1, 2.2)",
     fixed_in=None,  # hand patches do not go away with a newer torch
     triggers=("hasattr", "getattr"),
-    pattern=r"\b(?:has|get)attr\(\s*torch\b|\b(?:has|get)attr\(\s*\w+\s*,\s*['\"]",
+    # ``hasattr(self, "x")`` is never a guard on a torch module: the commonest hasattr, not pre-filtered
+    pattern=r"\b(?:has|get)attr\(\s*torch\b|\b(?:has|get)attr\(\s*(?!self\b|cls\b)\w+\s*,\s*['\"]",
     transformer=Transformer,
 )
 Transformer.rule = RULE

@@ -23,6 +23,8 @@ RULE = Rule(
     fixes="AttributeError: module 'torch.nn' has no attribute 'RMSNorm'",
     fixed_in="2.4",
     triggers=("RMSNorm", "rms_norm"),
+    # whole names only: a tree's own ``MultiHeadRMSNorm`` or ``qk_rms_norm`` is not torch's
+    pattern=r"(?<![\w])(?:RMSNorm|rms_norm)\b",
     transformer=Transformer,
     needs_compat=True,
     routes=tuple(Transformer.NAMES.items()),
