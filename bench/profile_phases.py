@@ -120,13 +120,13 @@ def main(argv=None) -> int:
     inner = runner.transform_file
 
     def timed_transform(job):
-        if job[3]:
-            inputs.append(job[2].decode("utf-8", "replace"))
+        if job.codes:
+            inputs.append(job.raw.decode("utf-8", "replace"))
         start = time.perf_counter()
         try:
             return inner(job)
         finally:
-            per_file[str(job[1])] = time.perf_counter() - start
+            per_file[str(job.path)] = time.perf_counter() - start
 
     runner.transform_file = timer.wrap("transform_file", timed_transform)
     options = runner.Options(select=select, jobs=1, cache=False)

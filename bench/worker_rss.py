@@ -22,6 +22,7 @@ def main() -> int:
     import libcst
 
     from sam3d_codemod.cli import runner
+    from sam3d_codemod.cli.filejob import FileJob
     from sam3d_codemod.codemods.apiscan.scan import scan
     from sam3d_codemod.codemods.rules import select_rules
 
@@ -35,7 +36,7 @@ def main() -> int:
     compat = finder.import_statement(path) if codes else None
     start = time.perf_counter()
     checkable = runner._checkable(select_rules(["ALL"]), runner.Options(select=["ALL"]), True)
-    outcome = runner.transform_file((path.parent, path, raw, codes, "2.0", compat, True, True, checkable))
+    outcome = runner.transform_file(FileJob(path.parent, path, raw, codes, "2.0", compat, True, True, checkable))
     elapsed = time.perf_counter() - start
     print(json.dumps({
         "file": str(path), "bytes": len(raw), "lines": raw.count(b"\n"), "codes": list(codes),

@@ -6,6 +6,7 @@ libcst is imported only inside a job that some rule must rewrite.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -115,10 +116,26 @@ def _over_libcst_limits(raw: bytes) -> Optional[str]:
     return None
 
 
-def transform_file(job: tuple) -> FileOutcome:
-    """Worker entry point (picklable): transform one pre-filtered file; in check mode also prove
-    the output idempotent and scan it for newer-than-target torch APIs."""
-    root, path, raw, codes, target, compat_import, verify, scan_api, checkable = job
+@dataclass(frozen=True)
+class FileJob:
+    """One file's work, as a pool worker gets it (picklable)."""
+
+    root: Path
+    path: Path
+    raw: bytes
+    codes: Tuple[str, ...]  # rules whose pre-filter matched (LibCST work); () = syntax check and scan only
+    target: str  # --target-torch
+    compat_import: Optional[str]  # how the file imports _torch_compat; None: no package hosts it
+    verify: bool  # check: prove the rewrite idempotent
+    scan_api: bool  # TC100: scan for newer-than-target torch APIs
+    checkable: Optional[Tuple[str, ...]]  # codes a TC101 finding may name; None: TC101 off
+
+
+def transform_file(job: FileJob) -> FileOutcome:
+    """Worker entry point: transform one pre-filtered file; in check mode also prove the output
+    idempotent and scan it for newer-than-target torch APIs."""
+    root, path, raw, codes, target = job.root, job.path, job.raw, job.codes, job.target
+    compat_import, verify, scan_api, checkable = job.compat_import, job.verify, job.scan_api, job.checkable
     outcome = FileOutcome(path=path, root=root, old=raw)
     try:
         source = decode(path, raw)
@@ -214,9 +231,8 @@ def _warm_up() -> None:
     from ..codemods.engine import transform  # noqa: F401  (imports libcst)
 
 
-def _worker_died(job: tuple) -> FileOutcome:
-    root, path, raw = job[:3]
-    return FileOutcome(path=path, root=root, old=raw, error="internal error (please report): the worker process "
+def _worker_died(job: FileJob) -> FileOutcome:
+    return FileOutcome(path=job.path, root=job.root, old=job.raw, error="internal error (please report): the worker process "
                        "transforming this file died")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Callable, Deque, Dict, Iterator, List, Optional
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional
 
 from .fileio import deferred_signals
 
@@ -103,14 +103,16 @@ class WarmPool:
         for conn in theirs:
             conn.close()
 
-    def run(self, heavy: List[tuple], light: List[tuple], died: Callable[[tuple], object]) -> Iterator[object]:
+    def run(self, heavy: List[Any], light: List[Any], died: Callable[[Any], object],
+            weight: Callable[[Any], int] = lambda job: len(job[2])) -> Iterator[object]:
         """Outcomes of ``heavy`` (sent to the workers) and ``light`` (run here meanwhile), as they
-        finish. ``died(job)`` makes the outcome of a job whose worker died holding it."""
+        finish. ``died(job)`` makes the outcome of a job whose worker died holding it. The heaviest
+        jobs (``weight``: a file's bytes) go first, so no long one starts last."""
         import select
 
         work = self.work
-        pending: Deque[tuple] = deque(sorted(heavy, key=lambda job: len(job[2]), reverse=True))
-        held: Dict[Channel, Deque[tuple]] = {conn: deque() for conn in self.conns}
+        pending: Deque[Any] = deque(sorted(heavy, key=weight, reverse=True))
+        held: Dict[Channel, Deque[Any]] = {conn: deque() for conn in self.conns}
         live = list(self.conns)
         by_fd = {conn.fileno(): conn for conn in live}
         poller = select.poll()  # no FD_SETSIZE limit, unlike select.select

@@ -16,7 +16,8 @@ from .compat_module import COMPAT_FILE, _add_compat_modules, _is_generated_compa
 from .config_rules import _run_config_rules
 from .discovery import discover
 from .fileio import InputError, atomic_write, read_bytes
-from .filejob import _checkable, _load_api_table, _warm_up, _worker_died, conflict_marker, prefilter, transform_file
+from .filejob import (FileJob, _checkable, _load_api_table, _warm_up, _worker_died, conflict_marker, prefilter,
+                      transform_file)
 from .outcome import FileOutcome, RunReport
 from .pins_files import run_pins  # requirement files, pyproject, environments/*.yml (codemods/pins)
 from .settings import Options, UsageError
@@ -108,11 +109,13 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
             finder = hosts.setdefault(root, HostFinder(root))
             compat_import = finder.import_statement(path) if codes else None
             # Every file is checked for syntax errors (a light job: compile() unless the TC100 scan parses it).
-            jobs.append((root, path, raw, codes, options.target, compat_import, verify, scan_api and b"torch" in raw, checkable))
-        report.files_parsed = sum(1 for job in jobs if job[3])
+            jobs.append(FileJob(root, path, raw, codes, options.target, compat_import, verify,
+                                scan_api and b"torch" in raw, checkable))
+        report.files_parsed = sum(1 for job in jobs if job.codes)
         results: Iterable[FileOutcome]
         if pool is not None:
-            results = pool.run([job for job in jobs if job[3]], [job for job in jobs if not job[3]], _worker_died)
+            results = pool.run([job for job in jobs if job.codes], [job for job in jobs if not job.codes], _worker_died,
+                               weight=lambda job: len(job.raw))
         else:
             results = map(transform_file, jobs)
         for i, outcome in enumerate(results, 1):

@@ -15,7 +15,7 @@ from ..codemods.base import api_scan_enabled
 from ..codemods.rules import select_rules
 from .compat_module import COMPAT_FILE, render_compat
 from .fileio import _size
-from .filejob import _checkable, conflict_marker, prefilter, transform_file
+from .filejob import FileJob, _checkable, conflict_marker, prefilter, transform_file
 from ..codemods.engine.hosts import HostFinder
 from .outcome import FileOutcome, RunReport
 from .paths import project_root
@@ -75,8 +75,8 @@ def _run_stdin(data: bytes, filename: Optional[str], options: Options, verify: b
     finder = HostFinder(root)
     compat_import = finder.import_statement(path) if codes else None
     report.files_parsed = 1 if codes else 0
-    outcome = transform_file((root, path, data, codes, options.target, compat_import, verify,
-                              scan_api and b"torch" in data, checkable))  # every file: its syntax too
+    outcome = transform_file(FileJob(root, path, data, codes, options.target, compat_import, verify,
+                                     scan_api and b"torch" in data, checkable))  # every file: its syntax too
     report.outcomes.append(outcome)
     if outcome.needs_compat and not outcome.error:
         outcome.host = finder.host_for(path)[0]
