@@ -222,6 +222,9 @@ class Rule:
     routes: Tuple[Tuple[str, Optional[str]], ...] = ()
     helpers: Tuple[str, ...] = ()  # every ``_torch_compat`` name the rule's rewrites may reference
     doc: str = ""  # extra text for `rules CODE` where the rule has no module docstring of its own
+    # One line per source shape the rule recognises (`rules CODE` lists them): what a user can check
+    # their code against before asking why a site was not touched.
+    shapes: Tuple[str, ...] = ()
 
     @property
     def applies(self) -> bool:
