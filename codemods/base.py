@@ -115,6 +115,8 @@ class ImportIndex:
     has_compat_import: bool = False
     # Module-level names computed from torch.__version__: name -> (polarity, names gated on it).
     version_flags: Dict[str, tuple] = field(default_factory=dict)
+    # The module-level assignments that define them, in order (``ast.Assign``): TC015 evaluates them.
+    version_flag_defs: list = field(default_factory=list)
 
     def resolve(self, node) -> Optional[str]:
         """Dotted qualified name of a Name/Attribute chain, or None if it is not rooted in an import."""

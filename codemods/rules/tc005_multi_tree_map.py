@@ -39,6 +39,7 @@ RULE = Rule(
     transformer=Transformer,
     needs_compat=True,
     helpers=("tree_map",),
+    routes=(("torch.utils._pytree.tree_map(is_leaf=)", "tree_map"), ("torch.utils._pytree.tree_map(*rests=)", "tree_map")),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

@@ -61,7 +61,7 @@ def polarity(index, node, flags) -> Optional[bool]:
     return None
 
 
-def find(tree: ast.Module, index) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
+def find(tree: ast.Module, index, defs: Optional[list] = None) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
     flags: Dict[str, Tuple[Optional[bool], Set[str]]] = {}
     for stmt in tree.body:
         if not isinstance(stmt, ast.Assign) or not mentions_version(index, stmt.value, flags):
@@ -74,6 +74,8 @@ def find(tree: ast.Module, index) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
         for name in names:
             if name not in index.aliases:
                 flags[name] = (p, set())
+        if defs is not None:
+            defs.append(stmt)
     if not flags:
         return flags
     for node in ast.walk(tree):
@@ -93,7 +95,7 @@ def find(tree: ast.Module, index) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
 
 def note(tree: ast.Module, index) -> None:
     """Record the version flags of ``tree`` in ``index`` (called once the imports are indexed)."""
-    flags = find(tree, index)
+    flags = find(tree, index, index.version_flag_defs)
     index.version_flags = flags
     for name in flags:
         index.aliases.setdefault(name, VERSION)
