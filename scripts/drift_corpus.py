@@ -107,7 +107,7 @@ def tool_json(*args: str) -> dict:
     return data
 
 
-def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout: float) -> dict:
+def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout: float, stand_ins: bool = False) -> dict:
     row: dict = {"tree": tree.name}
     with tempfile.TemporaryDirectory(prefix="drift-corpus-") as tmp:
         work = Path(tmp) / tree.name
@@ -132,6 +132,8 @@ def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout:
             args = ["verify", str(work), "--python", python]
             for entry in sys_path:
                 args += ["--sys-path", entry]
+            if stand_ins:  # verify's own stand-ins (pytorch3d's rotation math computes) where --sys-path has none
+                args.append("--stand-ins")
             verify = tool_json(*args)
             row["verify_exit"] = verify["exit_code"]
             row["verify"] = verify.get("summary", {})
@@ -180,6 +182,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--sys-path", action="append", default=[], help="passed to verify (import stubs)")
     parser.add_argument("--autostub", action="append", default=[],
                         help="import names to stand in for (comma-separated; CUDA-only packages the env lacks)")
+    parser.add_argument("--stand-ins", action="store_true", help="pass --stand-ins to verify")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--json", type=Path, help="also write the raw numbers here (after each tree)")
     parser.add_argument("--render", type=Path, nargs="+", help="print the table of earlier --json files, measure nothing")
@@ -202,7 +205,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys_path.append(str(write_autostubs(names, Path(stubs))))
         rows = []
         for tree in trees:
-            rows.append(measure(tree, args.python, sys_path, args.timeout))
+            rows.append(measure(tree, args.python, sys_path, args.timeout, args.stand_ins))
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2, sort_keys=True, default=dict) + "\n")
     sys.stdout.write(markdown(rows))
