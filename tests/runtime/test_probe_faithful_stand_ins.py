@@ -114,3 +114,13 @@ def test_xformers_stands_in_where_missing(stand_ins):
     assert "xformers" in stand_ins.used()
     with pytest.raises(RuntimeError, match="import stand-in"):
         xops.memory_efficient_attention()(1, 2, 3)  # placeholders construct, and raise when called
+
+
+def test_using_what_a_stand_in_returned_raises_the_stand_in_error(stand_ins):
+    """``out = xops.memory_efficient_attention(q, k, v); out[0]`` is a skip naming xformers, not a TypeError."""
+    import xformers.ops as xops
+
+    out = xops.memory_efficient_attention(1, 2, 3)
+    for use in (lambda: out[0], lambda: out + 1, lambda: out @ out, lambda: out.shape, lambda: len(out), lambda: list(out)):
+        with pytest.raises(RuntimeError, match="xformers.ops.memory_efficient_attention is an import stand-in"):
+            use()
