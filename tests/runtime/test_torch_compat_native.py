@@ -28,7 +28,7 @@ import torch.utils._pytree as pytree  # noqa: E402
 
 pytestmark = pytest.mark.runtime
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "codemods" / "_runtime" / "torch_compat.py"
+TEMPLATE = Path(__file__).resolve().parents[2] / "codemods" / "runtime" / "torch_compat.py"
 _loaded = 0
 
 
