@@ -20,7 +20,7 @@ import ast
 import re
 from typing import Dict, Iterable, List, Optional
 
-from .version_flags import VERSION, _qualified
+from .version_flags import VERSIONS, _qualified
 
 PARSERS = frozenset({
     "packaging.version.parse", "packaging.version.Version", "pkg_resources.parse_version",
@@ -122,7 +122,7 @@ class _Rewrite(ast.NodeTransformer):
         if node.id in self.flags or node.id in _BUILTINS:
             return node
         q = _qualified(self.index, node)
-        if q == VERSION:
+        if q in VERSIONS:
             return ast.copy_location(ast.Name("_v", ast.Load()), node)
         if q in PARSERS:
             return ast.copy_location(ast.Name("_parse", ast.Load()), node)
@@ -132,7 +132,7 @@ class _Rewrite(ast.NodeTransformer):
 
     def visit_Attribute(self, node):
         q = _qualified(self.index, node)
-        if q == VERSION:
+        if q in VERSIONS:
             return ast.copy_location(ast.Name("_v", ast.Load()), node)
         if q in PARSERS:
             return ast.copy_location(ast.Name("_parse", ast.Load()), node)

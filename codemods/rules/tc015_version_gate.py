@@ -111,7 +111,7 @@ class Transformer(GateRule):
 
         table = load()
         newer = sorted({f for q in used for f in [_feature(self.ctx.routes, table, q, self.ctx.target)] if f is not None})
-        runs = sorted(q for q in direct if q.startswith("torch.") and q != version_flags.VERSION and "(" not in q)
+        runs = sorted(q for q in direct if q.startswith("torch.") and q not in version_flags.VERSIONS and "(" not in q)
         if not newer and (runs or _compat_refs(new_original)):
             # A gate on another release than anything it guards: the branch for newer torch uses
             # only what the target has (or _torch_compat), so it runs on every torch.

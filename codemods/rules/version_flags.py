@@ -13,6 +13,8 @@ import ast
 from typing import Dict, Optional, Set, Tuple
 
 VERSION = "torch.__version__"
+# the same string under other names: ``torch.version.__version__``, ``from torch import __version__``
+VERSIONS = frozenset({VERSION, "torch.version.__version__"})
 COMPAT = "_torch_compat"  # the helper module the other rules route to (a relative import: no alias)
 
 
@@ -33,7 +35,7 @@ def mentions_version(index, node, flags) -> bool:
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and sub.id in flags:
             return True
-        if isinstance(sub, ast.Attribute) and _qualified(index, sub) == VERSION:
+        if isinstance(sub, (ast.Attribute, ast.Name)) and _qualified(index, sub) in VERSIONS:
             return True
     return False
 
