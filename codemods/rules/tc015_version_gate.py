@@ -170,6 +170,7 @@ RULE = Rule(
     transformer=Transformer,
     shapes=(
         'torch.__version__ compared with a string or tuple: >=, <, ... ("2.1", (2, 1))',
+        "torch.version.__version__, from torch import __version__ as v",
         "packaging.version.parse(torch.__version__) / Version / LooseVersion / pkg_resources.parse_version",
         'tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 1)',
         "module-level flags: TORCH_MAJOR, TORCH_MINOR = map(int, ...); HAS_X = TORCH_MAJOR > 2 or ...",
