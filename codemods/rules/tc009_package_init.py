@@ -6,7 +6,8 @@ that module is missing; any other import error inside it still raises.
 
 Forks import it indirectly too: ``importlib.import_module("pkg.init")`` (or under an alias, or
 relative: ``import_module(".init", __name__)``, ``import_module(f"{__name__}.init")``) and
-``__import__("pkg.init")``. Those statements are guarded the same way; where the name is built from
+``__import__("pkg.init")``, and ``from . import init``. Those statements are guarded the same way
+(a from-import by asking ``importlib.util.find_spec`` whether the submodule exists at all); where the name is built from
 ``__name__`` the guard compares against the same expression, so a vendored copy (another package
 name at run time) is tolerated for its own ``init`` only.
 """
@@ -97,11 +98,28 @@ class Transformer(RuleTransformer):
             return sub, f'__name__ + ".{sub}"'
         return None
 
+    def _from_import(self, small) -> Optional[Tuple[str, str, str]]:
+        """``from . import init`` / ``from pkg import init`` (one name, ``as`` allowed)."""
+        if isinstance(small.names, cst.ImportStar) or len(small.names) != 1:
+            return None
+        sub = dotted_name(small.names[0].name)
+        if sub is None:
+            return None
+        if len(small.relative) == 1 and small.module is None:
+            full = f'__name__ + ".{sub}"'
+        elif not small.relative and small.module is not None and dotted_name(small.module) == self.package:
+            full = f'"{self.package}.{sub}"'
+        else:
+            return None
+        return cst.Module(body=[]).code_for_node(small), sub, full
+
     def _target(self, stmt) -> Optional[Tuple[str, str, str]]:
         """(shown name, submodule, guard expression) of the one import ``stmt`` makes, else None."""
         if len(stmt.body) != 1:
             return None
         small = stmt.body[0]
+        if isinstance(small, cst.ImportFrom):
+            return self._from_import(small)
         if isinstance(small, cst.Import):
             if len(small.names) != 1 or small.names[0].asname is not None:
                 return None
@@ -128,12 +146,23 @@ class Transformer(RuleTransformer):
             return updated
         if not self.report(original, "patched", f"`{shown}` tolerated: the tree does not ship it"):
             return updated
-        template = cst.parse_statement(
-            "try:\n    pass\n"
-            "except ModuleNotFoundError as _sam3d_import_error:  # not shipped in the public tree\n"
-            f"    if _sam3d_import_error.name != {guard}:\n"
-            "        raise\n"
-        )
+        if isinstance(updated.body[0], cst.ImportFrom):
+            # A missing submodule of a from-import surfaces as "cannot import name" (an ImportError
+            # naming the package), so ask the import system whether the submodule is there at all.
+            template = cst.parse_statement(
+                "try:\n    pass\n"
+                "except ImportError:  # not shipped in the public tree\n"
+                "    import importlib.util as _sam3d_util\n"
+                f"    if _sam3d_util.find_spec({guard}) is not None:\n"
+                "        raise\n"
+            )
+        else:
+            template = cst.parse_statement(
+                "try:\n    pass\n"
+                "except ModuleNotFoundError as _sam3d_import_error:  # not shipped in the public tree\n"
+                f"    if _sam3d_import_error.name != {guard}:\n"
+                "        raise\n"
+            )
         return template.with_changes(
             body=template.body.with_changes(body=[updated.with_changes(leading_lines=[])]),
             leading_lines=updated.leading_lines,
@@ -147,7 +176,7 @@ RULE = Rule(
     fixes="ModuleNotFoundError: No module named 'sam3d_objects.init'",
     fixed_in=None,
     triggers=("import",),
-    pattern=r"(?m)^\s*import\s+\w+\.\w+|\bimport_module\s*\(|\b__import__\s*\(",
+    pattern=r"(?m)^\s*import\s+\w+\.\w+|^\s*from\s+[\w.]+\s+import\s+\w+|\bimport_module\s*\(|\b__import__\s*\(",
     filenames=("__init__.py",),
     transformer=Transformer,
     shapes=(
@@ -157,6 +186,7 @@ RULE = Rule(
         'import_module(f"{__name__}.sub") / import_module(__name__ + ".sub")',
         '__import__("pkg.sub")',
         "x = <any of the calls above>",
+        "from . import sub / from pkg import sub [as name]",
         "left alone: already inside try, or the submodule is shipped",
     ),
 )

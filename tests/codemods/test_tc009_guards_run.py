@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tc009_package_init"
-CASES = ["import_module", "dunder_import"]
+CASES = ["import_module", "dunder_import", "from_import"]
 
 
 def _load(tmp_path, case, init_text=None, package="sam3d_objects"):
     pkg = tmp_path / package
     pkg.mkdir()
     shutil.copy(FIXTURES / case / "sam3d_objects" / "__init__.out.py", pkg / "__init__.py")
+    for sibling in (FIXTURES / case / "sam3d_objects").glob("*.py"):
+        if not sibling.name.endswith((".in.py", ".out.py")):
+            shutil.copy(sibling, pkg / sibling.name)
     if init_text is not None:
         (pkg / "init.py").write_text(init_text)
     sys.path.insert(0, str(tmp_path))
@@ -44,6 +47,13 @@ def test_other_missing_module_still_raises(tmp_path, monkeypatch, case):
     with pytest.raises(ModuleNotFoundError) as info:
         _load(tmp_path, case, init_text="import not_installed_dependency_xyz\n")
     assert info.value.name == "not_installed_dependency_xyz"
+
+
+def test_from_import_of_a_broken_init_still_raises(tmp_path, monkeypatch):
+    """init.py is there but fails with "cannot import name" of its own: not ours to tolerate."""
+    monkeypatch.delenv("LIDRA_SKIP_INIT", raising=False)
+    with pytest.raises(ImportError, match="cannot import name 'nothing_here'"):
+        _load(tmp_path, "from_import", init_text="from os import nothing_here\n")
 
 
 def test_vendored_under_another_name(tmp_path, monkeypatch):
