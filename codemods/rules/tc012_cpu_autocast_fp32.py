@@ -8,16 +8,19 @@ builds the native context wherever the runtime accepts the dtype; where CPU auto
 uses a disabled autocast (float32 ops: the same result for float32; for float16 it first gives the
 warning torch's own ``autocast`` gives when it disables itself for an unsupported CPU dtype).
 
-Left native: a visibly bfloat16 dtype, no dtype (CPU defaults to bfloat16), and a device type
-that is a literal other than ``"cpu"``.
+``torch.cpu.amp.autocast(dtype=...)`` (keyword arguments only) goes to the same helper with
+``"cpu"`` first. Left native: a visibly bfloat16 dtype, no dtype (CPU defaults to bfloat16), and a
+device type that is a literal other than ``"cpu"``.
 """
 from __future__ import annotations
 
 from ..base import Rule, RuleTransformer, cst
 from ..engine.libcst_command import command_getattr
 
-# torch.cpu.amp.autocast has no device_type argument, so it cannot take _torch_compat.autocast's place.
 AUTOCASTS = ("torch.autocast", "torch.amp.autocast")
+# torch.autocast("cpu", ...) under another name, without device_type: sent to the helper with "cpu"
+# prepended where every argument is a keyword (its positional order, enabled first, differs).
+CPU_AUTOCAST = "torch.cpu.amp.autocast"
 BFLOAT16 = ("torch.bfloat16",)
 
 
@@ -37,7 +40,10 @@ def _literal(node):
 
 class Transformer(RuleTransformer):
     def leave_Call(self, original, updated):
-        if self.ctx.index.resolve(original.func) not in AUTOCASTS:
+        resolved = self.ctx.index.resolve(original.func)
+        if resolved == CPU_AUTOCAST:
+            return self._cpu_autocast(original, updated)
+        if resolved not in AUTOCASTS:
             return updated
         if any(a.star for a in original.args):
             return updated  # **kwargs: what it passes cannot be read
@@ -52,6 +58,24 @@ class Transformer(RuleTransformer):
         if not self.report(original, "patched", f"autocast dtype `{shown}` (CPU may refuse it) -> _torch_compat.autocast"):
             return updated
         return updated.with_changes(func=self.ctx.compat_attr("autocast"))
+
+
+    def _cpu_autocast(self, original, updated):
+        if any(a.star for a in original.args):
+            return updated  # **kwargs: what it passes cannot be read
+        dtype = _arg(original, 1, "dtype")  # (enabled, dtype, cache_enabled)
+        if dtype is not None and any(a.keyword is None for a in original.args):
+            if self.ctx.index.resolve(dtype) not in BFLOAT16:
+                self.report(original, "unhandled", "torch.cpu.amp.autocast with positional arguments and a dtype "
+                            "CPU autocast may refuse: pass them by keyword so it can go to _torch_compat.autocast")
+            return updated
+        if dtype is None or self.ctx.index.resolve(dtype) in BFLOAT16:
+            return updated  # bfloat16, the default: every torch takes it
+        shown = cst.Module(body=[]).code_for_node(dtype)
+        if not self.report(original, "patched", f"torch.cpu.amp.autocast dtype `{shown}` -> _torch_compat.autocast(\"cpu\", ...)"):
+            return updated
+        cpu = cst.Arg(cst.SimpleString('"cpu"'))
+        return updated.with_changes(func=self.ctx.compat_attr("autocast"), args=[cpu] + list(updated.args))
 
 
 RULE = Rule(
@@ -69,6 +93,7 @@ RULE = Rule(
     shapes=(
         "torch.autocast(device_type=..., dtype=torch.float32) / torch.float / torch.amp.autocast / from-imported autocast",
         'torch.autocast("cpu", dtype=torch.float16) / torch.half, dtype positional or by keyword',
+        'torch.cpu.amp.autocast(dtype=torch.float16, ...) (keywords only) -> _torch_compat.autocast("cpu", ...)',
         "torch.autocast(device.type, dtype=amp_dtype)  (a dtype chosen at run time: name, attribute, conditional)",
         'left alone: dtype=torch.bfloat16, no dtype, a literal non-CPU device ("cuda"), **kwargs',
     ),
