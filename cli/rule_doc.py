@@ -43,6 +43,7 @@ def describe(code: str, target: str = "2.0") -> dict:
         "example": load_examples().get(rule.code),
         "libcst_command": f"{module}.Command" if rule.kind == "python" else None,
         "helpers": list(rule.helpers), "routes": [api for api, _ in rule.routes],
+        "shapes": list(rule.shapes),
     }
 
 
@@ -62,6 +63,8 @@ def render_text(info: dict, target: str) -> str:
             out.append(f"LibCST:  python -m libcst.tool codemod -x {info['libcst_command']} --no-format PATH")
     if info["doc"]:
         out += ([] if out[-1] == "" else [""]) + [info["doc"]]
+    if info.get("shapes"):
+        out += ["", "Recognises:"] + [f"  - {shape}" for shape in info["shapes"]]
     example = info["example"]
     if example:
         out += ["", f"Example ({example['source']}):", ""]

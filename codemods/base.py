@@ -115,6 +115,8 @@ class ImportIndex:
     has_compat_import: bool = False
     # Module-level names computed from torch.__version__: name -> (polarity, names gated on it).
     version_flags: Dict[str, tuple] = field(default_factory=dict)
+    # The module-level assignments that define them, in order (``ast.Assign``): TC015 evaluates them.
+    version_flag_defs: list = field(default_factory=list)
 
     def resolve(self, node) -> Optional[str]:
         """Dotted qualified name of a Name/Attribute chain, or None if it is not rooted in an import."""
@@ -222,6 +224,9 @@ class Rule:
     routes: Tuple[Tuple[str, Optional[str]], ...] = ()
     helpers: Tuple[str, ...] = ()  # every ``_torch_compat`` name the rule's rewrites may reference
     doc: str = ""  # extra text for `rules CODE` where the rule has no module docstring of its own
+    # One line per source shape the rule recognises (`rules CODE` lists them): what a user can check
+    # their code against before asking why a site was not touched.
+    shapes: Tuple[str, ...] = ()
 
     @property
     def applies(self) -> bool:

@@ -49,7 +49,7 @@ def tool_json(*args: str) -> dict:
 
 
 def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout: float,
-            stand_ins: Sequence[str] = ()) -> dict:
+            stand_ins: Sequence[str] = (), all_stand_ins: bool = False) -> dict:
     row: dict = {"tree": tree.name}
     with tempfile.TemporaryDirectory(prefix="drift-corpus-") as tmp:
         work = Path(tmp) / tree.name
@@ -78,6 +78,8 @@ def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout:
             # stand-ins, the project's one placeholder finder (codemods/probe/vp_stand_ins.py)
             for name in stand_ins:
                 args += ["--stand-in", name]
+            if all_stand_ins:  # verify's own stand-ins (pytorch3d's rotation math computes) where --sys-path has none
+                args.append("--stand-ins")
             verify = tool_json(*args)
             row["verify_exit"] = verify["exit_code"]
             row["verify"] = verify.get("summary", {})
@@ -127,6 +129,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--autostub", action="append", default=[],
                         help="import names to stand in for (comma-separated; CUDA-only packages the env lacks); "
                              "passed to verify as --stand-in NAME")
+    parser.add_argument("--stand-ins", action="store_true", help="pass --stand-ins to verify")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--json", type=Path, help="also write the raw numbers here (after each tree)")
     parser.add_argument("--render", type=Path, nargs="+", help="print the table of earlier --json files, measure nothing")
@@ -146,7 +149,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     names = [n for group in args.autostub for n in group.split(",") if n]
     rows = []
     for tree in trees:
-        rows.append(measure(tree, args.python, sys_path, args.timeout, names))
+        rows.append(measure(tree, args.python, sys_path, args.timeout, names, args.stand_ins))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=2, sort_keys=True, default=dict) + "\n")
     sys.stdout.write(markdown(rows))

@@ -48,6 +48,16 @@ Usage::
     python scripts/gen_api_table.py --versions 2.0.0 2.3.1
     python scripts/gen_api_table.py --wheel 2.13.0=/opt/wheels/torch-2.13.0+cpu-....whl
 
+Stubs and source are not all a release exposes: torch 2.0 creates ``torch.return_types.min``
+and the like at import time (from ``torch._C._return_types``) and has no stub for them, so the
+static scan alone dates them to 2.1. ``--runtime VERSION=PYTHON`` asks an interpreter with that
+torch installed (``scripts/api_runtime_probe.py``) which of the table's symbols really resolve, and
+dates those no later than VERSION; the committed table has the oldest release (the tool's target)
+probed this way (``runtime_probed`` records the build)::
+
+    python scripts/gen_api_table.py --runtime 2.0=$(scripts/torch-envs 2.0.0 | cut -d' ' -f2)
+    python scripts/gen_api_table.py --runtime-only --runtime 2.0=/path/to/torch-2.0/python
+
 Only the standard library is needed (plus ``pip`` for downloading).
 """
 
@@ -731,6 +741,45 @@ def build_table(per_version: List[Tuple[str, Set[str], Set[str]]]) -> Dict[str, 
     }
 
 
+RUNTIME_PROBE = Path(__file__).resolve().with_name("api_runtime_probe.py")
+
+
+def probe_runtime(python: str, symbols: List[str]) -> Tuple[str, Set[str]]:
+    """(torch version, the ``symbols`` it exposes at run time), asked of ``python`` (an interpreter
+    with that torch installed) through ``api_runtime_probe.py``."""
+    proc = subprocess.run([python, str(RUNTIME_PROBE)], input=json.dumps(symbols), capture_output=True,
+                          text=True, timeout=1800, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"runtime probe with {python} failed:\n{proc.stderr[-2000:]}")
+    answer = json.loads(proc.stdout)
+    return answer["torch"], set(answer["present"])
+
+
+def apply_runtime(table: Dict[str, object], release: str, present: Set[str], torch_version: str) -> int:
+    """Correct ``table`` with what ``release`` exposes at run time: a symbol it has is not newer
+    than it (dropped from ``first_release`` for the oldest release, else dated ``release``).
+    The static scan reads stubs and source; names created at import time (torch 2.0's
+    ``torch.return_types.*``) exist only here. Returns how many dates moved."""
+    first: Dict[str, str] = table["first_release"]  # type: ignore[assignment]
+    oldest = table["versions"][0]  # type: ignore[index]
+    minor = short_version(release)
+    moved = 0
+    for sym in sorted(present):
+        dated = first.get(sym)
+        if dated is None or version_key(dated) <= version_key(minor):
+            continue
+        moved += 1
+        if minor == oldest:
+            del first[sym]
+            table["known_in_oldest_count"] = int(table["known_in_oldest_count"]) + 1  # type: ignore[call-overload]
+        else:
+            first[sym] = minor
+    probed = dict(table.get("runtime_probed", {}))  # type: ignore[arg-type]
+    probed[minor] = torch_version
+    table["runtime_probed"] = dict(sorted(probed.items(), key=lambda kv: version_key(kv[0])))
+    return moved
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--versions", nargs="+", default=list(VERSIONS),
@@ -745,7 +794,20 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="use a local wheel for VERSION instead of downloading (never deleted)")
     ap.add_argument("--platform", action="append", default=None, dest="platform_list",
                     help="pip --platform tag to download (repeatable; default: macOS arm64, then manylinux, then win)")
+    ap.add_argument("--runtime", action="append", default=[], metavar="VERSION=PYTHON",
+                    help="also ask PYTHON (with torch VERSION installed) which symbols that release exposes at "
+                         "run time, and date them no later than it (repeatable; at least the oldest release)")
+    ap.add_argument("--runtime-only", action="store_true",
+                    help="apply --runtime to the table at --out without scanning any wheel")
     args = ap.parse_args(argv)
+    runtimes = [tuple(spec.split("=", 1)) for spec in args.runtime]
+    if args.runtime_only:
+        if not runtimes:
+            ap.error("--runtime-only needs --runtime VERSION=PYTHON")
+        table = json.loads(args.out.read_text())
+        _apply_runtimes(table, runtimes)
+        args.out.write_text(json.dumps(table, indent=0, separators=(",", ":")) + "\n")
+        return 0
     args.platforms = (tuple(args.platform_list),) if args.platform_list else DEFAULT_PLATFORMS
     overrides: Dict[str, Path] = {}
     for spec in args.wheel:
@@ -758,6 +820,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         syms, mods = scan_version(v, args, overrides)
         results.append((v, syms, mods))
     table = build_table(results)
+    _apply_runtimes(table, runtimes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # One entry per line: small, deterministic, diff-friendly.
     text = json.dumps(table, indent=0, separators=(",", ":")) + "\n"
@@ -766,6 +829,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"{len(table['removed_in'])} removed, {table['known_in_oldest_count']} in {table['versions'][0]} "
         f"[{time.time() - t0:.0f}s]")
     return 0
+
+
+def _apply_runtimes(table: Dict[str, object], runtimes) -> None:
+    for release, python in sorted(runtimes, key=lambda r: version_key(r[0])):
+        torch_version, present = probe_runtime(python, sorted(table["first_release"]))  # type: ignore[arg-type]
+        if short_version(torch_version) != short_version(release):
+            raise SystemExit(f"{python} has torch {torch_version}, not {release}")
+        moved = apply_runtime(table, release, present, torch_version)
+        log(f"runtime {release} ({torch_version}): {moved} symbols it exposes were dated later by the static scan")
 
 
 if __name__ == "__main__":

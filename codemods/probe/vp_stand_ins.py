@@ -8,13 +8,22 @@ it makes up the module and every submodule. Any name taken from a stand-in is a 
 subclassing and constructing it work (module-level code does both), calling an instance raises
 ``RuntimeError("X is an import stand-in ...")``, which the probe reports as "skipped (needs X)",
 never as a pass. Each unit reports the stand-ins it imported.
+
+Two exceptions keep checks running that would otherwise skip for nothing:
+
+* pytorch3d's rotation conversions (``matrix_to_rotation_6d``, ``quaternion_to_matrix``, Euler
+  angles, ...) are pure tensor math that forks call inside checked code: the stand-in gives our
+  own faithful implementation (``vp_pytorch3d``) instead of a placeholder;
+* ``xformers`` is a stand-in too: a tree that imports it at module level (an attention backend
+  chosen by configuration) keeps its checks where no xformers build for this torch is installed
+  (0.0.19, the torch 2.0 build, has wheels for Python 3.8-3.10 only); where one is, it wins.
 """
 import importlib.abc
 import importlib.machinery
 import sys
 import types
 
-DEFAULT = ("spconv", "pytorch3d", "gsplat", "moge", "utils3d", "open3d", "pyvista")
+DEFAULT = ("spconv", "pytorch3d", "gsplat", "moge", "utils3d", "open3d", "pyvista", "xformers")
 MARK = "__sam3d_stand_in__"
 
 
@@ -27,6 +36,13 @@ class _PlaceholderMeta(type):
         return child
 
 
+# What code does with a value it got from a stand-in (``out = xops.memory_efficient_attention(q, k, v)``
+# constructs a placeholder): each use raises the stand-in error, so the unit is a skip naming the
+# package, never an unrelated TypeError counted against the tree.
+_USES = ("__getitem__", "__setitem__", "__iter__", "__len__", "__add__", "__radd__", "__sub__", "__rsub__",
+         "__mul__", "__rmul__", "__matmul__", "__rmatmul__", "__truediv__", "__rtruediv__", "__neg__")
+
+
 def placeholder(qualname):
     def __init__(self, *args, **kwargs):
         pass
@@ -34,16 +50,33 @@ def placeholder(qualname):
     def __call__(self, *args, **kwargs):
         raise RuntimeError("%s is an import stand-in (sam3d-codemod verify --stand-ins), not the real package" % qualname)
 
-    return _PlaceholderMeta(qualname.rsplit(".", 1)[-1], (), {
-        "__init__": __init__, "__call__": __call__, "__qualname__": qualname, "__module__": qualname.rsplit(".", 1)[0],
-    })
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        __call__(self)
+
+    namespace = {"__init__": __init__, "__call__": __call__, "__getattr__": __getattr__, "__qualname__": qualname,
+                 "__module__": qualname.rsplit(".", 1)[0]}
+    namespace.update({use: __call__ for use in _USES})
+    return _PlaceholderMeta(qualname.rsplit(".", 1)[-1], (), namespace)
+
+
+def _faithful(module, name):
+    """Our implementation of ``module.name`` where it is pure math (``vp_pytorch3d``), else None."""
+    if not module.startswith("pytorch3d.transforms"):
+        return None
+    import vp_pytorch3d  # torch: loaded only when such a name is looked up
+
+    if module in vp_pytorch3d.MODULES and name in vp_pytorch3d.__all__:
+        return getattr(vp_pytorch3d, name)
+    return None
 
 
 class _StandInModule(types.ModuleType):
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        value = placeholder("%s.%s" % (self.__name__, name))
+        value = _faithful(self.__name__, name) or placeholder("%s.%s" % (self.__name__, name))
         setattr(self, name, value)
         return value
 

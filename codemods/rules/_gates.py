@@ -35,6 +35,25 @@ def references(index, node) -> List[str]:
     return found
 
 
+def keyword_uses(index, node) -> List[str]:
+    """``f(kw=)`` (and ``f.__init__(kw=)``, the API table's spelling for a class) for every keyword
+    argument of a call of an import-rooted ``f`` under ``node``: a keyword can be newer than its
+    function (``torch.load(mmap=)``)."""
+    found: List[str] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, n) -> None:
+            q = index.resolve(n.func)
+            if q is None:
+                return
+            for arg in n.args:
+                if arg.keyword is not None:
+                    found.extend((f"{q}({arg.keyword.value}=)", f"{q}.__init__({arg.keyword.value}=)"))
+
+    node.visit(_Find())
+    return found
+
+
 def uses_under(index, nodes: Iterable, prefix: str) -> bool:
     return any(q == prefix or q.startswith(prefix + ".") for n in nodes for q in references(index, n))
 
@@ -65,6 +84,11 @@ class GateRule(RuleTransformer):
         """Whether ``test`` is true where the feature exists (False for ``not hasattr(...)``)."""
         return _polarity(test)
 
+    def settled(self, test, site) -> Optional[bool]:
+        """``test``'s value where it is the same on every supported torch (reported), else None:
+        then its branch is kept whatever it guards."""
+        return None
+
     # -- statement form ----------------------------------------------------------------------
     def leave_If(self, original, updated):
         if isinstance(updated.orelse, cst.If) or id(original) in self.elifs:
@@ -83,6 +107,9 @@ class GateRule(RuleTransformer):
         return updated
 
     def _value(self, original, updated, when_true, when_false):
+        value = self.settled(original.test, original)
+        if value is not None:
+            return value
         polarity = self.polarity(original.test)
         if polarity is None:
             return None
@@ -123,22 +150,30 @@ class GateRule(RuleTransformer):
     def leave_BooleanOperation(self, original, updated):
         if not isinstance(updated.operator, cst.And):
             return updated
+        if self.settled(original.left, original) is True:
+            return self._and_right(updated)
         if self.polarity(original.left) is not True:
             return updated
         if self.judge(original.left, [original.right], [updated.right], original) is not True:
             return updated
+        return self._and_right(updated)
+
+    @staticmethod
+    def _and_right(updated):
         right = updated.right
         if updated.lpar:
             right = right.with_changes(lpar=updated.lpar, rpar=updated.rpar)
         return right
 
     def leave_IfExp(self, original, updated):
-        polarity = self.polarity(original.test)
+        polarity = self.settled(original.test, original)
         if polarity is None:
-            return updated
-        new_o, new_u = ([original.body], [updated.body]) if polarity else ([original.orelse], [updated.orelse])
-        if self.judge(original.test, new_o, new_u, original) is not True:
-            return updated
+            polarity = self.polarity(original.test)
+            if polarity is None:
+                return updated
+            new_o, new_u = ([original.body], [updated.body]) if polarity else ([original.orelse], [updated.orelse])
+            if self.judge(original.test, new_o, new_u, original) is not True:
+                return updated
         chosen = updated.body if polarity else updated.orelse
         return chosen.with_changes(lpar=updated.lpar, rpar=updated.rpar) if updated.lpar else chosen
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
+from ._widen import widen_try
 from ..base import COMPAT_MODULE, RuleTransformer, cst, dotted_name
 
 
@@ -90,6 +91,39 @@ class OptionalImport(RuleTransformer):
     PIP_NAME: str = ""
     PIP_NAMES: Dict[str, str] = {}  # root package -> its pip name, where it differs from PIP_NAME
     FALLBACKS: Dict[str, str] = {}
+    # Also wrap imports inside blocks (a def, an ``if``, a ``with``), not only at module level.
+    NESTED: bool = False
+    # A hand-written ``try: import pkg / except ImportError:`` misses the package's real failure
+    # (RuntimeError, OSError): widen that handler's exception tuple instead of wrapping again.
+    WIDEN: bool = False
+
+    def reset(self) -> None:
+        self.try_bodies: set = set()  # ids of the blocks that are a ``try``'s body
+
+    def visit_Try(self, node) -> None:
+        self.try_bodies.add(id(node.body))
+
+    def leave_IndentedBlock(self, original, updated):
+        if not self.NESTED or id(original) in self.try_bodies:
+            return updated
+        return self._wrap_body(original, updated)
+
+    def leave_Try(self, original, updated):
+        if not self.WIDEN:
+            return updated
+        return widen_try(self, original, updated)
+
+    def imports_package(self, stmt) -> bool:
+        """Whether ``stmt`` is a simple statement importing one of ``PACKAGES``."""
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return False
+        for small in stmt.body:
+            if isinstance(small, cst.Import) and any(self._package_of(dotted_name(a.name)) for a in small.names):
+                return True
+            if (isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None
+                    and self._package_of(dotted_name(small.module))):
+                return True
+        return False
 
     def _package_of(self, module: Optional[str]) -> Optional[str]:
         if module is None:
@@ -98,6 +132,9 @@ class OptionalImport(RuleTransformer):
         return root if root in self.PACKAGES else None
 
     def leave_Module(self, original, updated):
+        return self._wrap_body(original, updated)
+
+    def _wrap_body(self, original, updated):
         body = list(updated.body)
         changed = False
         for i, stmt in enumerate(body):

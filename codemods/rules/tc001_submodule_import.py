@@ -36,6 +36,11 @@ RULE = Rule(
     triggers=("checkpoint", "benchmark", "cpp_extension", "tensorboard", "flop_counter", "fsdp"),
     pattern=r"\.utils\.(checkpoint|benchmark|cpp_extension|tensorboard|flop_counter)\b|\.distributed\.(checkpoint|fsdp)\b",
     transformer=Transformer,
+    shapes=(
+        'torch.utils.checkpoint.checkpoint(...) (and the other lazy submodules) after a bare `import torch`',
+        'the same through an alias of torch (`import torch as th`)',
+        'left alone: the submodule already imported (`import torch.utils.checkpoint`, from-import)',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

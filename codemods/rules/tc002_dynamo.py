@@ -106,6 +106,12 @@ RULE = Rule(
     triggers=("_dynamo",),
     transformer=Transformer,
     routes=(("torch._dynamo", None),),
+    shapes=(
+        'torch._dynamo.config.key = value / @torch._dynamo.disable() after a bare `import torch`',
+        'an alias of torch; config keys newer than the target written under hasattr',
+        "guards that do not make the write safe (hasattr(torch, '_dynamo'), getattr, try/except AttributeError, a version test)",
+        'left alone: `import torch._dynamo` already there, a guard testing the key itself',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

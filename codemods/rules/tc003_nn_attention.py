@@ -28,6 +28,12 @@ RULE = Rule(
     needs_compat=True,
     routes=(("torch.nn.attention.sdpa_kernel", "sdpa_kernel"), ("torch.nn.attention.SDPBackend", "SDPBackend")),
     helpers=("sdpa_kernel", "SDPBackend"),
+    shapes=(
+        'from torch.nn.attention import sdpa_kernel, SDPBackend (parenthesised, unused too)',
+        'import torch.nn.attention as A; A.sdpa_kernel(...)',
+        'torch.nn.attention.sdpa_kernel(...) / .SDPBackend.X as attributes',
+        'reported: other names of torch.nn.attention (no helper)',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

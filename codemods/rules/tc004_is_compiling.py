@@ -27,6 +27,11 @@ RULE = Rule(
     needs_compat=True,
     routes=(("torch.compiler.is_compiling", "is_compiling"),),
     helpers=("is_compiling",),
+    shapes=(
+        'torch.compiler.is_compiling() as an attribute',
+        'from torch.compiler import is_compiling',
+        'left alone: torch._dynamo.is_compiling (exists in 2.0)',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

@@ -39,6 +39,13 @@ RULE = Rule(
     transformer=Transformer,
     needs_compat=True,
     helpers=("tree_map",),
+    routes=(("torch.utils._pytree.tree_map(is_leaf=)", "tree_map"), ("torch.utils._pytree.tree_map(*rests=)", "tree_map")),
+    shapes=(
+        '_pytree.tree_map(fn, a, b, ...) with two or more trees, or *trees',
+        'tree_map(fn, tree, is_leaf=...)',
+        'through any alias: import torch.utils._pytree as pytree, from-import as tm',
+        'left alone: one-tree calls, optree.tree_map',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

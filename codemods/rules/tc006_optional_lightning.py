@@ -47,6 +47,11 @@ RULE = Rule(
     transformer=Transformer,
     needs_compat=True,
     helpers=("missing",) + tuple(sorted(set(Transformer.FALLBACKS.values()))),
+    shapes=(
+        'import lightning / pytorch_lightning (as pl) at module level',
+        'from lightning.pytorch... import X',
+        'rank_zero_only / rank_zero_info / rank_zero_warn -> faithful _torch_compat fallbacks',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

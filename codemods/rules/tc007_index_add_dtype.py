@@ -5,19 +5,25 @@ with float16 sources on float32 buffers under autocast. ``x.index_add_(dim, inde
 ``x.index_add_(dim, index, src.to(x.dtype))`` (a no-op when the dtypes already match). The dtype is
 named through an expression that can be evaluated twice without side effects: the receiver when it
 is a name chain, or the name chain under dtype-keeping calls and subscripts (``heatmap.view(-1)``
--> ``heatmap.dtype``); other receivers are reported for a human. A source that already has the
-destination dtype (``.to(x.dtype)``, ``.to(dtype=x.dtype)``, ``.type_as(x)``) is left alone, and a
-pure dtype cast to another tensor's dtype is retargeted, never cast twice.
+-> ``heatmap.dtype``). A source that already has the destination dtype (``.to(x.dtype)``,
+``.to(dtype=x.dtype)``, ``.type_as(x)``) is left alone, and a pure dtype cast to another tensor's
+dtype is retargeted, never cast twice.
+
+Where the destination is any other expression (``torch.index_add(torch.zeros(n, 3), ...)``,
+``make().index_add_(...)``) the call goes to ``_torch_compat.index_add`` / ``index_add_``, which
+evaluate the destination once and cast the source to its dtype (native otherwise). The unbound
+method forms (``torch.Tensor.index_add_(x, ...)``) take the destination from their first argument.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-from ..base import Rule, RuleTransformer, cst
+from ..base import COMPAT_MODULE, Rule, RuleTransformer, cst, dotted_name
 from ..engine.libcst_command import command_getattr
 
 METHODS = ("index_add_", "index_add")
 FUNCTIONS = ("torch.index_add",)
+UNBOUND = ("torch.Tensor.index_add_", "torch.Tensor.index_add")  # the method called on its class
 
 
 # Tensor methods whose result has the receiver's dtype: ``x.view(-1).index_add_(...)`` adds into a
@@ -108,22 +114,26 @@ def _atom(node):
 class Transformer(RuleTransformer):
     def leave_Call(self, original, updated):
         func = original.func
-        if isinstance(func, cst.Attribute) and func.attr.value in METHODS and self.ctx.index.resolve(func) not in FUNCTIONS:
+        resolved = self.ctx.index.resolve(func)
+        if resolved in FUNCTIONS or resolved in UNBOUND:
+            dest = _arg(original, 0, "input" if resolved in FUNCTIONS else "self")
+            source_pos = 3
+            helper = "index_add" if resolved.endswith("index_add") else "index_add_"
+            method = False
+        elif isinstance(func, cst.Attribute) and func.attr.value in METHODS and not _is_compat(self.ctx, func.value):
             dest = func.value
             source_pos = 2
-        elif self.ctx.index.resolve(func) in FUNCTIONS:
-            dest = _arg(original, 0, "input")
-            source_pos = 3
+            helper = func.attr.value
+            method = True
         else:
             return updated
         source_index = _arg_index(original, source_pos, "source")
-        if source_index is None:
+        if source_index is None or dest is None:
             return updated
         source = updated.args[source_index].value
-        owner = _dtype_owner(dest) if dest is not None else None
+        owner = _dtype_owner(dest)
         if owner is None:
-            self.report(original, "unhandled", "index_add source not cast: the destination is not a plain name")
-            return updated
+            return self._to_helper(original, updated, helper, method)
         if _already_cast(source, owner):
             return updated
         if not self.report(original, "patched", "index_add source cast to the destination dtype"):
@@ -139,6 +149,25 @@ class Transformer(RuleTransformer):
         args = list(updated.args)
         args[source_index] = args[source_index].with_changes(value=cast)
         return updated.with_changes(args=args)
+
+    def _to_helper(self, original, updated, helper: str, method: bool):
+        """An expression destination: ``_torch_compat.<helper>(dest, ...)`` evaluates it once."""
+        if any(a.keyword is not None and a.keyword.value in ("input", "self") for a in updated.args):
+            self.report(original, "unhandled", "index_add source not cast: the destination is passed by keyword")
+            return updated
+        if not self.report(original, "patched", f"index_add on an expression -> _torch_compat.{helper} (source cast once)"):
+            return updated
+        args = list(updated.args)
+        if method:  # the receiver becomes the first argument
+            receiver = updated.func.value
+            args = [cst.Arg(receiver.with_changes(lpar=(), rpar=()) if getattr(receiver, "lpar", ()) else receiver)] + args
+        return updated.with_changes(func=self.ctx.compat_attr(helper), args=args)
+
+
+def _is_compat(ctx, node) -> bool:
+    """``_torch_compat`` itself (this rule's own output on a second pass), under any import."""
+    name = dotted_name(node)
+    return name == COMPAT_MODULE or (ctx.index.resolve(node) or "").endswith("." + COMPAT_MODULE)
 
 
 def _arg_index(call, position: int, keyword: str) -> Optional[int]:
@@ -169,6 +198,16 @@ RULE = Rule(
     fixed_in=None,
     triggers=("index_add",),
     transformer=Transformer,
+    needs_compat=True,
+    helpers=("index_add", "index_add_"),
+    shapes=(
+        "x.index_add_(dim, index, src) / x.index_add(...) with x a name chain: src.to(x.dtype)",
+        "x.view(-1).index_add_(...), x.buf[i].reshape(...).index_add_(...): cast to the chain's root dtype",
+        "torch.index_add(x, dim, index, src) / source= keyword / an alias of torch",
+        "torch.index_add(<expression>, ...), make().index_add_(...): _torch_compat.index_add / index_add_",
+        "torch.Tensor.index_add_(x, ...) / torch.Tensor.index_add(x, ...): the first argument is the destination",
+        "left alone: src already .to(x.dtype) / .to(dtype=x.dtype) / .type_as(x); a pure dtype cast is retargeted",
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

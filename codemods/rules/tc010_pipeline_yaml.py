@@ -46,5 +46,9 @@ RULE = Rule(
     fixed_in="2.1",
     triggers=("compile_model",),
     kind="config",
+    shapes=(
+        '`compile_model: true` in checkpoints/*/pipeline.yaml: a note (TC011 decides at run time)',
+        'a tree without downloaded checkpoints: a note',
+    ),
 )
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

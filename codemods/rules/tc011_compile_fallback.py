@@ -32,6 +32,9 @@ RULE = Rule(
     transformer=Transformer,
     needs_compat=True,
     helpers=("compile",),
+    shapes=(
+        'torch.compile(...) / @torch.compile / torch.compile as a value, through any alias',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

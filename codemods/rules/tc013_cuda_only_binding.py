@@ -47,6 +47,10 @@ RULE = Rule(
     fixed_in=None,
     triggers=("get_device_name",),
     transformer=Transformer,
+    shapes=(
+        'if torch.cuda.is_available(): name = ... with no else, the name read after the if',
+        'left alone: an if that already has an else',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

@@ -115,6 +115,13 @@ RULE = Rule(
     # ``hasattr(self, "x")`` is never a guard on a torch module: the commonest hasattr, not pre-filtered
     pattern=r"\b(?:has|get)attr\(\s*torch\b|\b(?:has|get)attr\(\s*(?!self\b|cls\b)\w+\s*,\s*['\"]",
     transformer=Transformer,
+    shapes=(
+        'hasattr(torch, "_dynamo") / getattr(torch, "_dynamo", None) [is None], with not',
+        'getattr(torch, "compiler", None) and torch.compiler.is_compiling()',
+        'guards on torch.nn.attention',
+        'in if/else, `A if G else B`, `G and X`',
+        'left alone: a guard testing exactly what it protects; reported: one the rules cannot make true',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

@@ -11,6 +11,13 @@ Where everything newer than the target that the gated branch uses goes through `
 branch is kept, with the user's backend choice, on every torch; the fallback goes. A gate whose
 branch uses a newer API that no rule routes, or that gates nothing the tool can name, is reported
 as unhandled. The flag definitions themselves stay (other modules may import them).
+
+Two kinds of gate are decided whatever they guard. A gate settled on every supported release
+(``torch.__version__ >= "2.0"`` is true from the 2.0 target on, ``< "2.0"`` false; see
+``_gate_eval``) collapses to the branch it picks. A gate on another release than anything it
+guards (``>= "2.4"`` around code that uses only what torch 2.0 has, or ``_torch_compat``) keeps its
+branch for newer torch, which runs on every torch. Keyword arguments count as APIs
+(``torch.load(mmap=)``, routed by TC020).
 """
 from __future__ import annotations
 
@@ -18,7 +25,8 @@ import ast
 from typing import Optional
 
 from . import version_flags
-from ._gates import GateRule, references, source, strip_not
+from ._gate_eval import releases, settled
+from ._gates import GateRule, keyword_uses, references, source, strip_not
 from ..base import COMPAT_MODULE, Rule, cst
 from ..engine.libcst_command import command_getattr
 
@@ -73,6 +81,20 @@ class Transformer(GateRule):
             return None
         return version_flags.polarity(self.ctx.index, node, flags)
 
+    def settled(self, test, site) -> Optional[bool]:
+        node = self._ast(test)
+        index = self.ctx.index
+        if node is None or not version_flags.mentions_version(index, node, index.version_flags):
+            return None
+        from ..apiscan.table import load
+
+        value = settled(index, node, index.version_flag_defs, releases(list(load().versions), self.ctx.target))
+        if value is None:
+            return None
+        message = (f"version gate `{source(test)}` is {str(value).lower()} on every torch from {self.ctx.target} on: "
+                   f"the branch it picks there is kept")
+        return value if self.report(site, "patched", message) else None
+
     def judge(self, test, new_original, new_updated, site) -> Optional[bool]:
         node = self._ast(test)
         index = self.ctx.index
@@ -80,7 +102,8 @@ class Transformer(GateRule):
         if node is None or not version_flags.mentions_version(index, node, flags):
             return None
         text = source(strip_not(test))
-        used = {q for n in new_original for q in references(index, n)} | set(_compat_refs(new_original))
+        direct = {q for n in new_original for q in references(index, n) + keyword_uses(index, n)}
+        used = direct | set(_compat_refs(new_original))
         for sub in ast.walk(node):
             if isinstance(sub, ast.Name) and sub.id in flags:
                 used |= flags[sub.id][1]
@@ -88,6 +111,14 @@ class Transformer(GateRule):
 
         table = load()
         newer = sorted({f for q in used for f in [_feature(self.ctx.routes, table, q, self.ctx.target)] if f is not None})
+        runs = sorted(q for q in direct if q.startswith("torch.") and q not in version_flags.VERSIONS and "(" not in q)
+        if not newer and (runs or _compat_refs(new_original)):
+            # A gate on another release than anything it guards: the branch for newer torch uses
+            # only what the target has (or _torch_compat), so it runs on every torch.
+            shown = ", ".join(f"`{q}`" for q in runs[:3]) or "_torch_compat"
+            message = (f"version gate `{text}` guards nothing newer than torch {self.ctx.target} ({shown}): "
+                       f"the branch for newer torch runs on every torch and is kept")
+            return True if self.report(site, "patched", message) else None
         if not newer:
             self.report(
                 site, "unhandled",
@@ -105,7 +136,7 @@ class Transformer(GateRule):
             )
             return None
         raw = sorted({
-            f for q in (q for n in new_updated for q in references(index, n))
+            f for q in (q for n in new_updated for q in references(index, n) + keyword_uses(index, n))
             for f in [_feature(self.ctx.routes, table, q, self.ctx.target)]
             if f is not None and self.ctx.routes.get(f, ("", f))[1] is not None  # helper None: made importable in place
         })
@@ -137,6 +168,19 @@ RULE = Rule(
     fixed_in=None,
     triggers=("__version__",),
     transformer=Transformer,
+    shapes=(
+        'torch.__version__ compared with a string or tuple: >=, <, ... ("2.1", (2, 1))',
+        "torch.version.__version__, from torch import __version__ as v",
+        "packaging.version.parse(torch.__version__) / Version / LooseVersion / pkg_resources.parse_version",
+        'tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 1)',
+        "module-level flags: TORCH_MAJOR, TORCH_MINOR = map(int, ...); HAS_X = TORCH_MAJOR > 2 or ...",
+        "in if/else, in `A if G else B`, and as the left of `G and X`",
+        'settled on every supported release (>= "2.0", < "2.0", >= "1.13"): the branch it picks is kept',
+        "guarding only APIs the target has, or _torch_compat helpers: the newer branch is kept",
+        "guarding APIs a rule routes through _torch_compat (TC003, TC004, TC005, TC020 mmap=, TC021, TC022): "
+        "decided once the branch uses the helper",
+        "reported: a gate in an elif chain, one guarding an unrouted newer API, one guarding no torch API",
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

@@ -132,6 +132,11 @@ RULE = Rule(
     transformer=Transformer,
     needs_compat=True,
     helpers=("tree_map",),
+    shapes=(
+        'a module-level def taking a callable and two or more trees (*trees or named)',
+        'that calls the callable on zipped flattened leaves, or on dict values one level deep',
+        'reported: a variant with parameters tree_map lacks',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

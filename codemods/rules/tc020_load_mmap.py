@@ -35,6 +35,12 @@ RULE = Rule(
     transformer=Transformer,
     needs_compat=True,
     helpers=("load",),
+    # the keyword is the newer API (the table's spelling): TC015 decides gates around it
+    routes=(("torch.load(mmap=)", "load"),),
+    shapes=(
+        "torch.load(f, mmap=...) through any alias of torch / from torch import load",
+        "left alone: torch.load without mmap=",
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

@@ -27,6 +27,11 @@ RULE = Rule(
     needs_compat=True,
     routes=tuple(Transformer.NAMES.items()),
     helpers=tuple(sorted(set(Transformer.NAMES.values()))),
+    shapes=(
+        'torch.GradScaler(...) / torch.amp.GradScaler(...) as attributes, through any alias',
+        'from torch.amp import GradScaler / from torch import GradScaler',
+        'left alone: torch.cuda.amp.GradScaler',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

@@ -29,6 +29,10 @@ RULE = Rule(
     needs_compat=True,
     routes=tuple(Transformer.NAMES.items()),
     helpers=tuple(sorted(set(Transformer.NAMES.values()))),
+    shapes=(
+        'torch.nn.RMSNorm(...) / torch.nn.functional.rms_norm(...) as attributes, any alias (nn, F)',
+        'from torch.nn import RMSNorm / from torch.nn.functional import rms_norm',
+    ),
 )
 Transformer.rule = RULE
 __getattr__ = command_getattr(RULE, __name__)  # `Command`: this rule as a LibCST codemod

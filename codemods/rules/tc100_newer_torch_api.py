@@ -14,4 +14,8 @@ RULE = Rule(
     fixed_in=None,
     triggers=(),
     kind="check",
+    shapes=(
+        'a torch name, keyword argument or dynamo config key newer than --target-torch (the API table)',
+        'left alone: names the target exposes at run time, `# sam3d-codemod: ignore[TC100]`',
+    ),
 )

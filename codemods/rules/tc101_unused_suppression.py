@@ -15,4 +15,7 @@ RULE = Rule(
     fixed_in=None,
     triggers=(),
     kind="check",
+    shapes=(
+        '`# sam3d-codemod: ignore[CODE]` where CODE reports nothing on that line, or is no code',
+    ),
 )

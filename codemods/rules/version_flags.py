@@ -13,6 +13,8 @@ import ast
 from typing import Dict, Optional, Set, Tuple
 
 VERSION = "torch.__version__"
+# the same string under other names: ``torch.version.__version__``, ``from torch import __version__``
+VERSIONS = frozenset({VERSION, "torch.version.__version__"})
 COMPAT = "_torch_compat"  # the helper module the other rules route to (a relative import: no alias)
 
 
@@ -33,7 +35,7 @@ def mentions_version(index, node, flags) -> bool:
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and sub.id in flags:
             return True
-        if isinstance(sub, ast.Attribute) and _qualified(index, sub) == VERSION:
+        if isinstance(sub, (ast.Attribute, ast.Name)) and _qualified(index, sub) in VERSIONS:
             return True
     return False
 
@@ -61,7 +63,7 @@ def polarity(index, node, flags) -> Optional[bool]:
     return None
 
 
-def find(tree: ast.Module, index) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
+def find(tree: ast.Module, index, defs: Optional[list] = None) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
     flags: Dict[str, Tuple[Optional[bool], Set[str]]] = {}
     for stmt in tree.body:
         if not isinstance(stmt, ast.Assign) or not mentions_version(index, stmt.value, flags):
@@ -74,6 +76,8 @@ def find(tree: ast.Module, index) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
         for name in names:
             if name not in index.aliases:
                 flags[name] = (p, set())
+        if defs is not None:
+            defs.append(stmt)
     if not flags:
         return flags
     for node in ast.walk(tree):
@@ -93,7 +97,7 @@ def find(tree: ast.Module, index) -> Dict[str, Tuple[Optional[bool], Set[str]]]:
 
 def note(tree: ast.Module, index) -> None:
     """Record the version flags of ``tree`` in ``index`` (called once the imports are indexed)."""
-    flags = find(tree, index)
+    flags = find(tree, index, index.version_flag_defs)
     index.version_flags = flags
     for name in flags:
         index.aliases.setdefault(name, VERSION)

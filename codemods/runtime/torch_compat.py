@@ -32,6 +32,8 @@ __all__ = [
     "autocast",
     "check_tensor",
     "compile",
+    "index_add",
+    "index_add_",
     "is_compiling",
     "missing",
     "sdpa_kernel",
@@ -446,12 +448,20 @@ def _cpu_autocast_accepts(dtype):
 
 
 def autocast(device_type, dtype=None, enabled=True, cache_enabled=None):
-    """``torch.autocast`` that also accepts float32 on CPU (torch 2.0's AutocastCPU supports only bfloat16).
+    """``torch.autocast`` that also accepts float32 and float16 on CPU (torch 2.0's AutocastCPU
+    supports only bfloat16 and raises on entering any other dtype).
 
-    float32 autocast runs float32 ops, which is what a disabled autocast does, so where CPU
-    autocast refuses float32 this returns ``torch.autocast("cpu", enabled=False)``.
+    Where CPU autocast refuses ``dtype`` this returns ``torch.autocast("cpu", enabled=False)``:
+    float32 autocast runs float32 ops, which is what a disabled autocast does. For another refused
+    dtype (float16) it first gives the warning torch's own ``autocast`` gives when it disables
+    itself for an unsupported CPU dtype (and then fails on enter, before 2.2).
     """
-    if device_type == "cpu" and dtype == torch.float32 and (FORCE_FALLBACK or not _cpu_autocast_accepts(dtype)):
+    if device_type == "cpu" and dtype is not None and dtype != torch.bfloat16 and (
+            (FORCE_FALLBACK and dtype == torch.float32) or not _cpu_autocast_accepts(dtype)):
+        if dtype != torch.float32 and enabled:
+            warnings.warn(
+                "In CPU autocast, but the target dtype is not supported. Disabling autocast.\n"
+                "CPU Autocast only supports dtype of torch.bfloat16 currently.", stacklevel=2)
         if cache_enabled is None:
             return torch.autocast(device_type, enabled=False)
         return torch.autocast(device_type, enabled=False, cache_enabled=cache_enabled)
@@ -461,6 +471,20 @@ def autocast(device_type, dtype=None, enabled=True, cache_enabled=None):
     if cache_enabled is not None:
         kwargs["cache_enabled"] = cache_enabled
     return torch.autocast(device_type, **kwargs)
+
+
+# --------------------------------------------------------------------------- index_add
+def index_add(input, dim, index, source, **kwargs):
+    """``torch.index_add`` with ``source`` cast to ``input``'s dtype first (every torch requires the
+    two to match). TC007 sends calls here whose destination is an expression it cannot name twice
+    without evaluating it twice; the cast is a no-op where the dtypes already match."""
+    return torch.index_add(input, dim, index, source.to(input.dtype), **kwargs)
+
+
+def index_add_(input, dim, index, source, **kwargs):
+    """``input.index_add_(dim, index, source)`` with ``source`` cast to ``input``'s dtype (as above);
+    returns ``input``, as the method does."""
+    return input.index_add_(dim, index, source.to(input.dtype), **kwargs)
 
 
 # --------------------------------------------------------------------------- missing

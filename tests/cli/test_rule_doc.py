@@ -81,3 +81,14 @@ def test_packaged_examples_match_the_fixtures():
 def test_listing_is_unchanged_without_code():
     code, out, _ = invoke("rules", "--output-format", "json")
     assert code == 0 and [r["code"] for r in json.loads(out)] == [r.code for r in every_rule()]
+
+
+@pytest.mark.parametrize("rule", every_rule(), ids=lambda r: r.code)
+def test_every_code_lists_the_shapes_it_recognises(rule):
+    assert rule.shapes, f"{rule.code} declares no shapes"
+    code, out, _ = invoke("rules", rule.code)
+    lines = out.splitlines()
+    start = lines.index("Recognises:")
+    assert lines[start + 1:start + 1 + len(rule.shapes)] == [f"  - {shape}" for shape in rule.shapes]
+    data = json.loads(invoke("rules", rule.code, "--output-format", "json")[1])
+    assert data["shapes"] == list(rule.shapes)

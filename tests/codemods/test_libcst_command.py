@@ -26,6 +26,10 @@ def _tree(tmp_path: Path, case: Path, name: str) -> Path:
             break
         (d / "__init__.py").touch()
     shutil.copyfile(case, target)
+    # plain files beside the case are part of its tree (TC009's `shipped` case ships init.py)
+    for sibling in case.parent.iterdir():
+        if sibling.is_file() and not sibling.name.endswith((".in.py", ".out.py", ".sites")):
+            shutil.copyfile(sibling, target.parent / sibling.name)
     return target
 
 
