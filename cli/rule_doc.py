@@ -32,7 +32,8 @@ def describe(code: str, target: str = "2.0") -> dict:
 
         return {"code": rule.code, "name": rule.name, "summary": rule.summary, "fixes": rule.fixes,
                 "fixed_in": None, "enabled": True, "needs_compat": False, "kind": "pins",
-                "doc": rule_doc(rule.code), "example": None, "libcst_command": None}
+                "doc": rule_doc(rule.code), "example": None, "libcst_command": None,
+                "shapes": list(rule.shapes)}
     if rule is None:
         raise UnknownCode(f"unknown rule code: {code.strip().upper()} (see `sam3d-codemod rules`)")
     module = module_of(rule)

@@ -35,7 +35,9 @@ def _routed(routes, q: str) -> bool:
     ``Rule.routes``): the API itself, or the ``_torch_compat`` helper it is sent to."""
     if q.startswith(COMPAT_MODULE + "."):
         return q.split(".")[1] in {helper for _, helper in routes.values() if helper}
-    return any(q == r or q.startswith(r + ".") for r in routes)
+    # a keyword of a routed function (``sdpa_kernel(backends=)``) goes with the function
+    names = (q, q.split("(", 1)[0]) if "(" in q else (q,)
+    return any(n == r or n.startswith(r + ".") for n in names for r in routes)
 
 
 def _feature(routes, table, q: str, target: str) -> Optional[str]:
