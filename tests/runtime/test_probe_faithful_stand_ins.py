@@ -2,7 +2,7 @@
 other pytorch3d name stays a placeholder, and xformers is stood in for where it is not installed.
 
 The math is checked against invariants and against the end-to-end test's stand-ins
-(``scripts/inference_e2e/standins``, the same documented behaviour), so the two cannot drift.
+(``inference_e2e/standins``, the same documented behaviour), so the two cannot drift.
 """
 import importlib.util
 import math
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE_DIR = ROOT / "codemods" / "probe"
-E2E = ROOT / "scripts" / "inference_e2e" / "standins" / "pytorch3d" / "transforms" / "rotation_conversions.py"
+E2E = ROOT / "inference_e2e" / "standins" / "pytorch3d" / "transforms" / "rotation_conversions.py"
 
 
 @pytest.fixture
