@@ -208,7 +208,7 @@ class IgnoreRules:
         """Is ``rel`` (below root) ignored, by itself or through a folder on its way, as a walk
         from the root would find it (the .gitignore of each folder on the way is read)?"""
         parts = rel.split("/")
-        for i, part in enumerate(parts):
+        for i in range(len(parts)):
             folder = "/".join(parts[:i])
             self._load(self.prefix + (folder + "/" if folder else ""))
             last = i == len(parts) - 1

@@ -73,7 +73,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
                 raw = read_bytes(path, min(options.max_bytes, HARD_MAX_BYTES), what=what_limit)
                 entry = cache.lookup(rel, st, raw)
             except (OSError, InputError) as exc:
-                report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"))
+                error = str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"
+                report.outcomes.append(FileOutcome(path=path, root=root, error=error))
                 continue
             if entry is not None:
                 if entry["skip"]:
@@ -90,7 +91,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
                 helpers.setdefault(path.parent, (root, raw))  # refreshed below when the template changed
                 continue
             if b"\0" in raw:
-                report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
+                report.outcomes.append(FileOutcome(path=path, root=root, old=raw,
+                                                   error="contains NUL bytes (binary content in a .py file?)"))
                 continue
             conflict = conflict_marker(raw)
             if conflict is not None:

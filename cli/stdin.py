@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Optional
 
 from ..codemods.base import api_scan_enabled
+from ..codemods.engine.hosts import HostFinder
 from ..codemods.rules import select_rules
 from .compat_module import COMPAT_FILE, render_compat
 from .fileio import _size
 from .filejob import _checkable, conflict_marker, prefilter, transform_file
-from ..codemods.engine.hosts import HostFinder
 from .outcome import FileOutcome, RunReport
 from .paths import project_root
 from .settings import Options, UsageError

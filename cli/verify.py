@@ -281,8 +281,8 @@ def render_text(report: dict, code: int, verbose: bool = False, stream=None, col
     # color: --color always/never (and NO_COLOR / FORCE_COLOR), None = rich's own TTY detection
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False,
                       force_terminal=color, no_color=None if color is None else not color)
-    title = (f"sam3d-codemod verify: {escape(shown(report['package_dir']))} | torch {report.get('torch')} | python {report.get('python')} | "
-             f"device {report.get('device')}")
+    title = (f"sam3d-codemod verify: {escape(shown(report['package_dir']))} | torch {report.get('torch')} | "
+             f"python {report.get('python')} | device {report.get('device')}")
     table = Table(title=title, title_justify="left")
     table.add_column("module / path", overflow="fold")
     table.add_column("result", no_wrap=True)

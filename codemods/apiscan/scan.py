@@ -11,10 +11,10 @@ from bisect import bisect_left
 from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .advice import message
-from .table import load, version_key
 from ..base import API_SCAN_CODE, Site, SourceLines, first_line, parse_quietly
 from ..engine.suppressions import suppressions
+from .advice import message
+from .table import load
 
 CODE = API_SCAN_CODE
 NAME = "newer-torch-api"
@@ -350,7 +350,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
     # report `torch.nn.attention.sdpa_kernel`, not also its module on the same line
     keys = set(found)
     kept = [site for (line, symbol), site in found.items()
-            if not any(l == line and other.startswith(symbol + ".") for l, other in keys)]
+            if not any(at == line and other.startswith(symbol + ".") for at, other in keys)]
     return sorted(kept, key=lambda s: (s.line, s.message))
 
 

@@ -3,13 +3,16 @@ path) and on ``ast``'s (statement path): one anchoring rule for both."""
 from __future__ import annotations
 
 import ast
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from ..base import dotted_name
 from .libcst_loader import load as _load_libcst
 from .results import WholeModule
 
-cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
+if TYPE_CHECKING:  # mypy sees the module that load() returns
+    import libcst as cst
+else:
+    cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
 
 
 def dotted(name: str) -> cst.BaseExpression:

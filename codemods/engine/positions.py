@@ -1,11 +1,16 @@
 """Sites' line numbers, cheaply where that is exact."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..base import LINE_END
 from .libcst_loader import load as _load_libcst
 
-cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
-from libcst._nodes.internal import CodegenState  # noqa: E402
+if TYPE_CHECKING:  # mypy sees the module that load() returns
+    import libcst as cst
+else:
+    cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
+from libcst._nodes.internal import CodegenState  # (after load())
 
 
 class SnippetLines:

@@ -6,8 +6,8 @@ import re
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple
 
-from ..rules import version_flags
 from ..base import COMPAT_MODULE, ImportIndex, Rule, SourceLines, first_line
+from ..rules import version_flags
 from .results import ast_parse
 
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)

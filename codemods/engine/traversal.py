@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, Sequence
+from typing import TYPE_CHECKING, Dict, Sequence
 
 from .libcst_loader import load as _load_libcst
 
-cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
+if TYPE_CHECKING:  # mypy sees the module that load() returns
+    import libcst as cst
+else:
+    cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
 
 
 def handler_maps(handlers: Sequence[object]):

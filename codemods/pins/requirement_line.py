@@ -186,9 +186,11 @@ def _companion(req: Requirement, entry: dict, target: PinTarget) -> Tuple[Option
 
 def _source_build(req: Requirement, target: PinTarget) -> Tuple[Optional[str], List[Finding]]:
     original = req.text().strip()
-    body = f"{req.lead}# {original}  {SOURCE_BUILD_MARK} built from source against torch {target.torch} by `sam3d-codemod env`"
+    body = (f"{req.lead}# {original}  {SOURCE_BUILD_MARK} built from source against torch {target.torch}"
+            " by `sam3d-codemod env`")
     return body, [Finding("TP004", "patched", f"{req.shown()} moved to the install plan's source builds "
-                                               f"(`sam3d-codemod env`, step 3): its binaries must match the installed torch {target.torch}")]
+                                               "(`sam3d-codemod env`, step 3): its binaries must match "
+                                               f"the installed torch {target.torch}")]
 
 
 def _python_marker(req: Requirement, entry: dict) -> Tuple[Optional[str], List[Finding]]:

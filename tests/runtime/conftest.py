@@ -105,8 +105,8 @@ def pristine_copy(tmp_path_factory):
 @pytest.fixture(scope="session")
 def patched_copy(tmp_path_factory):
     """The PyPI tree patched once per session by the codemod, in-process."""
-    from tests.realtree import fresh_copy
     from sam3d_codemod.cli.runner import Options, run
+    from tests.realtree import fresh_copy
 
     package = fresh_copy(tmp_path_factory.mktemp("patched")) / "sam3d_objects"
     report = run([str(package)], Options(), write=True)

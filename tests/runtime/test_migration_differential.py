@@ -18,8 +18,8 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.utils._pytree as pytree  # noqa: E402
 
-from sam3d_codemod.codemods.rules import all_rules  # noqa: E402
 from sam3d_codemod.codemods.engine.transform import transform_source  # noqa: E402
+from sam3d_codemod.codemods.rules import all_rules  # noqa: E402
 
 pytestmark = pytest.mark.runtime
 

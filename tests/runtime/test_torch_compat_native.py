@@ -21,10 +21,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 hypothesis = pytest.importorskip("hypothesis")
+import torch.utils._pytree as pytree  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import torch.utils._pytree as pytree  # noqa: E402
 
 pytestmark = pytest.mark.runtime
 
