@@ -90,8 +90,8 @@ def by_name(report, kind):
 
 
 def describe(unit):
-    return "%s %s: %s %s [%s] at %s\n%s" % (unit["kind"], unit["name"], unit["status"], unit.get("category"), unit.get("error") or unit.get("cause"),
-                                          unit.get("where"), unit.get("traceback", ""))
+    return "%s %s: %s %s [%s] at %s\n%s" % (unit["kind"], unit["name"], unit["status"], unit.get("category"),
+                                          unit.get("error") or unit.get("cause"), unit.get("where"), unit.get("traceback", ""))
 
 
 @pytest.fixture(scope="session")
