@@ -197,7 +197,7 @@ def forget_unwritten(outcomes: Iterable) -> None:
             save(root, files)
 
 
-def patched_counts(root: Path, current: Dict[str, bytes] = None) -> Dict[str, Dict[str, int]]:
+def patched_counts(root: Path, current: Optional[Dict[str, bytes]] = None) -> Dict[str, Dict[str, int]]:
     """code -> {rel: sites apply patched there}, for the files that still hold what apply wrote
     (or, when ``current`` is None, every recorded file)."""
     try:

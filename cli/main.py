@@ -6,6 +6,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -57,7 +58,7 @@ def _execute(run_: Run, write=False, verify=False, before_write=None, lock=None)
     return report, time.perf_counter() - start
 
 
-def _finish(run_: Run, report, elapsed, extra=None, stream=None):
+def _finish(run_: Run, report, elapsed, extra=None, stream=None) -> NoReturn:
     """Print the report in the chosen format and exit with its code (RunReport.exit_code)."""
     stream = stream or sys.stdout
     if run_.output_format == "text" and not run_.quiet and not run_.statistics:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -38,7 +39,7 @@ class _Group(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _error(message: str) -> None:
+def _error(message: str) -> NoReturn:
     """One line, whatever the message holds (file names and config values come from the tree)."""
     click.echo(f"sam3d-codemod: error: {shown(message)}", err=True)
     sys.exit(EXIT_ERROR)

@@ -168,6 +168,7 @@ def _write_all(report: RunReport, compat: Dict[Path, FileOutcome]) -> None:
                 name = helper.rel if helper is not None else COMPAT_FILE
                 outcome.error = f"not written: the helper module it imports ({name}) could not be written; left unchanged"
                 continue
+        assert outcome.new is not None  # (report.changed)
         try:
             atomic_write(outcome.path, outcome.new, expected=outcome.old, root=outcome.root)
             outcome.written = True

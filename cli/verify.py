@@ -141,7 +141,7 @@ def _run_with_progress(cmd: List[str], env: dict, tmp: Path, progress: Callable[
     with open(tmp / "stdout", "w+") as out, open(tmp / "stderr", "w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
         try:
-            last = ""
+            last: List[str] = []
             while proc.poll() is None:
                 time.sleep(0.2)
                 try:
@@ -243,7 +243,7 @@ def cause_text(unit: dict) -> str:
         return f"skipped: {unit.get('cause')}"
     if unit["status"] == "n/a":
         return f"does not apply: {unit.get('cause')}"
-    label = CAUSE_LABEL.get(category, "error")
+    label = CAUSE_LABEL.get(category or "", "error")
     where = f" at {_short(unit['where'])}" if unit.get("where") else ""
     if category == "missing-package":
         return f"{label}: pip install {unit['package']} ({unit.get('error')})"
