@@ -32,7 +32,7 @@ def transform_source(
     compat_import: Optional[str] = "from . import _torch_compat",
     target: str = "2.0",
     _depth: int = 0,
-    tree: Optional[ast.AST] = None,
+    tree: Optional[ast.Module] = None,
     reuse: Optional[Reuse] = None,
 ) -> TransformResult:
     """Apply ``rules`` to ``text``. Raises ``libcst.ParserSyntaxError`` on bad input,
@@ -70,7 +70,7 @@ def transform_module(
     compat_import: Optional[str] = "from . import _torch_compat",
     target: str = "2.0",
     _depth: int = 0,
-    tree: Optional[ast.AST] = None,
+    tree: Optional[ast.Module] = None,
 ) -> TransformResult:
     """The whole-module path: every statement through LibCST. ``transform_source`` takes it only
     where parsing statement by statement cannot be exact; tests compare the two."""

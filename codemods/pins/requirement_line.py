@@ -179,6 +179,7 @@ def _companion(req: Requirement, entry: dict, target: PinTarget) -> Tuple[Option
                                                     f"(Requires-Dist: torch{entry['requires_torch']})"))
     if entry.get("marker") and not req.marker.strip():
         pinned = parse(body) if body is not None else req
+        assert pinned is not None  # (body is a pinned requirement line)
         marked, found = _python_marker(pinned, dict(entry, version=want))
         body, findings = marked, findings + found
     return body, findings
@@ -238,7 +239,7 @@ def _cuda_wheel(req: Requirement, target: PinTarget) -> Optional[Tuple[Optional[
     key = req.key
     m = _SPCONV.match(key)
     if m is not None:
-        entry = target.entry("spconv")
+        entry = target.known("spconv")
         new_name = target.fill(entry["pattern"])
         if key == new_name and req.exact() == entry["version"]:
             return None, []
@@ -248,7 +249,7 @@ def _cuda_wheel(req: Requirement, target: PinTarget) -> Optional[Tuple[Optional[
             Finding("TP002", "patched", f"{req.shown()} -> {new_name}=={entry['version']} (the spconv build for CUDA {target.cuda})")]
     m = _NVIDIA_CUDA.match(key)
     if key == "cuda-python" or m is not None:
-        entry = target.entry("cuda-python" if key == "cuda-python" else "nvidia-cuda-nvcc")
+        entry = target.known("cuda-python" if key == "cuda-python" else "nvidia-cuda-nvcc")
         new_name = key if m is None else f"{m.group(1)}-cu{target.cuda_major}"
         want = target.fill(entry["version"])  # "11.8.*": the release line of that CUDA
         old = req.exact()
