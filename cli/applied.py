@@ -25,9 +25,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, Optional
 
+from ..codemods.engine.bounded_read import InputError, read_bytes
 from . import record_store
 from .bounded import BoundsError, inflate, load_json
-from .fileio import InputError, atomic_write, read_bytes
+from .fileio import atomic_write
 from .record_check import RecordError, check_entry, lstat_inside
 
 STRAY = ".sam3d-codemod-applied.json"  # where older releases kept it: inside the tree, never read now

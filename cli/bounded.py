@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from .fileio import InputError, read_bytes
+from ..codemods.engine.bounded_read import InputError, read_bytes
 
 MAX_DEPTH = 32                      # no record, lock or config of this tool nests deeper than 6
 MAX_TOML_BYTES = 1024 * 1024        # a pyproject.toml; upstream's is ~5 KB

@@ -25,7 +25,7 @@ from typing import Dict, Optional
 
 from .. import __version__
 from ..codemods.base import Site
-from .fileio import InputError, read_bytes
+from ..codemods.engine.bounded_read import InputError, read_bytes
 from .fingerprint import CACHE_DIR  # one definition for both caches
 from .fingerprint import code_fingerprint as _code_fingerprint
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from ..codemods.base import COMPAT_MODULE, Site
+from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
 from ..codemods.engine.hosts import HostFinder
-from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
 from .outcome import FileOutcome, RunReport
 
 COMPAT_FILE = COMPAT_MODULE + ".py"

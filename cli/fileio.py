@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, _one_line, _size, read_bytes  # noqa: F401
+from ..codemods.engine.bounded_read import InputError, _one_line
 
 TEMP_SUFFIX = ".sam3d-tmp"
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH

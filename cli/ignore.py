@@ -69,7 +69,7 @@ def _read_lines(path: str) -> Optional[List[str]]:
     inputs.note(path)  # found or not: a new ignore file changes the walk
     if not os.path.lexists(path):
         return None
-    from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
+    from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
 
     try:
         data = read_bytes(Path(path), DEFAULT_MAX_BYTES, what="a smaller ignore file")

@@ -12,9 +12,12 @@ import click
 
 from .. import __version__
 from .config import TORCH_VERSION
+from .env_command import env
 from .escape import shown
 from .exits import EXIT_ERROR
 from .options import Run, _colour, _error, _Group, common_options, use_color
+from .status import command as _status_command
+from .workflow import gate, revert, update
 
 
 def _execute(run_: Run, write=False, verify=False, before_write=None, lock=None):
@@ -382,10 +385,7 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
     sys.exit(code)
 
 
-from .env_command import env  # noqa: E402  (the install plan, cli/env_command.py)
-from .status import command as _status_command  # noqa: E402  (cli/status.py)
-from .workflow import gate, revert, update  # noqa: E402  (the upstream-bump commands, cli/workflow.py)
-
+# The commands defined in their own modules: env (the install plan), status, and the upstream-bump commands.
 for _command in (revert, update, gate, env, _status_command()):
     main.add_command(_command)
 

@@ -132,8 +132,8 @@ class Run:
             _error("--statistics works with --output-format text or json")
 
     def options(self):
+        from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES
         from .config import split_codes
-        from .fileio import DEFAULT_MAX_BYTES
         from .settings import Options
 
         p = self.params

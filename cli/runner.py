@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..codemods.base import api_scan_enabled
+from ..codemods.engine.bounded_read import InputError, read_bytes
 from ..codemods.engine.hosts import HostFinder
 from ..codemods.rules import select_rules
 from .cache import ResultCache
 from .compat_module import COMPAT_FILE, _add_compat_modules, _is_generated_compat
 from .config_rules import _run_config_rules
 from .discovery import discover
-from .fileio import InputError, atomic_write, read_bytes
+from .fileio import atomic_write
 from .filejob import _checkable, _load_api_table, _warm_up, _worker_died, conflict_marker, prefilter, transform_file
 from .outcome import FileOutcome, RunReport
 from .pins_files import run_pins  # requirement files, pyproject, environments/*.yml (codemods/pins)
