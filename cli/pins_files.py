@@ -10,8 +10,8 @@ from ..codemods.base import Site, check_enabled
 from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
 from ..codemods.pins.files import pin_files, rewriter_for
 from ..codemods.pins.registry import ALL_PIN_RULES
-from . import inputs
 from ..codemods.pins.table import TableError, load_target
+from . import inputs
 from .outcome import FileOutcome, RunReport
 
 

@@ -111,13 +111,16 @@ def test_inputs_noted_where_they_are_read_are_watched(tree, tmp_path, change):
     assert "click" not in _run(tree, cache, importtime=True, env_extra=env)[3]  # replays before the change
     if change == "global excludes":
         (xdg / "git" / "ignore").write_text("pkg/a.py\n")
-        expect = lambda out: "pkg/a.py" not in out
+        def expect(out):
+            return "pkg/a.py" not in out
     elif change == "info exclude":
         (tree / ".git" / "info" / "exclude").write_text("pkg/a.py\n")
-        expect = lambda out: "pkg/a.py" not in out
+        def expect(out):
+            return "pkg/a.py" not in out
     else:
         (tree / "requirements.txt").write_text("torchaudio==2.5.1+cu121\n")
-        expect = lambda out: "requirements.txt" in out
+        def expect(out):
+            return "requirements.txt" in out
     code, out, err, imported = _run(tree, cache, importtime=True, env_extra=env)
     assert "click" in imported, "replayed a run whose inputs changed"
     assert expect(out), out
