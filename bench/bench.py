@@ -38,6 +38,7 @@ def _ensure_dev_interpreter() -> None:
     """Re-run under the dev venv when this interpreter cannot import the project."""
     try:
         import libcst  # noqa: F401
+
         import sam3d_codemod  # noqa: F401
     except ImportError:
         if DEV_PYTHON.is_file() and Path(sys.prefix).resolve() != DEV_PYTHON.parent.parent.resolve() \

@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         import torch
-        import torch.nn.attention  # noqa: F401
+        import torch.nn.attention
     except ImportError as e:
         print("helper_overhead: needs torch >= 2.3 (%s)" % e, file=sys.stderr)
         return 2

@@ -76,11 +76,8 @@ def main(argv=None) -> int:
     import ast
 
     from sam3d_codemod.codemods.apiscan import scan as api_scan
+    from sam3d_codemod.codemods.engine import positions, statements, traversal, whole_module
     from sam3d_codemod.codemods.engine import transform as engine
-    from sam3d_codemod.codemods.engine import positions
-    from sam3d_codemod.codemods.engine import statements
-    from sam3d_codemod.codemods.engine import traversal
-    from sam3d_codemod.codemods.engine import whole_module
     from sam3d_codemod.codemods.rules import select_rules
     t_engine = time.perf_counter() - t0
 

@@ -25,9 +25,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, Optional
 
+from ..codemods.engine.bounded_read import InputError, read_bytes
 from . import record_store
 from .bounded import BoundsError, inflate, load_json
-from .fileio import InputError, atomic_write, read_bytes
+from .fileio import atomic_write
 from .record_check import RecordError, check_entry, lstat_inside
 
 STRAY = ".sam3d-codemod-applied.json"  # where older releases kept it: inside the tree, never read now
@@ -197,7 +198,7 @@ def forget_unwritten(outcomes: Iterable) -> None:
             save(root, files)
 
 
-def patched_counts(root: Path, current: Dict[str, bytes] = None) -> Dict[str, Dict[str, int]]:
+def patched_counts(root: Path, current: Optional[Dict[str, bytes]] = None) -> Dict[str, Dict[str, int]]:
     """code -> {rel: sites apply patched there}, for the files that still hold what apply wrote
     (or, when ``current`` is None, every recorded file)."""
     try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import zlib
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .fileio import InputError, read_bytes
+from ..codemods.engine.bounded_read import InputError, read_bytes
 
 MAX_DEPTH = 32                      # no record, lock or config of this tool nests deeper than 6
 MAX_TOML_BYTES = 1024 * 1024        # a pyproject.toml; upstream's is ~5 KB
@@ -85,10 +85,13 @@ def load_json(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> object:
 def load_toml(path: Path, max_bytes: int = MAX_TOML_BYTES) -> dict:
     """A TOML file within size and depth bounds; OSError (missing, unreadable) passes through as
     BoundsError with the reason, invalid TOML as BoundsError."""
-    try:
-        import tomllib
-    except ImportError:  # Python < 3.11: the declared `tomli; python_version < "3.11"` backport
-        import tomli as tomllib  # type: ignore[no-redef]
+    if TYPE_CHECKING:  # mypy checks as Python 3.10: the backport, whose API tomllib kept
+        import tomli as tomllib
+    else:
+        try:
+            import tomllib
+        except ImportError:  # Python < 3.11: the declared `tomli; python_version < "3.11"` backport
+            import tomli as tomllib
     try:
         data = read_bytes(path, max_bytes, what="no option: a pyproject.toml is never that large")
     except InputError as exc:

@@ -25,7 +25,7 @@ from typing import Dict, Optional
 
 from .. import __version__
 from ..codemods.base import Site
-from .fileio import InputError, read_bytes
+from ..codemods.engine.bounded_read import InputError, read_bytes
 from .fingerprint import CACHE_DIR  # one definition for both caches
 from .fingerprint import code_fingerprint as _code_fingerprint
 
@@ -55,12 +55,12 @@ class ResultCache:
         self.dirty = False
         if enabled and os.path.islink(self.dir):
             self.enabled = False  # never read or write through a link (it could lead out of the tree)
-        self.key = _user_key() if self.enabled else None
-        if self.key is None:
+        self.key = key = _user_key() if self.enabled else None
+        if key is None:
             self.enabled = False  # no private key to sign with: a result could not be told from a planted one
-        if self.enabled and self.file.is_file() and not self.file.is_symlink():
+        elif self.enabled and self.file.is_file() and not self.file.is_symlink():
             try:
-                entries = json.loads(_verified(read_bytes(self.file, MAX_CACHE_BYTES, follow=False), self.key))
+                entries = json.loads(_verified(read_bytes(self.file, MAX_CACHE_BYTES, follow=False), key))
                 self.entries = entries if isinstance(entries, dict) else {}
             except (InputError, ValueError, RecursionError):
                 self.entries = {}  # a damaged, foreign or planted cache is only a cold run
@@ -69,7 +69,7 @@ class ResultCache:
         if not self.enabled:
             return None
         entry = self.entries.get(rel)
-        if not _valid(entry):
+        if entry is None or not _valid(entry):
             return None
         if entry["sha"] == hashlib.sha256(raw).hexdigest():
             if entry["stat"] != _stat_key(st):
@@ -107,7 +107,7 @@ class ResultCache:
         return True
 
     def save(self) -> None:
-        if not (self.enabled and self.dirty):
+        if not (self.enabled and self.dirty) or self.key is None:  # (enabled has a key)
             return
         from .tree_fs import DirChain
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from ..codemods.base import COMPAT_MODULE, Site
-from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
+from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
 from ..codemods.engine.hosts import HostFinder
 from .outcome import FileOutcome, RunReport
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import click
 from click.core import ParameterSource
@@ -168,13 +168,13 @@ def _toml_type(value) -> str:
             dict: "a table"}.get(type(value), type(value).__name__)
 
 
-def validate(path: Path, section: dict) -> Dict[str, object]:
+def validate(path: Path, section: dict) -> Dict[str, Any]:
     """The section's values, TOML types checked (the click types check the rest)."""
     unknown = sorted(set(section) - set(KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown [tool.{SECTION}] keys: {', '.join(unknown)} "
                           f"(known: {', '.join(KEYS)})")
-    out: Dict[str, object] = {}
+    out: Dict[str, Any] = {}
     for key, value in section.items():
         where = f"{path}: [tool.{SECTION}] {key}"
         if key in LIST_KEYS:
@@ -202,10 +202,10 @@ def split_codes(values: Iterable[str]) -> List[str]:
     return out
 
 
-def convert(ctx: click.Context, path: Optional[Path], section: Dict[str, object]) -> Dict[str, object]:
+def convert(ctx: click.Context, path: Optional[Path], section: Dict[str, Any]) -> Dict[str, Any]:
     """Each value through the click type of the option it stands for (keys without an option are dropped)."""
     by_name = {p.name: p for p in ctx.command.params}
-    out: Dict[str, object] = {}
+    out: Dict[str, Any] = {}
     for key, value in section.items():
         param = by_name.get(key.replace("-", "_"))
         if param is None:
@@ -217,7 +217,7 @@ def convert(ctx: click.Context, path: Optional[Path], section: Dict[str, object]
     return out
 
 
-def merge(ctx: click.Context, path: Optional[Path], section: Dict[str, object]) -> Dict[str, object]:
+def merge(ctx: click.Context, path: Optional[Path], section: Dict[str, Any]) -> Dict[str, Any]:
     """The command's parameters with the config applied under the command line.
 
     Each config value is converted by the option's own click type (the same checks as on the
@@ -236,7 +236,7 @@ def merge(ctx: click.Context, path: Optional[Path], section: Dict[str, object]) 
 
 def resolve(ctx: click.Context, paths: Iterable[str], config_file: Optional[str], isolated: bool,
             stdin_filename: Optional[str] = None, notes: Optional[List[str]] = None
-            ) -> Tuple[Optional[Path], Dict[str, object]]:
+            ) -> Tuple[Optional[Path], Dict[str, Any]]:
     """(trusted config file used or None, the command's parameters with it applied). A section
     inside the tree may only add checks (cli/config_trust.py); ``notes`` gets what it could not set."""
     if isolated or os.environ.get("SAM3D_CODEMOD_ISOLATED"):
@@ -259,8 +259,8 @@ def resolve(ctx: click.Context, paths: Iterable[str], config_file: Optional[str]
         tree_path, tree_section = untrusted
         values = convert(ctx, tree_path, validate(tree_path, tree_section))  # the same checks as a trusted file's
         if "select" in values:
-            values["select"] = split_codes(values["select"])  # type: ignore[arg-type]
-        params, ignored = add_only(params, split_codes(params.get("select") or ()), values)  # type: ignore[arg-type]
+            values["select"] = split_codes(values["select"])
+        params, ignored = add_only(params, split_codes(params.get("select") or ()), values)
         if ignored and notes is not None:
             notes.append(note(tree_path, ignored))
     return path, params

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..codemods.base import Rule, Site
+from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
 from . import inputs
-from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
 from .outcome import FileOutcome, RunReport
 
 

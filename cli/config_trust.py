@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from .paths import project_root
 
@@ -52,8 +52,8 @@ def inside(candidate: Path, tree: Path) -> bool:
     return real == tree or tree in real.parents
 
 
-def add_only(params: Dict[str, object], have_select: List[str], section: Dict[str, object]
-             ) -> Tuple[Dict[str, object], List[str]]:
+def add_only(params: Dict[str, Any], have_select: List[str], section: Dict[str, Any]
+             ) -> Tuple[Dict[str, Any], List[str]]:
     """``params`` with what an in-tree ``section`` may add; the keys it was not allowed to set.
     ``section``: values already checked and converted (select: a list of codes, target-torch "M.N");
     ``have_select``: the codes the trusted settings select (empty: every rule)."""
@@ -64,7 +64,7 @@ def add_only(params: Dict[str, object], have_select: List[str], section: Dict[st
             if not value:
                 continue
             if have_select:
-                out["select"] = tuple(have_select) + tuple(c for c in value if c not in have_select)  # type: ignore[union-attr]
+                out["select"] = tuple(have_select) + tuple(c for c in value if c not in have_select)
             else:
                 ignored.append(key)  # every rule runs already: a select could only narrow that
         elif key == "target-torch":

@@ -76,7 +76,9 @@ def _excluded(root: Path, path: Path, exclude: Sequence[str]) -> bool:
 
     if path == root:
         top = repo_top(os.path.abspath(root))[0]
-        rel = os.path.relpath(os.path.abspath(root), top).replace(os.sep, "/") if top else "."
+        if not top:
+            return False  # outside a repository: no ignore file above it
+        rel = os.path.relpath(os.path.abspath(root), top).replace(os.sep, "/")
         return rel != "." and IgnoreRules(Path(top), keep_root=False).named_ignored(rel, is_dir=True)
     rel = os.path.relpath(path, root).replace(os.sep, "/")
     return IgnoreRules(root, exclude, keep_root=False).named_ignored(rel)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .exits import EXIT_ERROR
+
 CONSTRAINTS_NAME = ".sam3d-codemod-constraints.txt"
 
 
@@ -17,7 +18,8 @@ CONSTRAINTS_NAME = ".sam3d-codemod-constraints.txt"
 @click.option("--cuda", default=None, metavar="X.Y", help="CUDA of the environment. [default: the pin table's, 11.8 for torch 2.0]")
 @click.option("--target-torch", default="2.0", show_default=True, help="The torch release line the checkout was patched for.")
 @click.option("--cpu", is_flag=True, help="The CPU part: torch from PyPI, the source builds left as comments.")
-@click.option("--arch-list", default=None, metavar="LIST", help="TORCH_CUDA_ARCH_LIST of the source builds. [default: 7.0 to 9.0 for CUDA 11.8]")
+@click.option("--arch-list", default=None, metavar="LIST",
+              help="TORCH_CUDA_ARCH_LIST of the source builds. [default: 7.0 to 9.0 for CUDA 11.8]")
 @click.option("--constraints", "constraints", type=click.Path(dir_okay=False), default=None,
               help=f"Where to write the constraints file. [default: PATH/{CONSTRAINTS_NAME}]")
 def env(path, python, cuda, target_torch, cpu, arch_list, constraints):

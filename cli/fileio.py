@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, _one_line, _size, read_bytes  # noqa: F401
+from ..codemods.engine.bounded_read import InputError, _one_line
 
 TEMP_SUFFIX = ".sam3d-tmp"
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
@@ -207,7 +207,8 @@ def _unchanged_since_read(chain, st: Optional[os.stat_result], expected: bytes) 
         raise InputError(f"cannot re-read before writing: {_one_line(exc.strerror or exc)}") from None
     if now is None and st is not None:
         raise InputError("deleted during the run; left deleted")
-    if (now is None) != (st is None) or (now is not None and (now.st_ino != st.st_ino or not stat.S_ISREG(now.st_mode))):
+    if (now is None) != (st is None) or (now is not None and st is not None
+                                         and (now.st_ino != st.st_ino or not stat.S_ISREG(now.st_mode))):
         raise InputError("changed on disk during the run; left unchanged (run again)")
     if now is None:
         return

@@ -95,7 +95,8 @@ def _python_rejects(text: str, path: Path, need_tree: bool):
             compile(text, str(path), "exec", dont_inherit=True)
         return None, None
     except _REJECTED as err:
-        where = f" at line {err.lineno}" if getattr(err, "lineno", None) else ""
+        lineno = getattr(err, "lineno", None)
+        where = f" at line {lineno}" if lineno else ""
         msg = " ".join(str(getattr(err, "msg", None) or err or type(err).__name__).split())
         return None, (f"syntax error{where}: {msg} (Python {sys.version_info[0]}.{sys.version_info[1]} rejects this "
                       "file; left unchanged)")

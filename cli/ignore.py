@@ -22,7 +22,10 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec  # imported where used: a run without ignore files never loads it
 
 from . import inputs
 
@@ -37,7 +40,7 @@ class _Budget:
         self.used = 0
 
 
-def _spec(lines: Sequence[str], source: str = "--exclude", budget: Optional[_Budget] = None):
+def _spec(lines: Sequence[str], source: str = "--exclude", budget: Optional[_Budget] = None) -> GitIgnoreSpec:
     import pathspec
 
     from .escape import shown
@@ -66,7 +69,7 @@ def _read_lines(path: str) -> Optional[List[str]]:
     inputs.note(path)  # found or not: a new ignore file changes the walk
     if not os.path.lexists(path):
         return None
-    from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
+    from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
 
     try:
         data = read_bytes(Path(path), DEFAULT_MAX_BYTES, what="a smaller ignore file")
@@ -128,7 +131,7 @@ def _tracked(top: str, prefix: str = "") -> Tuple[frozenset, frozenset]:
     return files, frozenset(folders)
 
 
-def _keep(spec, rel_dir: str):
+def _keep(spec: GitIgnoreSpec, rel_dir: str) -> GitIgnoreSpec:
     """``spec`` less the patterns that ignore the folder ``rel_dir`` itself (or one above it)."""
     import pathspec
 
@@ -147,15 +150,15 @@ class IgnoreRules:
         self.budget = _Budget()
         self.exclude = _spec(exclude, budget=self.budget) if exclude else None
         self._index: Optional[Tuple[frozenset, frozenset]] = None
-        self.loaded = set()
+        self.loaded: Set[str] = set()
         top, git_dir = repo_top(self.root)
         self.git = top is not None
         self.top = top or self.root
         # Path of the walk root relative to the top, as a prefix ("" when they are the same).
         rel = os.path.relpath(self.root, self.top).replace(os.sep, "/")
         self.prefix = "" if rel == "." else rel + "/"
-        self.layers: Dict[str, object] = {}  # directory relative to top ("" = top) -> spec
-        self.info = None
+        self.layers: Dict[str, GitIgnoreSpec] = {}  # directory relative to top ("" = top) -> spec
+        self.info: Optional[GitIgnoreSpec] = None
         if git_dir is not None:
             inputs.note(os.path.join(git_dir, "index"))  # a tracked file is walked whatever the ignore files say
             # one spec, global lines first: a later line wins, so info/exclude overrides the global file
@@ -208,7 +211,7 @@ class IgnoreRules:
         """Is ``rel`` (below root) ignored, by itself or through a folder on its way, as a walk
         from the root would find it (the .gitignore of each folder on the way is read)?"""
         parts = rel.split("/")
-        for i, part in enumerate(parts):
+        for i in range(len(parts)):
             folder = "/".join(parts[:i])
             self._load(self.prefix + (folder + "/" if folder else ""))
             last = i == len(parts) - 1

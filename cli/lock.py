@@ -129,7 +129,7 @@ class TreeLock:
     def _probe_overlapping(self, root: Path) -> None:
         """TreeLocked if an apply on an ancestor of ``root`` or a directory below it holds its lock."""
         mine = set()
-        for lock, fd in self.held:
+        for _lock, fd in self.held:
             if fd is not None:
                 st = os.fstat(fd)
                 mine.add((st.st_dev, st.st_ino))

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .. import __version__
+from ..codemods.engine.bounded_read import InputError, read_bytes
 from . import inputs
-from .fileio import InputError, atomic_write, read_bytes
+from .fileio import atomic_write
 
 LOCK_VERSION = 1
 MAX_LOCK_BYTES = 64 * 1024 * 1024

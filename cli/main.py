@@ -6,14 +6,18 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from .. import __version__
 from .config import TORCH_VERSION
+from .env_command import env
 from .escape import shown
 from .exits import EXIT_ERROR
 from .options import Run, _colour, _error, _Group, common_options, use_color
+from .status import command as _status_command
+from .workflow import gate, revert, update
 
 
 def _execute(run_: Run, write=False, verify=False, before_write=None, lock=None):
@@ -57,7 +61,7 @@ def _execute(run_: Run, write=False, verify=False, before_write=None, lock=None)
     return report, time.perf_counter() - start
 
 
-def _finish(run_: Run, report, elapsed, extra=None, stream=None):
+def _finish(run_: Run, report, elapsed, extra=None, stream=None) -> NoReturn:
     """Print the report in the chosen format and exit with its code (RunReport.exit_code)."""
     stream = stream or sys.stdout
     if run_.output_format == "text" and not run_.quiet and not run_.statistics:
@@ -381,10 +385,7 @@ def verify(path, python, device, output_format, sys_path, stand_ins, stand_in, p
     sys.exit(code)
 
 
-from .env_command import env  # noqa: E402  (the install plan, cli/env_command.py)
-from .status import command as _status_command  # noqa: E402  (cli/status.py)
-from .workflow import gate, revert, update  # noqa: E402  (the upstream-bump commands, cli/workflow.py)
-
+# The commands defined in their own modules: env (the install plan), status, and the upstream-bump commands.
 for _command in (revert, update, gate, env, _status_command()):
     main.add_command(_command)
 

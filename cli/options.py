@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -38,7 +39,7 @@ class _Group(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _error(message: str) -> None:
+def _error(message: str) -> NoReturn:
     """One line, whatever the message holds (file names and config values come from the tree)."""
     click.echo(f"sam3d-codemod: error: {shown(message)}", err=True)
     sys.exit(EXIT_ERROR)
@@ -50,21 +51,27 @@ def common_options(fn):
         click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                      help="Read [tool.sam3d-codemod] from this file instead of the nearest pyproject.toml that has the table."),
         click.option("--isolated", is_flag=True, help="Read no configuration file."),
-        click.option("--select", multiple=True, help="Rule codes or prefixes to run (e.g. TC003,TC005); replaces the config's select. [default: all]"),
+        click.option("--select", multiple=True,
+                     help="Rule codes or prefixes to run (e.g. TC003,TC005); replaces the config's select. [default: all]"),
         click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip; replaces the config's ignore."),
         click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True,
                      help="Oldest torch to support (2.0 to 2.13); rules fixed at or before it are off."),
         click.option("--target-cuda", default=None, metavar="X.Y",
-                     help="CUDA of the target environment, for the requirement pins (TP rules). [default: the pin table's, 11.8 for torch 2.0]"),
-        click.option("--output-format", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True),
+                     help="CUDA of the target environment, for the requirement pins (TP rules). "
+                          "[default: the pin table's, 11.8 for torch 2.0]"),
+        click.option("--output-format", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+                     show_default=True),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes. [default: CPU count]"),
-        click.option("--exclude", multiple=True, help="Gitignore-style patterns to skip (on top of .gitignore); replaces the config's exclude."),
+        click.option("--exclude", multiple=True,
+                     help="Gitignore-style patterns to skip (on top of .gitignore); replaces the config's exclude."),
         click.option("--extend-exclude", multiple=True, help="Patterns to skip in addition to --exclude and the config's exclude."),
         click.option("--force-exclude", is_flag=True,
                      help="Apply .gitignore and --exclude to the PATHS named too (for pre-commit's file lists); "
                           "without it a named path is always processed."),
-        click.option("--max-file-size", type=click.IntRange(min=1), default=None, help="Skip .py files over this many bytes, with an error. [default: 4 MB]"),
-        click.option("--stdin-filename", default=None, help="With PATH '-': where the source read from stdin lives (its tree, config, report name)."),
+        click.option("--max-file-size", type=click.IntRange(min=1), default=None,
+                     help="Skip .py files over this many bytes, with an error. [default: 4 MB]"),
+        click.option("--stdin-filename", default=None,
+                     help="With PATH '-': where the source read from stdin lives (its tree, config, report name)."),
         click.option("--statistics", is_flag=True, help="Only the number of sites per rule (most first)."),
         click.option("--show-fixes", is_flag=True, help="List every site a rewrite patches (check lists them anyway)."),
         click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
@@ -125,8 +132,8 @@ class Run:
             _error("--statistics works with --output-format text or json")
 
     def options(self):
+        from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES
         from .config import split_codes
-        from .fileio import DEFAULT_MAX_BYTES
         from .settings import Options
 
         p = self.params

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 MARKERS = (".git", ".hg")
 
@@ -54,7 +54,7 @@ def annotation_base() -> str:
         d = parent
 
 
-def annotation_path(root: Path, rel: str, base: Optional[str] = None) -> str:
+def annotation_path(root: Union[Path, str], rel: str, base: Optional[str] = None) -> str:
     """``root/rel`` relative to ``base`` (posix), or absolute when it lies outside it."""
     base = base or annotation_base()
     full = os.path.abspath(os.path.join(root, rel))

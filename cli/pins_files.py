@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..codemods.base import Site, check_enabled
+from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
 from ..codemods.pins.files import pin_files, rewriter_for
 from ..codemods.pins.registry import ALL_PIN_RULES
-from . import inputs
 from ..codemods.pins.table import TableError, load_target
-from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
+from . import inputs
 from .outcome import FileOutcome, RunReport
 
 

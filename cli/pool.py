@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional
+from typing import Any, Callable, Deque, Dict, Generic, Iterator, List, Optional, TypeVar
 
 from .fileio import deferred_signals
 
@@ -87,11 +87,14 @@ def _channel_pair() -> tuple:
     return Channel(up_r, down_w), Channel(down_r, up_w)
 
 
-class WarmPool:
+R = TypeVar("R")  # what work(job) returns
+
+
+class WarmPool(Generic[R]):
     """``workers`` processes running ``work(job)``; ``warm_up()`` runs once, in the first of them,
     before the rest are forked from it."""
 
-    def __init__(self, workers: int, warm_up: Callable[[], None], work: Callable[[tuple], object]) -> None:
+    def __init__(self, workers: int, warm_up: Callable[[], None], work: Callable[[tuple], R]) -> None:
         self.work = work
         pairs = [_channel_pair() for _ in range(max(1, workers))]
         self.conns = [mine for mine, _ in pairs]
@@ -103,8 +106,8 @@ class WarmPool:
         for conn in theirs:
             conn.close()
 
-    def run(self, heavy: List[Any], light: List[Any], died: Callable[[Any], object],
-            weight: Callable[[Any], int] = lambda job: len(job[2])) -> Iterator[object]:
+    def run(self, heavy: List[Any], light: List[Any], died: Callable[[Any], R],
+            weight: Callable[[Any], int] = lambda job: len(job[2])) -> Iterator[R]:
         """Outcomes of ``heavy`` (sent to the workers) and ``light`` (run here meanwhile), as they
         finish. ``died(job)`` makes the outcome of a job whose worker died holding it. The heaviest
         jobs (``weight``: a file's bytes) go first, so no long one starts last."""
@@ -213,7 +216,7 @@ def _serve(conn: Channel, work: Callable[[tuple], object], after_first: Optional
     try:
         conn.send(READY)
         while True:
-            job: Optional[tuple] = conn.recv()
+            job: tuple = conn.recv()
             conn.send(work(job))
             if after_first is not None:
                 after_first()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter, defaultdict
-from typing import IO, Dict, List
+from typing import IO, Dict, List, Optional
 
 from .escape import shown, workflow_data, workflow_property
 from .outcome import RunReport
@@ -44,7 +44,7 @@ def summary_rows(report: RunReport) -> List[dict]:
     return sorted(rows, key=lambda row: row["code"])
 
 
-def to_json(report: RunReport, command: str, extra: dict = None) -> str:
+def to_json(report: RunReport, command: str, extra: Optional[dict] = None) -> str:
     data = {
         "version": JSON_SCHEMA_VERSION,
         "command": command,
@@ -95,8 +95,9 @@ def github_annotations(report: RunReport, pending_level: str = "warning") -> str
     return "\n".join(out)
 
 
-def print_text(report: RunReport, command: str, stream: IO = None, show_sites: bool = True, elapsed: float = None,
-               color: bool = None, show_fixes: bool = False, table: bool = False) -> None:
+def print_text(report: RunReport, command: str, stream: Optional[IO] = None, show_sites: bool = True,
+               elapsed: Optional[float] = None, color: Optional[bool] = None, show_fixes: bool = False,
+               table: bool = False) -> None:
     """``color``: None = on a terminal; rich renders only when colouring. ``table``: the per-rule table (-v)."""
     stream = stream or sys.stdout
     if color is None:
@@ -202,7 +203,7 @@ def summary_line(report: RunReport, command: str, elapsed=None) -> str:
     return line
 
 
-def plain_text(report: RunReport, command: str, show_sites: bool = True, elapsed: float = None,
+def plain_text(report: RunReport, command: str, show_sites: bool = True, elapsed: Optional[float] = None,
                show_fixes: bool = False, table: bool = False) -> str:
     """The text report as rich prints it to a pipe or file (same lines and table), without rich."""
     lines = [f"error: {shown(o.rel)}: {shown(o.error)}" for o in report.errors]

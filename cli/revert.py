@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from ..codemods.engine.bounded_read import InputError, read_bytes
 from . import applied
-from .fileio import InputError, atomic_write, read_bytes
+from .fileio import atomic_write
 from .record_check import RecordError, lstat_inside
 
 

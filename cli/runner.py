@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..codemods.base import api_scan_enabled
+from ..codemods.engine.bounded_read import InputError, read_bytes
 from ..codemods.engine.hosts import HostFinder
 from ..codemods.rules import select_rules
 from .cache import ResultCache
 from .compat_module import COMPAT_FILE, _add_compat_modules, _is_generated_compat
 from .config_rules import _run_config_rules
 from .discovery import discover
-from .fileio import InputError, atomic_write, read_bytes
+from .fileio import atomic_write
 from .filejob import (FileJob, _checkable, _load_api_table, _warm_up, _worker_died, conflict_marker, prefilter,
                       transform_file)
 from .outcome import FileOutcome, RunReport
@@ -74,7 +75,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
                 raw = read_bytes(path, min(options.max_bytes, HARD_MAX_BYTES), what=what_limit)
                 entry = cache.lookup(rel, st, raw)
             except (OSError, InputError) as exc:
-                report.outcomes.append(FileOutcome(path=path, root=root, error=str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"))
+                error = str(exc) if isinstance(exc, InputError) else f"cannot read: {exc.strerror}"
+                report.outcomes.append(FileOutcome(path=path, root=root, error=error))
                 continue
             if entry is not None:
                 if entry["skip"]:
@@ -91,7 +93,8 @@ def run(paths: Sequence[str], options: Options, write: bool = False,
                 helpers.setdefault(path.parent, (root, raw))  # refreshed below when the template changed
                 continue
             if b"\0" in raw:
-                report.outcomes.append(FileOutcome(path=path, root=root, old=raw, error="contains NUL bytes (binary content in a .py file?)"))
+                report.outcomes.append(FileOutcome(path=path, root=root, old=raw,
+                                                   error="contains NUL bytes (binary content in a .py file?)"))
                 continue
             conflict = conflict_marker(raw)
             if conflict is not None:
@@ -169,6 +172,7 @@ def _write_all(report: RunReport, compat: Dict[Path, FileOutcome]) -> None:
                 name = helper.rel if helper is not None else COMPAT_FILE
                 outcome.error = f"not written: the helper module it imports ({name}) could not be written; left unchanged"
                 continue
+        assert outcome.new is not None  # (report.changed)
         try:
             atomic_write(outcome.path, outcome.new, expected=outcome.old, root=outcome.root)
             outcome.written = True

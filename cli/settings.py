@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from .fileio import DEFAULT_MAX_BYTES
+from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES
 
 
 class UsageError(Exception):

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Optional
 
 from ..codemods.base import api_scan_enabled
+from ..codemods.engine.bounded_read import _size
+from ..codemods.engine.hosts import HostFinder
 from ..codemods.rules import select_rules
 from .compat_module import COMPAT_FILE, render_compat
-from .fileio import _size
 from .filejob import FileJob, _checkable, conflict_marker, prefilter, transform_file
-from ..codemods.engine.hosts import HostFinder
 from .outcome import FileOutcome, RunReport
 from .paths import project_root
 from .settings import Options, UsageError
@@ -82,7 +82,7 @@ def _run_stdin(data: bytes, filename: Optional[str], options: Options, verify: b
         outcome.host = finder.host_for(path)[0]
         if outcome.host is not None:
             helper = outcome.host / COMPAT_FILE
-            from .fileio import DEFAULT_MAX_BYTES, InputError, read_bytes
+            from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
 
             try:  # never blocks on a FIFO, never follows a link (as the runner reads helpers)
                 current = read_bytes(helper, DEFAULT_MAX_BYTES, follow=False) if os.path.lexists(helper) else None

@@ -30,6 +30,7 @@ class DirChain:
         target = os.path.abspath(target)
         self.name = os.path.basename(target)
         parent = os.path.dirname(target)
+        parts: List[str]
         if root is None:
             base, parts = parent, []
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from . import revert as reverting
 from . import update_state
@@ -84,10 +84,11 @@ def preflight(path: Path, resuming: Optional[dict] = None) -> reverting.Plan:
         if resuming and _is_targets(path, rel, resuming["to"]):
             continue  # written by the interrupted checkout
         own.append(rel)
-    for rel in _untracked(path) if resuming else ():
-        # Only files the new commit has are in the forced checkout's way; they must be its bytes.
-        if _head_blob(path, rel, resuming["to"]) is not None and not _is_targets(path, rel, resuming["to"]):
-            own.append(rel)
+    if resuming:
+        for rel in _untracked(path):
+            # Only files the new commit has are in the forced checkout's way; they must be its bytes.
+            if _head_blob(path, rel, resuming["to"]) is not None and not _is_targets(path, rel, resuming["to"]):
+                own.append(rel)
     if own and resuming:
         raise UpdateError(f"{path}: an earlier update (from {resuming['from'][:12]} to {resuming['to'][:12]}) was "
                           f"interrupted during git checkout, and {', '.join(sorted(own))} hold neither commit's "
@@ -207,8 +208,9 @@ def _revert_and_move(path: Path, plan: reverting.Plan, before: str, commit: str,
     try:
         git(path, "checkout", "--quiet", *(["--force"] if force else []), "--detach", commit)
     except UpdateError as exc:
-        done = [(rel, plan.seen.get(rel), data) for rel, data in plan.writes.items()] + \
-               [(rel, plan.seen.get(rel), None) for rel in plan.removes]
+        done: List[Tuple[str, Optional[bytes], Optional[bytes]]] = [
+            (rel, plan.seen.get(rel), data) for rel, data in plan.writes.items()]
+        done += [(rel, plan.seen.get(rel), None) for rel in plan.removes]
         left = reverting.undo(path, done)
         applied.save(path, record)
         update_state.end(path)

@@ -141,7 +141,7 @@ def _run_with_progress(cmd: List[str], env: dict, tmp: Path, progress: Callable[
     with open(tmp / "stdout", "w+") as out, open(tmp / "stderr", "w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
         try:
-            last = ""
+            last: List[str] = []
             while proc.poll() is None:
                 time.sleep(0.2)
                 try:
@@ -243,7 +243,7 @@ def cause_text(unit: dict) -> str:
         return f"skipped: {unit.get('cause')}"
     if unit["status"] == "n/a":
         return f"does not apply: {unit.get('cause')}"
-    label = CAUSE_LABEL.get(category, "error")
+    label = CAUSE_LABEL.get(category or "", "error")
     where = f" at {_short(unit['where'])}" if unit.get("where") else ""
     if category == "missing-package":
         return f"{label}: pip install {unit['package']} ({unit.get('error')})"
@@ -281,8 +281,8 @@ def render_text(report: dict, code: int, verbose: bool = False, stream=None, col
     # color: --color always/never (and NO_COLOR / FORCE_COLOR), None = rich's own TTY detection
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False,
                       force_terminal=color, no_color=None if color is None else not color)
-    title = (f"sam3d-codemod verify: {escape(shown(report['package_dir']))} | torch {report.get('torch')} | python {report.get('python')} | "
-             f"device {report.get('device')}")
+    title = (f"sam3d-codemod verify: {escape(shown(report['package_dir']))} | torch {report.get('torch')} | "
+             f"python {report.get('python')} | device {report.get('device')}")
     table = Table(title=title, title_justify="left")
     table.add_column("module / path", overflow="fold")
     table.add_column("result", no_wrap=True)

@@ -39,6 +39,8 @@ def _pin_table():
 
         path = Path(__file__).resolve().parent.parent / "codemods" / "pins" / "table.py"
         spec = importlib.util.spec_from_file_location("_sam3d_pin_table", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}") from None
         table = sys.modules["_sam3d_pin_table"] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(table)
     return table

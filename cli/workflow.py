@@ -29,7 +29,8 @@ def revert(path):
     the generated helper. Your own edits since are kept; where they overlap the patch nothing is changed."""
     from .applied import ManifestError, stray_note
     from .lock import TreeLock, TreeLocked
-    from .revert import RevertError, revert as run_revert
+    from .revert import RevertError
+    from .revert import revert as run_revert
 
     note = stray_note(Path(path))
     if note:
@@ -58,7 +59,8 @@ _PASS = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 @click.command(context_settings=_PASS)
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
-@click.option("--rev", default=None, help="Commit, tag or branch to move to. [default: the head of the branch .gitmodules names, else origin/HEAD]")
+@click.option("--rev", default=None,
+              help="Commit, tag or branch to move to. [default: the head of the branch .gitmodules names, else origin/HEAD]")
 @click.option("--lock", "lock_file", default=None, help="Lock file for the final `check --lock`.")
 @click.argument("options", nargs=-1, type=click.UNPROCESSED)
 def update(path, rev, lock_file, options):
@@ -67,8 +69,9 @@ def update(path, rev, lock_file, options):
     Other OPTIONS (--select, --target-torch, ...) go to apply and check. Refuses, changing nothing,
     when the checkout has edits of yours (named). Exit: check's."""
     from .applied import ManifestError, stray_note
-    from .update import UpdateError, update as run_update
     from .revert import RevertError
+    from .update import UpdateError
+    from .update import update as run_update
 
     note = stray_note(Path(path))
     if note:

@@ -10,17 +10,15 @@ import ast
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Tuple
-
-if TYPE_CHECKING:  # pragma: no cover
-    import libcst
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Protocol, Tuple
 
 
 class _LazyLibCST:
     """Imports libcst on first attribute access, so rule modules stay cheap to import."""
 
     def __init__(self) -> None:
-        self._module = None
+        self._module: Optional[ModuleType] = None
 
     def __getattr__(self, attr: str):
         module = self._module
@@ -31,7 +29,10 @@ class _LazyLibCST:
         return getattr(module, attr)
 
 
-cst = _LazyLibCST()
+if TYPE_CHECKING:  # mypy checks rules against libcst itself
+    import libcst as cst
+else:
+    cst = _LazyLibCST()
 
 COMPAT_MODULE = "_torch_compat"
 API_SCAN_CODE = "TC100"  # `check`'s finding for a newer-than-target torch API that no rule handles
@@ -61,7 +62,7 @@ class SourceLines:
         return self.text[self.start(first):self.end(last)]
 
 
-def first_line(node: ast.AST) -> int:
+def first_line(node: ast.stmt) -> int:
     """An ``ast`` statement's first line, its decorators included."""
     decorators = getattr(node, "decorator_list", None)
     return min([node.lineno] + [d.lineno for d in decorators]) if decorators else node.lineno
@@ -130,14 +131,20 @@ class ImportIndex:
         return f"{base}.{rest}" if rest else base
 
 
+class NodeLines(Protocol):
+    """A node's line in the file (engine.positions.SnippetLines), None when it cannot be told."""
+
+    def get(self, node) -> Optional[int]: ...
+
+
 @dataclass
 class FileContext:
     """Per-file state shared by the rules of one run over one module."""
 
     path: str
-    compat_import: Optional["libcst.BaseSmallStatement"]  # statement that binds ``_torch_compat``; None if no host
+    compat_import: Optional[str]  # the statement (source) that binds ``_torch_compat``; None if no host
     index: ImportIndex
-    positions: object = None  # PositionProvider mapping; None when not computed
+    positions: Optional[NodeLines] = None  # engine.positions.SnippetLines; None when not computed
     sites: List[Site] = field(default_factory=list)
     needed_modules: List[str] = field(default_factory=list)
     needs_compat: bool = False

@@ -89,7 +89,7 @@ def import_torchvision():
     (Resize, Compose, crop), so those registrations are skipped. Returns a note, or None.
     """
     try:
-        import torchvision  # noqa: F401
+        import torchvision
         return None
     except RuntimeError as error:
         if "torchvision::" not in str(error):
@@ -97,7 +97,7 @@ def import_torchvision():
         for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
             del sys.modules[name]
         sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-        import torchvision  # noqa: F401,F811
+        import torchvision  # noqa: F401
         return "torchvision imported without _meta_registrations (%s)" % str(error).splitlines()[0]
 
 

@@ -196,7 +196,9 @@ def ab_table(ab):
 
 
 def stage_table(summary):
-    gib = lambda b: "%.2f" % (b / 2 ** 30) if b else "-"  # noqa: E731
+    def gib(b):
+        return "%.2f" % (b / 2 ** 30) if b else "-"
+
     lines = ["| stage | patched ms | unpatched ms | ratio | peak memory patched / unpatched GiB | equal |",
              "| --- | ---: | ---: | ---: | ---: | --- |"]
     for row in summary["table"]:

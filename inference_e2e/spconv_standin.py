@@ -16,6 +16,7 @@ import types
 def _cpu_spconv_module():
     """A small pure-torch stand-in for ``spconv.pytorch`` (submanifold convs only), for --device cpu."""
     import enum
+
     import torch
     import torch.nn as nn
 

@@ -168,7 +168,9 @@ def slat_decoder_mesh(S, device, fp16=True):
 
 def _preprocessor(S, pointmap):
     pad = _partial(TDFY + "img_processing.pad_to_square_centered")
-    mode = lambda name: {"_target_": "torchvision.transforms.InterpolationMode", "_args_": [name]}  # noqa: E731
+
+    def mode(name):
+        return {"_target_": "torchvision.transforms.InterpolationMode", "_args_": [name]}
 
     def resize(name):
         return {"_target_": "torchvision.transforms.Compose", "transforms": [

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIFT_RULES = "TC020,TC021,TC022"
@@ -43,7 +43,7 @@ def tool_json(*args: str) -> dict:
         data = json.loads(proc.stdout)
     except ValueError:
         raise SystemExit(f"drift_corpus: `sam3d-codemod {' '.join(args)}` gave no JSON (exit {proc.returncode}): "
-                         + (proc.stderr.strip().splitlines() or ["no output"])[-1])
+                         + (proc.stderr.strip().splitlines() or ["no output"])[-1]) from None
     data.setdefault("exit_code", proc.returncode)
     return data
 
@@ -83,7 +83,8 @@ def measure(tree: Path, python: Optional[str], sys_path: Sequence[str], timeout:
             verify = tool_json(*args)
             row["verify_exit"] = verify["exit_code"]
             row["verify"] = verify.get("summary", {})
-            row["verify_failures"] = [f"{u.get('name') or u.get('module')}: {u.get('category')}: {(u.get('error') or u.get('message') or '')[:200]}"
+            row["verify_failures"] = [f"{u.get('name') or u.get('module')}: {u.get('category')}: "
+                                      f"{(u.get('error') or u.get('message') or '')[:200]}"
                                       for u in verify.get("imports", []) + verify.get("checks", [])
                                       if u.get("status") == "fail" and u.get("category") != "missing-package"]
     return row

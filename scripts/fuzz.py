@@ -208,7 +208,10 @@ def gen_expr(rng: random.Random, depth: int = 0) -> str:
     if depth > 2 or rng.random() < 0.35:
         return rng.choice(NAMES + ("1", "0.5", "'s'", "None", "True", "[]", "{}"))
     kind = rng.randrange(10)
-    e = lambda: gen_expr(rng, depth + 1)  # noqa: E731
+
+    def e() -> str:
+        return gen_expr(rng, depth + 1)
+
     if kind == 0:
         return f"{e()} + {e()}"
     if kind == 1:
@@ -262,12 +265,18 @@ def gen_stmt(rng: random.Random, depth: int, ind: str, in_func: bool, in_loop: b
             simple = rng.choice(("break", "continue"))
         return [f"{ind}{simple}\n"]
     kind = rng.randrange(9)
-    body = lambda f=in_func, l=in_loop: gen_block(rng, depth + 1, inner, f, l, budget)  # noqa: E731,E741
+
+    def body(func: bool = in_func, loop: bool = in_loop) -> List[str]:
+        return gen_block(rng, depth + 1, inner, func, loop, budget)
+
     if kind == 0:
-        decos = [f"{ind}@{rng.choice(('staticmethod', 'functools.wraps(g)', 'torch.no_grad()', 'torch.compile', 'torch._dynamo.disable()', 'torch.compile(mode=' + repr('reduce-overhead') + ')'))}\n"
-                 for _ in range(rng.randrange(3))]
+        decorators = ('staticmethod', 'functools.wraps(g)', 'torch.no_grad()', 'torch.compile', 'torch._dynamo.disable()',
+                      'torch.compile(mode=' + repr('reduce-overhead') + ')')
+        decos = [f"{ind}@{rng.choice(decorators)}\n" for _ in range(rng.randrange(3))]
         asyn = "async " if rng.random() < 0.15 else ""
-        return decos + [f"{ind}{asyn}def {rng.choice(NAMES)}_{rng.randrange(99)}({', '.join(rng.sample(NAMES, rng.randrange(3)))}):\n"] + body(True, False)
+        name, number = rng.choice(NAMES), rng.randrange(99)
+        params = ", ".join(rng.sample(NAMES, rng.randrange(3)))
+        return decos + [f"{ind}{asyn}def {name}_{number}({params}):\n"] + body(True, False)
     if kind == 1:
         return [f"{ind}class C{rng.randrange(99)}({rng.choice(('', 'object', 'nn.Module', 'pl.LightningModule'))}):\n"] + body(False, False)
     if kind == 2:
@@ -285,7 +294,8 @@ def gen_stmt(rng: random.Random, depth: int, ind: str, in_func: bool, in_loop: b
         out = [f"{ind}try:\n"] + body()
         handlers = rng.randint(0 if rng.random() < 0.3 else 1, 2)
         for _ in range(handlers):
-            out += [f"{ind}except {rng.choice(('ImportError', 'Exception', '(ImportError, RuntimeError)', 'ModuleNotFoundError as e'))}:\n"] + body()
+            caught = rng.choice(('ImportError', 'Exception', '(ImportError, RuntimeError)', 'ModuleNotFoundError as e'))
+            out += [f"{ind}except {caught}:\n"] + body()
         if handlers == 0 or rng.random() < 0.3:
             out += [f"{ind}finally:\n"] + body()
         return out
@@ -824,7 +834,8 @@ def cli_sample(cases: List[Case], workdir: Path, timeout: float) -> List[Tuple[C
         try:
             report = json.loads(proc.stdout)
         except ValueError:
-            return [(cases[0], "cli", f"{attempt} `apply` crashed (exit {proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}")]
+            stderr = proc.stderr.decode(errors="replace")[-2000:]
+            return [(cases[0], "cli", f"{attempt} `apply` crashed (exit {proc.returncode}): {stderr}")]
         errors = {e["path"]: e["message"] for e in report["errors"]}
         unexpected = {p: m for p, m in errors.items() if p not in refused or "byte for byte" not in m}
         missing = refused - set(errors)

@@ -424,7 +424,7 @@ class Scan:
         # Resolve star imports to a fixpoint.
         for _ in range(6):
             changed = False
-            for name, info in self.modules.items():
+            for info in self.modules.values():
                 for src in list(info.star_imports):
                     other = self.modules.get(src)
                     if other is None:

@@ -42,7 +42,8 @@ def pip_metadata(specs, python: str) -> dict:
         report = Path(tmp) / "report.json"
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "-q",
                "--only-binary=:all:", "--python-version", python, "--use-feature=fast-deps",
-               "--target", str(Path(tmp) / "t"), "--report", str(report), *specs]  # (--target: older pips refuse --python-version without it)
+               # (--target: older pips refuse --python-version without it)
+               "--target", str(Path(tmp) / "t"), "--report", str(report), *specs]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"error: pip cannot read the metadata of {' '.join(specs)}: "

@@ -109,7 +109,8 @@ def test_new_unhandled_api_is_reported(locked, snippet, symbol, first):
     # suppressible
     text = path.read_text().rstrip("\n")
     lines = text.splitlines()
-    lines = [l + "  # sam3d-codemod: ignore[TC100, TC003, TC004]" if (symbol.split(".")[-1] in l and not l.startswith("def")) else l for l in lines]
+    lines = [line + "  # sam3d-codemod: ignore[TC100, TC003, TC004]" if (symbol.split(".")[-1] in line and not line.startswith("def"))
+             else line for line in lines]
     path.write_text("\n".join(lines) + "\n")
     code, out = check_json(tree, lock)
     # (the comment also names a rule that has nothing to suppress on that line: TC101 says so)

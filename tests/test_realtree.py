@@ -34,7 +34,9 @@ def test_apply_patches_every_known_site(tree):
     code, out = _invoke("apply", str(tree), "--output-format", "json", "-j", "1")
     data, sites = _sites(out)
     assert code == 0, data["errors"]
-    by = lambda rule, path: sites[(rule, path)]
+    def by(rule, path):
+        return sites[(rule, path)]
+
     # dynamo: both _compile methods (3 writes each touch torch._dynamo) and the pointmap decorator
     assert by("TC002", "pipeline/inference_pipeline.py") >= 3
     assert by("TC002", "pipeline/inference_pipeline_pointmap.py") >= 3

@@ -11,10 +11,10 @@ from bisect import bisect_left
 from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .advice import message
-from .table import load, version_key
 from ..base import API_SCAN_CODE, Site, SourceLines, first_line, parse_quietly
 from ..engine.suppressions import suppressions
+from .advice import message
+from .table import load
 
 CODE = API_SCAN_CODE
 NAME = "newer-torch-api"
@@ -150,7 +150,7 @@ def _before_equals(text: str, end: int) -> bool:
     return k < len(text) and text[k] == "="
 
 
-def _candidates(text: str, tree: ast.AST, names: Tuple[str, ...]):
+def _candidates(text: str, tree: ast.Module, names: Tuple[str, ...]):
     """Imports (with their depth and position, to replay ``ast.walk``'s breadth-first order), the
     Attribute/Call/Assign nodes of statements whose text can hold a hit (``_uses``), and
     the statements under a ``hasattr`` guard. Expressions of other statements are never walked."""
@@ -265,7 +265,7 @@ def needs_tree(text: str, target: str = "2.0") -> bool:
     return bool(_candidate_names(text, target))
 
 
-def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = None,
+def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.Module] = None,
          hits: Optional[set] = None) -> List[Site]:
     """Sites for every newer-than-``target`` torch API use in ``text`` (suppressible per line).
     ``tree``: ``ast.parse(text)`` when the caller already has it. ``hits`` collects the
@@ -312,7 +312,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
         if first is None:
             return
         line = getattr(node, "lineno", 0)
-        if line in suppressed and (suppressed[line] is None or CODE in suppressed[line]):
+        if line in suppressed and ((codes := suppressed[line]) is None or CODE in codes):
             if hits is not None:
                 hits.add((line, CODE))
             return
@@ -337,7 +337,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
                     hit(node, a.name)
         elif isinstance(node, ast.Call):
             func = resolve(node.func)
-            func = _CALL_ALIASES.get(func, func)
+            func = _CALL_ALIASES.get(func, func) if func else func
             if func and func.startswith("torch"):
                 for kw in node.keywords:
                     if kw.arg:
@@ -350,7 +350,7 @@ def scan(text: str, path: str, target: str = "2.0", tree: Optional[ast.AST] = No
     # report `torch.nn.attention.sdpa_kernel`, not also its module on the same line
     keys = set(found)
     kept = [site for (line, symbol), site in found.items()
-            if not any(l == line and other.startswith(symbol + ".") for l, other in keys)]
+            if not any(at == line and other.startswith(symbol + ".") for at, other in keys)]
     return sorted(kept, key=lambda s: (s.line, s.message))
 
 

@@ -22,7 +22,7 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "torch_api.json"
 
@@ -48,12 +48,12 @@ class ApiTable:
 
     __slots__ = ("versions", "oldest", "known_in_oldest_count", "_first", "_removed", "source")
 
-    def __init__(self, data: Mapping[str, object], source: Optional[Path] = None) -> None:
-        self.versions: Tuple[str, ...] = tuple(data["versions"])  # type: ignore[arg-type]
+    def __init__(self, data: Mapping[str, Any], source: Optional[Path] = None) -> None:
+        self.versions: Tuple[str, ...] = tuple(data["versions"])
         self.oldest: str = self.versions[0] if self.versions else "2.0"
-        self.known_in_oldest_count: int = int(data.get("known_in_oldest_count", 0))  # type: ignore[arg-type]
-        self._first: Dict[str, str] = dict(data.get("first_release", {}))  # type: ignore[arg-type]
-        self._removed: Dict[str, str] = dict(data.get("removed_in", {}))  # type: ignore[arg-type]
+        self.known_in_oldest_count: int = int(data.get("known_in_oldest_count", 0))
+        self._first: Dict[str, str] = dict(data.get("first_release", {}))
+        self._removed: Dict[str, str] = dict(data.get("removed_in", {}))
         self.source = source
 
     def __len__(self) -> int:

@@ -68,5 +68,6 @@ def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, follow: bool = Tr
         raise InputError(kind) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP and not follow:
-            raise InputError("is a symbolic link; never read or written through (the tool writes only regular files inside the tree)") from None
+            raise InputError("is a symbolic link; never read or written through"
+                             " (the tool writes only regular files inside the tree)") from None
         raise InputError(f"cannot read: {_one_line(exc.strerror or exc)}") from None

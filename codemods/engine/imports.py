@@ -3,18 +3,21 @@ path) and on ``ast``'s (statement path): one anchoring rule for both."""
 from __future__ import annotations
 
 import ast
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 
 from ..base import dotted_name
 from .libcst_loader import load as _load_libcst
 from .results import WholeModule
 
-cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
+if TYPE_CHECKING:  # mypy sees the module that load() returns
+    import libcst as cst
+else:
+    cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
 
 
-def dotted(name: str) -> cst.BaseExpression:
+def dotted(name: str) -> Union[cst.Name, cst.Attribute]:
     parts = name.split(".")
-    node: cst.BaseExpression = cst.Name(parts[0])
+    node: Union[cst.Name, cst.Attribute] = cst.Name(parts[0])
     for part in parts[1:]:
         node = cst.Attribute(value=node, attr=cst.Name(part))
     return node
@@ -65,7 +68,7 @@ def _insertion_index(body: Sequence[cst.BaseStatement]) -> int:
 
 
 def add_imports(module: cst.Module, original: cst.Module, modules: List[str], compat_stmt: Optional[str]) -> cst.Module:
-    new_lines = [cst.SimpleStatementLine([cst.Import([cst.ImportAlias(dotted(m))])]) for m in modules]
+    new_lines: List[cst.BaseStatement] = [cst.SimpleStatementLine([cst.Import([cst.ImportAlias(dotted(m))])]) for m in modules]
     if compat_stmt is not None:
         new_lines.append(cst.parse_statement(compat_stmt + "\n"))
     if not new_lines:

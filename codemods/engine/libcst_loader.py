@@ -60,14 +60,15 @@ def load() -> ModuleType:
         return exec(code, globals, locals)
 
     had = dataclasses.__dict__.get("exec", _ABSENT)
-    dataclasses.exec = cached_exec  # a module global shadows the builtin for dataclasses' own calls
+    namespace = dataclasses.__dict__
+    namespace["exec"] = cached_exec  # a module global shadows the builtin for dataclasses' own calls
     try:
         import libcst
     finally:
         if had is _ABSENT:
-            del dataclasses.exec
+            del namespace["exec"]
         else:
-            dataclasses.exec = had
+            namespace["exec"] = had
     if stats["compiled"] or len(used) != len(known):
         user_cache.write_marshal(path, _KEY, used)
     return libcst

@@ -1,11 +1,17 @@
 """Sites' line numbers, cheaply where that is exact."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Mapping, Optional
+
 from ..base import LINE_END
 from .libcst_loader import load as _load_libcst
 
-cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
-from libcst._nodes.internal import CodegenState  # noqa: E402
+if TYPE_CHECKING:  # mypy sees the module that load() returns
+    import libcst as cst
+    from libcst.metadata import CodeRange
+else:
+    cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
+from libcst._nodes.internal import CodegenState  # (after load())
 
 
 class SnippetLines:
@@ -20,10 +26,10 @@ class SnippetLines:
         self.text = text
         self.module = module
         self.offset = offset  # lines above ``text`` in the file (a statement parsed on its own)
-        self._positions = None
+        self._positions: Optional[Mapping[cst.CSTNode, CodeRange]] = None
         self._empty = cst.Module(body=[])
 
-    def get(self, node):
+    def get(self, node) -> Optional[int]:
         probe = node.with_changes(leading_lines=()) if hasattr(node, "leading_lines") else node
         if isinstance(probe, (cst.FunctionDef, cst.ClassDef)) and probe.decorators:
             probe = probe.decorators[0]
@@ -35,7 +41,7 @@ class SnippetLines:
             return lines + 1 + self.offset
         return self._exact(node)
 
-    def _exact(self, node):
+    def _exact(self, node) -> Optional[int]:
         if self._positions is None:
             from libcst.metadata import MetadataWrapper, PositionProvider
 

@@ -6,14 +6,14 @@ import re
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple
 
-from ..rules import version_flags
 from ..base import COMPAT_MODULE, ImportIndex, Rule, SourceLines, first_line
+from ..rules import version_flags
 from .results import ast_parse
 
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def build_index(text: str, tree: Optional[ast.AST] = None) -> ImportIndex:
+def build_index(text: str, tree: Optional[ast.Module] = None) -> ImportIndex:
     """Import aliases from Python's own parser: a C-speed pass instead of a LibCST visitor."""
     index = ImportIndex()
     if tree is None:
@@ -79,7 +79,7 @@ def hot_matcher(rules: Sequence[Rule], index: ImportIndex):
     return hot
 
 
-def def_hotness(text: str, tree: Optional[ast.AST], hot, lines: Optional[SourceLines] = None, roots=None):
+def def_hotness(text: str, tree: Optional[ast.Module], hot, lines: Optional[SourceLines] = None, roots=None):
     """Pre-order list of (name, hot, index after subtree) for every def/class under ``roots``
     (default: the whole tree); hot = its source matches."""
     if tree is None and roots is None:

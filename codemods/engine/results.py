@@ -33,7 +33,7 @@ class TransformResult:
     code: Optional[str]  # new source, or None when nothing changed
     sites: List[Site] = field(default_factory=list)
     needs_compat: bool = False
-    tree: Optional[ast.AST] = field(default=None, repr=False)  # ast of the result (``code``, else the input)
+    tree: Optional[ast.Module] = field(default=None, repr=False)  # ast of the result (``code``, else the input)
     reuse: Optional[Reuse] = field(default=None, repr=False)  # for the idempotence pass over ``code``
     # (ordinal of the suppression comment in the input, code) for every site a comment suppressed
     suppressed: Set[Tuple[int, str]] = field(default_factory=set, repr=False)
@@ -53,7 +53,7 @@ class Rewritten:
         self.suppressed: Set[Tuple[int, str]] = set()
 
 
-def ast_parse(text: str) -> Optional[ast.AST]:
+def ast_parse(text: str) -> Optional[ast.Module]:
     try:
         return parse_quietly(text)
     except (SyntaxError, ValueError):

@@ -189,7 +189,7 @@ def _transform(text, tree, rules, ctx: FileContext, reuse) -> Union[TransformRes
             raise WholeModule
         effective = list(groups)
         for region in changed:
-            if not region.indent:  # a rewritten top-level statement counts as it now reads
+            if not region.indent and region.new_text is not None:  # a rewritten top-level statement counts as it now reads
                 rewritten = ast_parse(region.new_text)
                 if rewritten is None or not rewritten.body:
                     raise WholeModule

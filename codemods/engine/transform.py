@@ -9,20 +9,20 @@ Python's parser), ``traversal``, ``positions`` (line numbers), ``imports`` (wher
 from __future__ import annotations
 
 import ast
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from .libcst_loader import load as _load_libcst
 
-cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
+if TYPE_CHECKING:  # mypy sees the module that load() returns
+    import libcst as cst
+else:
+    cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
 
-from . import statements  # noqa: E402
-from . import whole_module  # noqa: E402
-from ..base import Rule, parse_quietly  # noqa: E402
-from .imports import dotted  # noqa: E402,F401  (re-exported)
-from .lossy import LossyInput, may_lose_bytes  # noqa: E402,F401  (re-exported)
-from .prefilter import build_index, def_hotness, hot_matcher  # noqa: E402,F401  (re-exported)
-from .results import (CannotParse, Reuse, Rewritten, RuleBug, TransformResult, WholeModule,  # noqa: E402,F401
-                      ast_parse)
+# Below load(), on purpose: these modules import libcst.
+from ..base import Rule, parse_quietly
+from . import statements, whole_module
+from .lossy import LossyInput as LossyInput  # part of this API: transform_source raises it
+from .results import CannotParse, Reuse, Rewritten, RuleBug, TransformResult, WholeModule, ast_parse
 
 
 def transform_source(
@@ -32,7 +32,7 @@ def transform_source(
     compat_import: Optional[str] = "from . import _torch_compat",
     target: str = "2.0",
     _depth: int = 0,
-    tree: Optional[ast.AST] = None,
+    tree: Optional[ast.Module] = None,
     reuse: Optional[Reuse] = None,
 ) -> TransformResult:
     """Apply ``rules`` to ``text``. Raises ``libcst.ParserSyntaxError`` on bad input,
@@ -70,7 +70,7 @@ def transform_module(
     compat_import: Optional[str] = "from . import _torch_compat",
     target: str = "2.0",
     _depth: int = 0,
-    tree: Optional[ast.AST] = None,
+    tree: Optional[ast.Module] = None,
 ) -> TransformResult:
     """The whole-module path: every statement through LibCST. ``transform_source`` takes it only
     where parsing statement by statement cannot be exact; tests compare the two."""

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, Sequence
+from typing import TYPE_CHECKING, Dict, Sequence, Set, Tuple, Union, cast
 
 from .libcst_loader import load as _load_libcst
 
-cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
+if TYPE_CHECKING:  # mypy sees the module that load() returns
+    import libcst as cst
+else:
+    cst = _load_libcst()  # before any other libcst import: it compiles libcst's dataclasses once per machine
 
 
-def handler_maps(handlers: Sequence[object]):
+def handler_maps(handlers: Sequence[object]) -> Tuple[Dict[str, list], Dict[str, list]]:
     visitors: Dict[str, list] = {}
     leavers: Dict[str, list] = {}
     for handler in handlers:
@@ -51,7 +54,7 @@ class MultiRuleTransformer(cst.CSTTransformer):
         name = type(node).__name__
         if self.defs is not None and name in ("FunctionDef", "ClassDef"):
             i = self.def_index
-            if i >= len(self.defs) or self.defs[i][0] != node.name.value:
+            if i >= len(self.defs) or self.defs[i][0] != cast("Union[cst.FunctionDef, cst.ClassDef]", node).name.value:
                 self.defs = None  # the two parsers disagree: stop pruning, stay correct
             else:
                 def_name, hot, after = self.defs[i]
@@ -152,7 +155,7 @@ def _inert_types(handled: frozenset) -> frozenset:
     """Node types that cannot hold a node some handler acts on."""
     from libcst._nodes import op, whitespace
 
-    inert = {cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis}
+    inert: Set[type] = {cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis}
     for module in (op, whitespace):
         inert.update(v for v in vars(module).values() if isinstance(v, type) and v in _node_types())
     return frozenset(t for t in inert if t.__name__ not in handled)

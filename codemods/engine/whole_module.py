@@ -23,7 +23,7 @@ def transform(
     path: str,
     compat_import: Optional[str],
     target: str,
-    tree: Optional[ast.AST] = None,
+    tree: Optional[ast.Module] = None,
 ) -> Union[TransformResult, Rewritten]:
     if tree is None:
         tree = ast_parse(text)

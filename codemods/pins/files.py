@@ -183,20 +183,21 @@ _CONDA_PIN = re.compile(r"^(?P<name>pytorch|pytorch-cuda|torchvision|torchaudio)
 
 
 def rewrite_conda_env(text: str, target: PinTarget, enabled: Optional[Set[str]] = None) -> PinEdit:
-    state = {"pip_indent": None}
+    pip_indent: Optional[int] = None  # the indent of the open `pip:` list, None outside one
 
     def edit(_number: int, body: str) -> Tuple[Optional[str], List[Finding]]:
+        nonlocal pip_indent
         stripped = body.strip()
         indent = len(body) - len(body.lstrip())
-        if state["pip_indent"] is not None and stripped and indent <= state["pip_indent"]:
-            state["pip_indent"] = None
+        if pip_indent is not None and stripped and indent <= pip_indent:
+            pip_indent = None
         if re.match(r"^-\s*pip\s*:\s*(#.*)?$", stripped):
-            state["pip_indent"] = indent
+            pip_indent = indent
             return None, []
         item = _YAML_ITEM.match(body)
         if item is None:
             return None, []
-        if state["pip_indent"] is not None:
+        if pip_indent is not None:
             inner = item.group("item")
             if inner.startswith("-"):  # "- --extra-index-url URL" inside pip:
                 new, found = requirement_line.rewrite(inner, target)

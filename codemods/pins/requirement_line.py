@@ -179,6 +179,7 @@ def _companion(req: Requirement, entry: dict, target: PinTarget) -> Tuple[Option
                                                     f"(Requires-Dist: torch{entry['requires_torch']})"))
     if entry.get("marker") and not req.marker.strip():
         pinned = parse(body) if body is not None else req
+        assert pinned is not None  # (body is a pinned requirement line)
         marked, found = _python_marker(pinned, dict(entry, version=want))
         body, findings = marked, findings + found
     return body, findings
@@ -186,9 +187,11 @@ def _companion(req: Requirement, entry: dict, target: PinTarget) -> Tuple[Option
 
 def _source_build(req: Requirement, target: PinTarget) -> Tuple[Optional[str], List[Finding]]:
     original = req.text().strip()
-    body = f"{req.lead}# {original}  {SOURCE_BUILD_MARK} built from source against torch {target.torch} by `sam3d-codemod env`"
+    body = (f"{req.lead}# {original}  {SOURCE_BUILD_MARK} built from source against torch {target.torch}"
+            " by `sam3d-codemod env`")
     return body, [Finding("TP004", "patched", f"{req.shown()} moved to the install plan's source builds "
-                                               f"(`sam3d-codemod env`, step 3): its binaries must match the installed torch {target.torch}")]
+                                               "(`sam3d-codemod env`, step 3): its binaries must match "
+                                               f"the installed torch {target.torch}")]
 
 
 def _python_marker(req: Requirement, entry: dict) -> Tuple[Optional[str], List[Finding]]:
@@ -236,7 +239,7 @@ def _cuda_wheel(req: Requirement, target: PinTarget) -> Optional[Tuple[Optional[
     key = req.key
     m = _SPCONV.match(key)
     if m is not None:
-        entry = target.entry("spconv")
+        entry = target.known("spconv")
         new_name = target.fill(entry["pattern"])
         if key == new_name and req.exact() == entry["version"]:
             return None, []
@@ -246,7 +249,7 @@ def _cuda_wheel(req: Requirement, target: PinTarget) -> Optional[Tuple[Optional[
             Finding("TP002", "patched", f"{req.shown()} -> {new_name}=={entry['version']} (the spconv build for CUDA {target.cuda})")]
     m = _NVIDIA_CUDA.match(key)
     if key == "cuda-python" or m is not None:
-        entry = target.entry("cuda-python" if key == "cuda-python" else "nvidia-cuda-nvcc")
+        entry = target.known("cuda-python" if key == "cuda-python" else "nvidia-cuda-nvcc")
         new_name = key if m is None else f"{m.group(1)}-cu{target.cuda_major}"
         want = target.fill(entry["version"])  # "11.8.*": the release line of that CUDA
         old = req.exact()

@@ -72,6 +72,10 @@ class PinTarget:
     def entry(self, name: str) -> Optional[dict]:
         return self.packages.get(normalise(name))
 
+    def known(self, name: str) -> dict:
+        """The entry of a package every table has (spconv, cuda-python, nvidia-cuda-nvcc)."""
+        return self.packages[normalise(name)]
+
     def by_rule(self, code: str) -> Dict[str, dict]:
         return {name: e for name, e in self.packages.items() if e["rule"] == code}
 

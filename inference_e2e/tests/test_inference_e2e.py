@@ -5,9 +5,9 @@
 The checkout is checkout.py's (PyPI tree, our notebook and example image); configs and
 random-weight checkpoints are written by inference_e2e at the tiny size; the pipeline's loaders
 run unchanged. The patched workers also count the ``_torch_compat`` helper calls, and a second
-attention backend (``naive``, which runs on a CPU) is pinned for the A/B. pytorch3d, utils3d and MoGe (GitHub-only or compiled) are the functional
-stand-ins of inference_e2e/standins; import-only packages are placeholders that raise when
-called. What needs CUDA on this path is listed in docs/gpu_e2e.md; here it shows as layout
+attention backend (``naive``, which runs on a CPU) is pinned for the A/B. pytorch3d, utils3d and
+MoGe (GitHub-only or compiled) are the functional stand-ins of inference_e2e/standins; import-only
+packages are placeholders that raise when called. What needs CUDA on this path is listed in docs/gpu_e2e.md; here it shows as layout
 post-optimisation failing inside upstream's own try/except.
 """
 import json
@@ -23,9 +23,9 @@ pytest.importorskip("torch")
 pytest.importorskip("hydra")
 pytest.importorskip("PIL")
 
-from inference_e2e import report  # noqa: E402
+from inference_e2e import report
 
-from .checkout import inference_checkout  # noqa: E402
+from .checkout import inference_checkout
 
 pytestmark = [pytest.mark.runtime, pytest.mark.realtree]
 

@@ -90,7 +90,10 @@ def pinhole_map(height=96, width=128, focal=1.3, shift=0.7, bump=True):
 
 def make_inputs(seed=0):
     g = torch.Generator().manual_seed(seed)
-    rnd = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+
+    def rnd(*s):
+        return torch.randn(*s, generator=g)
+
     q = rnd(6, 4)
     q[0] = torch.tensor([1.0, 0, 0, 0])                 # identity
     q[1] = torch.tensor([1e-3, 1.0, 0.2, -0.1])         # near 180 degrees (w ~ 0)
@@ -112,7 +115,8 @@ def make_inputs(seed=0):
         "dist": rnd(3).abs() + 1, "elev": rnd(3) * 30, "azim": rnd(3) * 90, "eye": rnd(3, 3) * 3,
         "depth": rnd(2, 6, 8).abs() + 1, "fov": rnd(3).abs() * 0.5 + 0.5, "uvq": torch.rand(2, 5, 2, generator=g),
         "dq": rnd(2, 5).abs() + 1,
-        "pm": points, "pm_mask": mask, "pm2": torch.stack([pinhole_map(focal=0.9, shift=-0.4), pinhole_map(focal=2.0, shift=1.5, bump=False)]),
+        "pm": points, "pm_mask": mask,
+        "pm2": torch.stack([pinhole_map(focal=0.9, shift=-0.4), pinhole_map(focal=2.0, shift=1.5, bump=False)]),
     }
 
 
@@ -424,7 +428,8 @@ def test_utils3d(si):
     t, n = si.utils3d.torch, si.utils3d.numpy
     assert si.utils3d.pt is t and si.utils3d.np is n
     uv = t.image_uv(height=2, width=4)
-    assert torch.allclose(uv[0, :, 0], torch.tensor([0.125, 0.375, 0.625, 0.875])) and torch.allclose(uv[:, 0, 1], torch.tensor([0.25, 0.75]))
+    assert torch.allclose(uv[0, :, 0], torch.tensor([0.125, 0.375, 0.625, 0.875]))
+    assert torch.allclose(uv[:, 0, 1], torch.tensor([0.25, 0.75]))
     assert np.allclose(n.image_uv(height=2, width=4), uv.numpy())
     K = t.intrinsics_from_focal_center(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.5]), 0.5, 0.5)
     assert K.shape == (2, 3, 3) and torch.equal(K[1], torch.tensor([[2.0, 0, 0.5], [0, 2.5, 0.5], [0, 0, 1]]))
@@ -474,7 +479,8 @@ def test_normalized_view_plane_uv(si):
 
 def test_placeholders_raise_with_their_name(si):
     Meshes = si.structures.Meshes
-    with pytest.raises(RuntimeError, match=r"^stand-in: pytorch3d\.structures\.Meshes needs the real pytorch3d \(compiled kernels\); not available here$"):
+    with pytest.raises(RuntimeError, match=r"^stand-in: pytorch3d\.structures\.Meshes needs the real pytorch3d "
+                                           r"\(compiled kernels\); not available here$"):
         Meshes(verts=[], faces=[])
 
     class Sub(Meshes):
@@ -496,7 +502,7 @@ def test_placeholders_raise_with_their_name(si):
     with pytest.raises(RuntimeError, match=r"stand-in: utils3d\.io\.write_ply needs the real utils3d"):
         si.utils3d.io.write_ply("x.ply", None)
     with pytest.raises(AttributeError):
-        si.structures.__wrapped__
+        _ = si.structures.__wrapped__
     # built at import time by SAM 3D's plot_scene: plain named tuples here as in pytorch3d
     assert si.plotly_vis.AxisArgs(showgrid=True)._asdict()["showgrid"] is True
     assert si.plotly_vis.Lighting().ambient == 0.8

@@ -59,28 +59,35 @@ def test_any_change_runs_for_real(tree, tmp_path, change):
     pkg = tree / "pkg"
     if change == "edit":
         (pkg / "a.py").write_text("import torch\nx = 1\n" + " " * 8)  # same size, no site left
-        expect = lambda out: "pkg/a.py:2: TC011" not in out
+        def expect(out):
+            return "pkg/a.py:2: TC011" not in out
     elif change == "new file":
         (pkg / "b.py").write_text("import torch\ny = torch.compile(g)\n")
-        expect = lambda out: "pkg/b.py:2: TC011" in out
+        def expect(out):
+            return "pkg/b.py:2: TC011" in out
     elif change == "new dir":
         (pkg / "sub").mkdir()
         (pkg / "sub" / "__init__.py").write_text("")
         (pkg / "sub" / "c.py").write_text("import torch\nz = torch.compile(h)\n")
-        expect = lambda out: "pkg/sub/c.py:2: TC011" in out
+        def expect(out):
+            return "pkg/sub/c.py:2: TC011" in out
     elif change == "config":  # the tree's own: ignored with a note (issue 21.4), still a new input
         (tree / "pyproject.toml").write_text('[tool.sam3d-codemod]\nignore = ["TC011"]\n')
-        expect = lambda out: "TC011" in out.split("sam3d-codemod check")[0]
+        def expect(out):
+            return "TC011" in out.split("sam3d-codemod check")[0]
     elif change == "parent config":  # above a section-less pyproject.toml, which is passed over
         (tree / "pyproject.toml").write_text('[project]\nname = "t"\n')
         (tree.parent / "pyproject.toml").write_text('[tool.sam3d-codemod]\nignore = ["TC011"]\n')
-        expect = lambda out: "TC011" not in out.split("sam3d-codemod check")[0]
+        def expect(out):
+            return "TC011" not in out.split("sam3d-codemod check")[0]
     elif change == "nested gitignore":
         (pkg / ".gitignore").write_text("a.py\n")
-        expect = lambda out: "pkg/a.py" not in out
+        def expect(out):
+            return "pkg/a.py" not in out
     else:
         (pkg / "a.py").unlink()
-        expect = lambda out: "pkg/a.py" not in out
+        def expect(out):
+            return "pkg/a.py" not in out
     code, out, err, imported = _run(tree, cache, importtime=True)
     assert "click" in imported, "replayed a run whose inputs changed"
     assert expect(out), out
@@ -104,13 +111,16 @@ def test_inputs_noted_where_they_are_read_are_watched(tree, tmp_path, change):
     assert "click" not in _run(tree, cache, importtime=True, env_extra=env)[3]  # replays before the change
     if change == "global excludes":
         (xdg / "git" / "ignore").write_text("pkg/a.py\n")
-        expect = lambda out: "pkg/a.py" not in out
+        def expect(out):
+            return "pkg/a.py" not in out
     elif change == "info exclude":
         (tree / ".git" / "info" / "exclude").write_text("pkg/a.py\n")
-        expect = lambda out: "pkg/a.py" not in out
+        def expect(out):
+            return "pkg/a.py" not in out
     else:
         (tree / "requirements.txt").write_text("torchaudio==2.5.1+cu121\n")
-        expect = lambda out: "requirements.txt" in out
+        def expect(out):
+            return "requirements.txt" in out
     code, out, err, imported = _run(tree, cache, importtime=True, env_extra=env)
     assert "click" in imported, "replayed a run whose inputs changed"
     assert expect(out), out

@@ -192,7 +192,7 @@ def test_probe_classifies_failures_without_torch():
     def classify(exc):
         try:
             raise exc
-        except Exception as caught:  # noqa: BLE001 - a traceback is needed
+        except Exception as caught:  # (a traceback is needed)
             return probe.classify(caught, "sam3d_objects")
 
     assert classify(ModuleNotFoundError("No module named 'torch.nn.attention'", name="torch.nn.attention"))[0] == "torch-api"

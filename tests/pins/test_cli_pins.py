@@ -54,7 +54,8 @@ def test_apply_then_revert_restores_the_pin_files_byte_for_byte(tree):
     assert {"requirements.txt", "requirements.inference.txt", "requirements.p3d.txt", "pyproject.toml",
             "environments/default.yml"} <= changed
     assert b'xformers==0.0.19; python_version < "3.11"\n' in after["requirements.txt"]
-    assert b"torchaudio==2.0.1\n" in after["requirements.txt"] and after["requirements.txt"].endswith(b"numpy<2  # sam3d-codemod TP001: torch 2.0.0 is built against numpy 1\n")
+    assert b"torchaudio==2.0.1\n" in after["requirements.txt"]
+    assert after["requirements.txt"].endswith(b"numpy<2  # sam3d-codemod TP001: torch 2.0.0 is built against numpy 1\n")
     assert after["requirements.p3d.txt"].count(b"\r\n") == 2 and b"\n" not in after["requirements.p3d.txt"].replace(b"\r\n", b"")
     assert after["requirements.dev.txt"] == before["requirements.dev.txt"]
     code, out = invoke("check", tree, "--output-format", "json", "--no-cache")
@@ -106,7 +107,8 @@ def test_env_prints_the_ordered_plan_and_writes_the_constraints(tree):
     assert [t[2:4] for t in titles] == ["0.", "1.", "2.", "3.", "4."]
     constraints = tree / ".sam3d-codemod-constraints.txt"
     assert "torch==2.0.0\n" in constraints.read_text() and "numpy<2\n" in constraints.read_text()
-    assert f"pip install -c {constraints.resolve()} torch==2.0.0 torchvision==0.15.1 torchaudio==2.0.1 --index-url https://download.pytorch.org/whl/cu118" in out
+    assert (f"pip install -c {constraints.resolve()} torch==2.0.0 torchvision==0.15.1 torchaudio==2.0.1"
+            " --index-url https://download.pytorch.org/whl/cu118") in out
     assert f"-c {constraints.resolve()} -r {(tree / 'requirements.txt').resolve()}" in out
     build_lines = [line for line in out.splitlines() if "--no-build-isolation" in line]
     specs = [shlex.split(b)[-1] for b in build_lines]

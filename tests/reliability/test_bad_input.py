@@ -5,7 +5,6 @@ import re
 
 import pytest
 
-
 from .helpers import IS_ROOT, PATCHABLE, PATCHED, cli, invoke
 
 TRIGGER = "y = x.index_add_(0, i, s)\n"  # makes the pre-filter send the file to the parser

@@ -44,7 +44,8 @@ def test_utf8_bom_kept(tmp_path):
     data = codecs.BOM_UTF8 + "# h\xe9\nimport torch\nx = torch.utils.checkpoint.checkpoint(f, y)\n".encode()
     new = _apply_one(tmp_path, "m.py", data)
     assert new.startswith(codecs.BOM_UTF8) and not new[3:].startswith(codecs.BOM_UTF8)
-    assert new == codecs.BOM_UTF8 + "# h\xe9\nimport torch\nimport torch.utils.checkpoint\nx = torch.utils.checkpoint.checkpoint(f, y)\n".encode()
+    assert new == codecs.BOM_UTF8 + ("# h\xe9\nimport torch\nimport torch.utils.checkpoint\n"
+                                     "x = torch.utils.checkpoint.checkpoint(f, y)\n").encode()
 
 
 def test_bom_with_utf8_cookie(tmp_path):

@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from ..checkout import ENV, git
 from .helpers import PATCHABLE, PATCHED, snapshot
 

@@ -90,8 +90,8 @@ def by_name(report, kind):
 
 
 def describe(unit):
-    return "%s %s: %s %s [%s] at %s\n%s" % (unit["kind"], unit["name"], unit["status"], unit.get("category"), unit.get("error") or unit.get("cause"),
-                                          unit.get("where"), unit.get("traceback", ""))
+    return "%s %s: %s %s [%s] at %s\n%s" % (unit["kind"], unit["name"], unit["status"], unit.get("category"),
+                                          unit.get("error") or unit.get("cause"), unit.get("where"), unit.get("traceback", ""))
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +105,8 @@ def pristine_copy(tmp_path_factory):
 @pytest.fixture(scope="session")
 def patched_copy(tmp_path_factory):
     """The PyPI tree patched once per session by the codemod, in-process."""
-    from tests.realtree import fresh_copy
     from sam3d_codemod.cli.runner import Options, run
+    from tests.realtree import fresh_copy
 
     package = fresh_copy(tmp_path_factory.mktemp("patched")) / "sam3d_objects"
     report = run([str(package)], Options(), write=True)

@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from ..checkout import upstream_tree  # noqa: E402
-from .conftest import STUBS  # noqa: E402
+from ..checkout import upstream_tree
+from .conftest import STUBS
 
 pytestmark = [pytest.mark.runtime, pytest.mark.realtree]
 

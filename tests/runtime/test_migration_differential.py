@@ -18,8 +18,8 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.utils._pytree as pytree  # noqa: E402
 
-from sam3d_codemod.codemods.rules import all_rules  # noqa: E402
 from sam3d_codemod.codemods.engine.transform import transform_source  # noqa: E402
+from sam3d_codemod.codemods.rules import all_rules  # noqa: E402
 
 pytestmark = pytest.mark.runtime
 
@@ -130,7 +130,8 @@ def _fork_call_shapes():
         (partial(cfg, strength=1.5), (y_cond, y_uncond)),
         (cfg_pm, (y_cond, y_uncond, y_pm, strength, strength)),  # 5 trees
         (lambda s, iv: s if iv[0] <= 0.3 <= iv[1] else 0.0, (strength, interval)),  # rests deeper than tree
-        (lambda a, b: a * b, ({"a": {"x": torch.ones(2)}, "b": [torch.ones(1), 3]}, {"a": {"x": torch.full((2,), 4.0)}, "b": [torch.ones(1), 5]})),
+        (lambda a, b: a * b, ({"a": {"x": torch.ones(2)}, "b": [torch.ones(1), 3]},
+                              {"a": {"x": torch.full((2,), 4.0)}, "b": [torch.ones(1), 5]})),
     ]
 
 
@@ -228,7 +229,8 @@ def test_dynamo_config_written_on_every_torch(mig, dynamo_config):
     mig("guard_dynamo").Pipeline()._compile()  # the hasattr(torch, "_dynamo") guard used to hide it
     assert cfg.cache_size_limit == 64 and cfg.capture_scalar_outputs is True
     m = mig("dynamo_other_guards")
-    for name in ("configure_hasattr", "configure_getattr", "configure_try", "configure_version", "configure_other_key", "configure_getattr_key"):
+    for name in ("configure_hasattr", "configure_getattr", "configure_try", "configure_version", "configure_other_key",
+                 "configure_getattr_key"):
         getattr(m, name)()  # raised AttributeError on 2.0/2.1 before the key was guarded
     if has_key:
         assert cfg.accumulated_cache_size_limit == 1024  # native: the write takes effect

@@ -32,7 +32,8 @@ FALLBACK_TOLERANCE = {"attention_torch_flash_attn": 2e-2}
 
 @pytest.fixture(scope="module")
 def newest(torch_features):
-    missing = [f for f in NEEDED if not torch_features[f]] + (["cpu float32 autocast"] if torch_features["cpu_autocast_fp32_raises"] else [])
+    missing = [f for f in NEEDED if not torch_features[f]]
+    missing += ["cpu float32 autocast"] if torch_features["cpu_autocast_fp32_raises"] else []
     if missing:
         pytest.skip("torch %s lacks %s: the unpatched tree cannot run here" % (torch_features["torch"], ", ".join(missing)))
     return torch_features

@@ -21,10 +21,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 hypothesis = pytest.importorskip("hypothesis")
+import torch.utils._pytree as pytree  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import torch.utils._pytree as pytree  # noqa: E402
 
 pytestmark = pytest.mark.runtime
 
@@ -69,10 +68,12 @@ def _compile_works():
 
 COMPILE_WORKS = _compile_works()
 
-needs_native_tree_map = pytest.mark.skipif(not HAS_NATIVE_TREE_MAP, reason="this torch's _pytree.tree_map has no *rests/is_leaf (added in 2.2/2.3)")
+needs_native_tree_map = pytest.mark.skipif(not HAS_NATIVE_TREE_MAP,
+                                           reason="this torch's _pytree.tree_map has no *rests/is_leaf (added in 2.2/2.3)")
 needs_native_sdpa = pytest.mark.skipif(native_attention is None, reason="this torch has no torch.nn.attention (added in 2.3)")
 needs_compile = pytest.mark.skipif(not COMPILE_WORKS, reason="torch.compile does not run with this torch/Python")
-needs_native_is_compiling = pytest.mark.skipif(not HAS_NATIVE_IS_COMPILING, reason="this torch has no torch.compiler.is_compiling (added in 2.3)")
+needs_native_is_compiling = pytest.mark.skipif(not HAS_NATIVE_IS_COMPILING,
+                                               reason="this torch has no torch.compiler.is_compiling (added in 2.3)")
 
 
 @pytest.fixture(params=[False, True], ids=["native-branch", "fallback-branch"])
@@ -233,7 +234,7 @@ def run_tree_map(impl, tree, *rests, is_leaf=None):
             out = impl(fn, tree, *rests)
         else:
             out = impl(fn, tree, *rests, is_leaf=is_leaf)
-    except Exception as error:  # noqa: BLE001 - the class is what is compared
+    except Exception as error:  # (the class is what is compared)
         return type(error), calls
     return out, calls
 
@@ -253,7 +254,8 @@ def assert_same_outcome(tree, *rests, is_leaf=None):
     if isinstance(native_out, type) and issubclass(native_out, BaseException):
         assert ours_out is native_out, "native raised %s, fallback gave %r" % (native_out.__name__, ours_out)
     else:
-        assert not (isinstance(ours_out, type) and issubclass(ours_out, BaseException)), "fallback raised %s, native returned" % ours_out.__name__
+        assert not (isinstance(ours_out, type) and issubclass(ours_out, BaseException)), \
+            "fallback raised %s, native returned" % ours_out.__name__
         assert same(ours_out, native_out), (ours_out, native_out)
         assert same(ours_calls, native_calls)
     return native_out
@@ -463,7 +465,8 @@ def clean_sdp_flags():
     before = sdp_flags()
     assert all(before.values()), "every SDPA backend should start enabled"
     yield before
-    for member, suffix in (("FLASH_ATTENTION", "flash"), ("EFFICIENT_ATTENTION", "mem_efficient"), ("MATH", "math"), ("CUDNN_ATTENTION", "cudnn")):
+    for member, suffix in (("FLASH_ATTENTION", "flash"), ("EFFICIENT_ATTENTION", "mem_efficient"), ("MATH", "math"),
+                           ("CUDNN_ATTENTION", "cudnn")):
         enable = getattr(torch.backends.cuda, "enable_%s_sdp" % suffix, None)
         if enable is not None:
             enable(before[member])
@@ -487,7 +490,8 @@ def test_sdpa_kernel_fallback_matches_torch_sdp_kernel(fallback, clean_sdp_flags
     sdp_kernel = getattr(torch.backends.cuda, "sdp_kernel", None)
     if sdp_kernel is None:
         pytest.skip("this torch has no torch.backends.cuda.sdp_kernel")
-    kwargs = dict(enable_flash="FLASH_ATTENTION" in subset, enable_mem_efficient="EFFICIENT_ATTENTION" in subset, enable_math="MATH" in subset)
+    kwargs = dict(enable_flash="FLASH_ATTENTION" in subset, enable_mem_efficient="EFFICIENT_ATTENTION" in subset,
+                  enable_math="MATH" in subset)
     if "enable_cudnn" in inspect.signature(sdp_kernel).parameters:
         kwargs["enable_cudnn"] = False
     with warnings.catch_warnings():
@@ -548,7 +552,7 @@ def test_sdpa_kernel_backend_cache_equals_uncached(force, clean_sdp_flags, make)
             assert got_names == names
             if tc._NATIVE_SDPBackend is not None:
                 assert got_native == [getattr(tc._NATIVE_SDPBackend, n) for n in names]
-            inside = _flags_inside(lambda: tc.sdpa_kernel(make(enum_cls)))
+            inside = _flags_inside(lambda enum_cls=enum_cls: tc.sdpa_kernel(make(enum_cls)))
             assert inside == {member: member in names for member in inside}
             assert sdp_flags() == clean_sdp_flags
         members_only = not isinstance(backends, (set, str)) and all(
@@ -877,7 +881,7 @@ def test_missing_private_and_dunder_attributes_raise_attribute_error(pl):
     for name in ("__origin__", "__args__", "__typing_subst__", "__reduce_ex_custom__", "_private", "__wrapped__"):
         assert not hasattr(pl, name), name
     with pytest.raises(AttributeError):
-        pl.__origin__
+        _ = pl.__origin__
     assert copy.copy(pl) is pl and copy.deepcopy(pl) is pl
     assert inspect.isclass(pl)
 
@@ -891,4 +895,4 @@ def test_missing_subclass_defined_at_import_fails_only_when_used(pl):
     with pytest.raises(RuntimeError, match=r"Model \(based on lightning.pytorch.LightningModule\) needs the optional package 'lightning'"):
         Model()
     with pytest.raises(AttributeError):
-        Model.undefined_attribute
+        _ = Model.undefined_attribute

@@ -49,8 +49,8 @@ def test_fork_layout_moved_code_is_checked_missing_code_does_not_apply(tmp_path)
     flexi = pkg / "model" / "backbone" / "representations" / "flexicubes.py"
     text = flexi.read_text()
     start = text.index("def mean_edge_length")
-    flexi.write_text("import torch\n\n\n" + text[start:].replace("assert torch.is_tensor(dist) and check_tensor(dist, (None,), throw=False)",
-                                                                 "assert torch.is_tensor(dist)"))
+    flexi.write_text("import torch\n\n\n" + text[start:].replace(
+        "assert torch.is_tensor(dist) and check_tensor(dist, (None,), throw=False)", "assert torch.is_tensor(dist)"))
     assert "check_tensor" not in flexi.read_text()
     shutil.rmtree(pkg / "pipeline")
 

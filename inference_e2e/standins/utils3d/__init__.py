@@ -6,9 +6,9 @@ the documented behaviour of the few camera helpers SAM 3D Objects' point-map pat
 as in the real package: ``utils3d.torch.depth_to_points``, ``utils3d.numpy.image_uv`` (aliases
 ``utils3d.pt``/``utils3d.np``). Other names are placeholders that raise ``RuntimeError`` when called.
 """
-from . import numpy, torch  # noqa: F401
-from . import numpy as np  # noqa: F401
-from . import torch as pt  # noqa: F401
+from . import numpy, torch
+from . import numpy as np
+from . import torch as pt
 from ._placeholder import module_getattr
 
 __all__ = ["numpy", "torch", "np", "pt"]

@@ -35,7 +35,8 @@ def image_uv(height: int, width: int, left: int = None, top: int = None, right: 
 def _tensors(*values):
     ref = next((v for v in values if torch.is_tensor(v)), None)
     kwargs = {} if ref is None else {"device": ref.device}
-    tensors = [v if torch.is_tensor(v) else torch.tensor(v, dtype=torch.float32 if ref is None or not ref.is_floating_point() else ref.dtype, **kwargs) for v in values]
+    dtype = torch.float32 if ref is None or not ref.is_floating_point() else ref.dtype
+    tensors = [v if torch.is_tensor(v) else torch.tensor(v, dtype=dtype, **kwargs) for v in values]
     return torch.broadcast_tensors(*tensors)
 
 

@@ -6,7 +6,8 @@ only) cannot install. Our own code of the documented behaviour of ``look_at_view
 rasterizers, shaders, textures, ... are placeholders that raise ``RuntimeError`` when instantiated.
 """
 from .._placeholder import module_getattr
-from . import camera_utils, cameras, mesh  # noqa: F401  (real submodules, not placeholders)
+from . import camera_utils, cameras, mesh  # real submodules, not placeholders
 from .cameras import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
 
+__all__ = ["camera_utils", "cameras", "mesh", "camera_position_from_spherical_angles", "look_at_rotation", "look_at_view_transform"]
 __getattr__ = module_getattr(globals())

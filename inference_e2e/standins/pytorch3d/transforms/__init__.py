@@ -23,4 +23,24 @@ from .rotation_conversions import (
 )
 from .transform3d import Rotate, RotateAxisAngle, Scale, Transform3d, Translate
 
+__all__ = [
+    "axis_angle_to_matrix",
+    "axis_angle_to_quaternion",
+    "matrix_to_axis_angle",
+    "matrix_to_quaternion",
+    "matrix_to_rotation_6d",
+    "quaternion_apply",
+    "quaternion_invert",
+    "quaternion_multiply",
+    "quaternion_raw_multiply",
+    "quaternion_to_axis_angle",
+    "quaternion_to_matrix",
+    "rotation_6d_to_matrix",
+    "standardize_quaternion",
+    "Rotate",
+    "RotateAxisAngle",
+    "Scale",
+    "Transform3d",
+    "Translate",
+]
 __getattr__ = module_getattr(globals())

@@ -305,4 +305,4 @@ def _warn_if_not_rotation(R: torch.Tensor, tol: float) -> None:
     orthogonal = torch.allclose(R.bmm(R.transpose(1, 2)), eye, atol=tol)
     proper = torch.allclose(torch.det(R), torch.ones_like(torch.det(R)))
     if not (orthogonal and proper):
-        warnings.warn("R is not a valid rotation matrix")
+        warnings.warn("R is not a valid rotation matrix", stacklevel=1)
