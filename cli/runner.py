@@ -17,8 +17,7 @@ from .compat_module import COMPAT_FILE, _add_compat_modules, _is_generated_compa
 from .config_rules import _run_config_rules
 from .discovery import discover
 from .fileio import atomic_write
-from .filejob import (FileJob, _checkable, _load_api_table, _warm_up, _worker_died, conflict_marker, prefilter,
-                      transform_file)
+from .filejob import FileJob, _checkable, _load_api_table, _warm_up, _worker_died, conflict_marker, prefilter, transform_file
 from .outcome import FileOutcome, RunReport
 from .pins_files import run_pins  # requirement files, pyproject, environments/*.yml (codemods/pins)
 from .settings import Options, UsageError

@@ -91,7 +91,7 @@ def present(symbol: str, cache: dict) -> bool:
 def main() -> int:
     symbols = json.load(sys.stdin)
     warnings.simplefilter("ignore")  # deprecated modules warn on import: not our output
-    import torch  # noqa: F401  (the release being probed)
+    import torch  # the release being probed
 
     cache: dict = {}
     found = [s for s in symbols if present(s, cache)]

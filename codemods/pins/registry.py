@@ -17,7 +17,9 @@ PIN_RULES: List[Rule] = [
     Rule(code="TP001", name="torch-companions", kind=PINS_KIND, fixed_in=None, triggers=(),
          summary="torch, torchvision, torchaudio, xformers (pip and conda pins) set to the builds of the target torch",
          fixes="ERROR: No matching distribution found for torchaudio==2.5.1+cu121 / pip replaces torch 2.0 with 2.5.1",
-         shapes=("torch/torchvision/torchaudio/xformers pins in requirements*.txt (==, ~=, >=, local +cuXXX labels)", "the same in pyproject dependency lists and conda environments/*.yml", "a numpy<2 cap added beside torch 2.0")),
+         shapes=("torch/torchvision/torchaudio/xformers pins in requirements*.txt (==, ~=, >=, local +cuXXX labels)",
+                 "the same in pyproject dependency lists and conda environments/*.yml",
+                 "a numpy<2 cap added beside torch 2.0")),
     Rule(code="TP002", name="cuda-wheels", kind=PINS_KIND, fixed_in=None, triggers=(),
          summary="spconv-cuXXX, cuda-python and nvidia-cuda-*-cuXX set to the target CUDA's release",
          fixes="CUDA 12 wheels (spconv-cu121, cuda-python 12.1, nvidia-cuda-nvcc-cu12) beside a CUDA 11.8 torch",
@@ -25,7 +27,8 @@ PIN_RULES: List[Rule] = [
     Rule(code="TP003", name="wheel-indexes", kind=PINS_KIND, fixed_in=None, triggers=(),
          summary="PyTorch's and kaolin's wheel index URLs set to the target torch and CUDA",
          fixes="pip pulls cu121 builds (download.pytorch.org/whl/cu121, kaolin's torch-2.5.1_cu121 index)",
-         shapes=("--index-url / --extra-index-url / -f lines naming download.pytorch.org/whl/cuXXX", "kaolin's torch-X_cuXXX wheel index", "the same index URLs anywhere in pyproject.toml")),
+         shapes=("--index-url / --extra-index-url / -f lines naming download.pytorch.org/whl/cuXXX",
+                 "kaolin's torch-X_cuXXX wheel index", "the same index URLs anywhere in pyproject.toml")),
     Rule(code="TP004", name="source-builds", kind=PINS_KIND, fixed_in=None, triggers=(),
          summary="kaolin, pytorch3d, gsplat, flash-attn moved to `sam3d-codemod env`'s source builds (built against the installed torch)",
          fixes="kaolin changed PyTorch! / flash_attn 2.8.3 needs a newer torch",
@@ -39,7 +42,8 @@ PIN_RULES: List[Rule] = [
 NEEDS_NEWER = Rule(code=NEEDS_NEWER_CODE, name="needs-newer-torch", kind=PINS_KIND, fixed_in=None, triggers=(),
                    summary="a pin that needs a newer torch or another CUDA, and no rule maps it (check fails)",
                    fixes="pip replaces torch, or no build for the target exists",
-                   shapes=("a pin that requires a newer torch than the target (from its Requires-Dist)", "a CUDA build the table does not know"))
+                   shapes=("a pin that requires a newer torch than the target (from its Requires-Dist)",
+                           "a CUDA build the table does not know"))
 
 ALL_PIN_RULES: List[Rule] = PIN_RULES + [NEEDS_NEWER]
 PIN_CODES = tuple(r.code for r in ALL_PIN_RULES)

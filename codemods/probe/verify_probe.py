@@ -119,7 +119,8 @@ def main(argv=None):
         return 2
     root = os.path.dirname(package_dir)
     sys.path[:0] = [root] + [os.path.abspath(p) for p in opts.sys_path]
-    stand_ins = [n for n in opts.stand_ins.split(",") if n and n != "default"] + (list(vp_stand_ins.DEFAULT) if "default" in opts.stand_ins.split(",") else [])
+    asked = opts.stand_ins.split(",")
+    stand_ins = [n for n in asked if n and n != "default"] + (list(vp_stand_ins.DEFAULT) if "default" in asked else [])
     if stand_ins:
         vp_stand_ins.install(stand_ins)
     opts.probe_path = os.path.abspath(__file__)
@@ -131,7 +132,7 @@ def main(argv=None):
               "platform": platform.platform(), "package": os.path.basename(package_dir), "package_dir": package_dir,
               "imports": [], "checks": []}
     try:
-        import torch  # noqa: F401 - imported once here; every unit starts from this state
+        import torch  # imported once here; every unit starts from this state
     except BaseException as exc:  # noqa: B902
         report["error"] = "torch-missing"
         report["message"] = "torch cannot be imported by %s: %s: %s" % (sys.executable, type(exc).__name__, exc)

@@ -19,7 +19,8 @@ def check_mot_self_attention(ctx):
 
     def upstream(mod):
         ctx.manual_seed()
-        attn = mod.MOTMultiHeadSelfAttention(32, 4, qk_rms_norm=True, latent_names=MOT_NAMES, protect_modality_list=["shape"]).to(ctx.device)
+        attn = mod.MOTMultiHeadSelfAttention(32, 4, qk_rms_norm=True, latent_names=MOT_NAMES,
+                                             protect_modality_list=["shape"]).to(ctx.device)
         x = latents(torch, ctx.device, 32)
         out = attn(x)
         if sorted(out) != sorted(MOT_NAMES) or any(out[n].shape != x[n].shape for n in MOT_NAMES):
@@ -41,7 +42,8 @@ def check_mot_modulated_block(ctx):
 
     def upstream(mod):
         ctx.manual_seed()
-        block = mod.MOTModulatedTransformerCrossBlock(32, 16, 4, qk_rms_norm=True, latent_names=MOT_NAMES, use_checkpoint=True).to(ctx.device)
+        block = mod.MOTModulatedTransformerCrossBlock(32, 16, 4, qk_rms_norm=True, latent_names=MOT_NAMES,
+                                                      use_checkpoint=True).to(ctx.device)
         x = latents(torch, ctx.device, 32)
         cond = torch.randn(2, 32, device=ctx.device)
         context = torch.randn(2, 5, 16, device=ctx.device)
@@ -125,7 +127,8 @@ def check_cfg_guidance(ctx):
         ctx.save("dict", out_dict)
         ctx.save("scalar", out_scalar)
 
-    pick(ctx, [Layout("model.backbone.generator.classifier_free_guidance", ["ClassifierFreeGuidance", "PointmapCFG", "get_strength"], upstream),
+    pick(ctx, [Layout("model.backbone.generator.classifier_free_guidance",
+                      ["ClassifierFreeGuidance", "PointmapCFG", "get_strength"], upstream),
                Layout("model.backbone.cfg", ["ClassifierFreeGuidance", "get_strength"], sample, anywhere=False)])
 
 
@@ -169,7 +172,8 @@ def _attention_check(ctx, backend, atol):
     flags = ("flash", "mem_efficient", "math")
 
     def sdp_flags():
-        return {f: getattr(torch.backends.cuda, "%s_sdp_enabled" % f)() for f in flags if hasattr(torch.backends.cuda, "%s_sdp_enabled" % f)}
+        return {f: getattr(torch.backends.cuda, "%s_sdp_enabled" % f)() for f in flags
+                if hasattr(torch.backends.cuda, "%s_sdp_enabled" % f)}
 
     before = sdp_flags()
 

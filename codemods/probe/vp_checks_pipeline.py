@@ -163,7 +163,8 @@ def check_flexicubes_fp16(ctx):
         counts = torch.ones(4, device=ctx.device)
         out1 = mod.mean_edge_length(vd, index, dist, counts)
         out2 = mod.dual_vertices(torch.zeros(4, 3, device=ctx.device), torch.zeros(4, 1, device=ctx.device), index,
-                                 torch.rand(5, 1, device=ctx.device, dtype=torch.float16), torch.rand(5, 3, device=ctx.device, dtype=torch.float16))
+                                 torch.rand(5, 1, device=ctx.device, dtype=torch.float16),
+                                 torch.rand(5, 3, device=ctx.device, dtype=torch.float16))
         ctx.save("out", (out1, out2))
 
     pick(ctx, [Layout("model.backbone.tdfy_dit.representations.mesh.flexicubes.flexicubes", ["FlexiCubes"], upstream),

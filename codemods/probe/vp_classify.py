@@ -88,7 +88,8 @@ def classify(exc, package):
     message = str(exc)
     stand_in = STAND_IN_MARK.search(message)
     if stand_in:
-        return "missing-package", pip_name(stand_in.group(1)), "needs the real %s (an import stand-in is in its place)" % stand_in.group(1).split(".")[0]
+        root = stand_in.group(1).split(".")[0]
+        return "missing-package", pip_name(stand_in.group(1)), "needs the real %s (an import stand-in is in its place)" % root
     if isinstance(exc, ImportError):
         name = getattr(exc, "name", None) or ""
         missing = name

@@ -200,7 +200,8 @@ def pick(ctx, layouts):
             found = (layout, module)
             break
     if not found:
-        raise NotApplicable("not in this tree (no module defines %s)" % " / ".join("+".join(l.names) for l in layouts if l.anywhere))
+        wanted = " / ".join("+".join(layout.names) for layout in layouts if layout.anywhere)
+        raise NotApplicable("not in this tree (no module defines %s)" % wanted)
     layout, module = found
     ctx.info["module"] = module
     return layout.run(importlib.import_module(module))

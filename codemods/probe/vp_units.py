@@ -76,8 +76,9 @@ def run_unit(unit, opts):
                 result = _missing(kind, name, _failure(kind, name, exc, package, roots, info=ctx.info))
             result["description"], result["rules"] = entry[1], entry[2]
     result["stand_ins"] = vp_stand_ins.used()
-    result["warnings"] = sorted(set("%s: %s" % (w.category.__name__, str(w.message).splitlines()[0] if str(w.message) else "") for w in caught
-                                    if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, ImportWarning))))[:10]
+    noise = (DeprecationWarning, PendingDeprecationWarning, ImportWarning)
+    result["warnings"] = sorted(set("%s: %s" % (w.category.__name__, str(w.message).splitlines()[0] if str(w.message) else "")
+                                    for w in caught if not issubclass(w.category, noise)))[:10]
     result["seconds"] = round(time.time() - started, 3)
     return result
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Dict
 
-from ._shared import compat_from_import
 from ..base import RuleTransformer, cst, dotted_name
+from ._shared import compat_from_import
 
 
 class RedirectNames(RuleTransformer):

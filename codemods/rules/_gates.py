@@ -9,7 +9,7 @@ by ``leave_If`` to its replacement), so the walker never sees a node list where 
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Tuple  # noqa: F401
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..base import RuleTransformer, cst
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
-from ._widen import widen_try
 from ..base import COMPAT_MODULE, RuleTransformer, cst, dotted_name
+from ._widen import widen_try
 
 
 def compat_from_import(ctx, original: "cst.ImportFrom") -> "cst.ImportFrom":

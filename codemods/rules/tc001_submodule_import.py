@@ -6,9 +6,9 @@ the explicit ``import torch.utils.checkpoint``, which is harmless on every relea
 """
 from __future__ import annotations
 
-from ._shared import SubmoduleUse
 from ..base import Rule
 from ..engine.libcst_command import command_getattr
+from ._shared import SubmoduleUse
 
 # Submodules that `import torch` leaves unloaded on 2.0 (checked with scripts/torch-envs 2.0.0).
 # torch._dynamo is TC002's.

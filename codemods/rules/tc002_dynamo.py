@@ -13,9 +13,9 @@ still guarded.
 """
 from __future__ import annotations
 
-from ._shared import SubmoduleUse
 from ..base import Rule, cst
 from ..engine.libcst_command import command_getattr
+from ._shared import SubmoduleUse
 
 CONFIG = "torch._dynamo.config."
 

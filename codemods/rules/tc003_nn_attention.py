@@ -6,9 +6,9 @@ otherwise keeps the backend restriction through ``torch.backends.cuda.sdp_kernel
 """
 from __future__ import annotations
 
-from ._shared import Redirect
 from ..base import Rule
 from ..engine.libcst_command import command_getattr
+from ._shared import Redirect
 
 
 class Transformer(Redirect):

@@ -5,9 +5,9 @@ uses the native function where present, else ``torch._dynamo.is_compiling`` (2.0
 """
 from __future__ import annotations
 
-from ._shared import Redirect
 from ..base import Rule
 from ..engine.libcst_command import command_getattr
+from ._shared import Redirect
 
 
 class Transformer(Redirect):

@@ -13,9 +13,9 @@ code keeps running without Lightning.
 """
 from __future__ import annotations
 
-from ._shared import OptionalImport
 from ..base import Rule
 from ..engine.libcst_command import command_getattr
+from ._shared import OptionalImport
 
 
 class Transformer(OptionalImport):

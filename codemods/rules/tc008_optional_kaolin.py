@@ -11,9 +11,9 @@ then runs); a handler that already catches them, or ``Exception``, is left alone
 """
 from __future__ import annotations
 
-from ._shared import OptionalImport
 from ..base import Rule
 from ..engine.libcst_command import command_getattr
+from ._shared import OptionalImport
 
 
 class Transformer(OptionalImport):

@@ -20,7 +20,8 @@ from ..base import Rule
 from ..engine.libcst_command import command_getattr
 
 CONFIG_GLOB = "checkpoints/*/pipeline.yaml"
-_COMPILE_TRUE = re.compile(r"(?m)^(?P<key>[ \t]*compile_model[ \t]*:[ \t]*)(?P<value>true|True|TRUE|yes|on)(?P<rest>[ \t]*(#[^\r\n]*)?)\r?$")
+_COMPILE_TRUE = re.compile(
+    r"(?m)^(?P<key>[ \t]*compile_model[ \t]*:[ \t]*)(?P<value>true|True|TRUE|yes|on)(?P<rest>[ \t]*(#[^\r\n]*)?)\r?$")
 
 
 def find_configs(root: Path) -> List[Path]:
@@ -28,7 +29,8 @@ def find_configs(root: Path) -> List[Path]:
 
 
 SITE_STATUS = "note"
-SITE_MESSAGE = "compile_model: true kept; torch.compile goes through _torch_compat.compile (TC011), eager only where this torch cannot compile"
+SITE_MESSAGE = ("compile_model: true kept; torch.compile goes through _torch_compat.compile (TC011), "
+                "eager only where this torch cannot compile")
 
 
 def transform_text(text: str) -> Tuple[str, List[int]]:

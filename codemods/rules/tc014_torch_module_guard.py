@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ._gates import GateRule, references, source, strip_not
 from ..base import COMPAT_MODULE, Rule, cst
-from .tc001_submodule_import import LAZY_SUBMODULES
 from ..engine.libcst_command import command_getattr
+from ._gates import GateRule, references, source, strip_not
+from .tc001_submodule_import import LAZY_SUBMODULES
 
 IMPORTED = LAZY_SUBMODULES + ("torch._dynamo",)  # attributes of torch only once imported
 # What the other rules send to _torch_compat, by the torch module a guard would test.
@@ -109,7 +109,8 @@ RULE = Rule(
     code="TC014",
     name="torch-module-guard",
     summary="Drop hasattr/getattr guards on torch modules once the guarded code works on every torch",
-    fixes="guarded dynamo config silently skipped on 2.0; AttributeError: module 'torch.compiler' has no attribute 'is_compiling' (2.1, 2.2)",
+    fixes=("guarded dynamo config silently skipped on 2.0; "
+           "AttributeError: module 'torch.compiler' has no attribute 'is_compiling' (2.1, 2.2)"),
     fixed_in=None,  # hand patches do not go away with a newer torch
     triggers=("hasattr", "getattr"),
     # ``hasattr(self, "x")`` is never a guard on a torch module: the commonest hasattr, not pre-filtered

@@ -24,11 +24,12 @@ from __future__ import annotations
 import ast
 from typing import Optional
 
+from ..base import COMPAT_MODULE, Rule, cst
+from ..engine.libcst_command import command_getattr
 from . import version_flags
 from ._gate_eval import releases, settled
 from ._gates import GateRule, keyword_uses, references, source, strip_not
-from ..base import COMPAT_MODULE, Rule, cst
-from ..engine.libcst_command import command_getattr
+
 
 def _routed(routes, q: str) -> bool:
     """Whether a rule of this run makes ``q`` work on every torch (each rule declares its

@@ -53,7 +53,8 @@ def _stub_kind(stmt, local: str) -> Optional[str]:
     if isinstance(stmt, cst.FunctionDef) and stmt.name.value == local and not stmt.decorators:
         params = _params(stmt.params)
         body = list(stmt.body.body) if isinstance(stmt.body, cst.IndentedBlock) else [stmt.body]
-        simple = [s for s in body if not (isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Expr, cst.Pass)) for x in s.body))]
+        simple = [s for s in body
+                  if not (isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Expr, cst.Pass)) for x in s.body))]
         if not simple:
             return "def"  # only a docstring / pass: returns None
         if len(simple) == 1 and isinstance(simple[0], cst.SimpleStatementLine) and len(simple[0].body) == 1:

@@ -7,9 +7,9 @@ with the native signature (``device`` first, default ``"cuda"``) and state_dict.
 """
 from __future__ import annotations
 
-from ._compat_names import RedirectNames
 from ..base import Rule
 from ..engine.libcst_command import command_getattr
+from ._compat_names import RedirectNames
 
 
 class Transformer(RedirectNames):

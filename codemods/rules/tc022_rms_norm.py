@@ -7,9 +7,9 @@ machine epsilon of the computation dtype, repr and forward (ATen's composite: fl
 """
 from __future__ import annotations
 
-from ._compat_names import RedirectNames
 from ..base import Rule
 from ..engine.libcst_command import command_getattr
+from ._compat_names import RedirectNames
 
 
 class Transformer(RedirectNames):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sam3d_codemod.codemods.rules import all_rules
 from sam3d_codemod.codemods.engine.transform import transform_source
+from sam3d_codemod.codemods.rules import all_rules
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 RULES = {r.code: r for r in all_rules()}

@@ -4,8 +4,8 @@ import tokenize
 
 import pytest
 
-from sam3d_codemod.codemods.engine import transform as engine
 from sam3d_codemod.codemods.engine import suppressions
+from sam3d_codemod.codemods.engine import transform as engine
 from sam3d_codemod.codemods.rules import select_rules
 
 RULES = select_rules()
