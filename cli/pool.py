@@ -87,14 +87,20 @@ def _channel_pair() -> tuple:
     return Channel(up_r, down_w), Channel(down_r, up_w)
 
 
+J = TypeVar("J")  # a job, picklable (the runner sends cli/filejob.FileJob)
 R = TypeVar("R")  # what work(job) returns
 
 
-class WarmPool(Generic[R]):
+def _third_len(job: Any) -> int:
+    """The default weight, for a job that is a tuple whose third item is the file's bytes."""
+    return len(job[2])
+
+
+class WarmPool(Generic[J, R]):
     """``workers`` processes running ``work(job)``; ``warm_up()`` runs once, in the first of them,
     before the rest are forked from it."""
 
-    def __init__(self, workers: int, warm_up: Callable[[], None], work: Callable[[tuple], R]) -> None:
+    def __init__(self, workers: int, warm_up: Callable[[], None], work: Callable[[J], R]) -> None:
         self.work = work
         pairs = [_channel_pair() for _ in range(max(1, workers))]
         self.conns = [mine for mine, _ in pairs]
@@ -106,16 +112,16 @@ class WarmPool(Generic[R]):
         for conn in theirs:
             conn.close()
 
-    def run(self, heavy: List[Any], light: List[Any], died: Callable[[Any], R],
-            weight: Callable[[Any], int] = lambda job: len(job[2])) -> Iterator[R]:
+    def run(self, heavy: List[J], light: List[J], died: Callable[[J], R],
+            weight: Callable[[J], int] = _third_len) -> Iterator[R]:
         """Outcomes of ``heavy`` (sent to the workers) and ``light`` (run here meanwhile), as they
         finish. ``died(job)`` makes the outcome of a job whose worker died holding it. The heaviest
         jobs (``weight``: a file's bytes) go first, so no long one starts last."""
         import select
 
         work = self.work
-        pending: Deque[Any] = deque(sorted(heavy, key=weight, reverse=True))
-        held: Dict[Channel, Deque[Any]] = {conn: deque() for conn in self.conns}
+        pending: Deque[J] = deque(sorted(heavy, key=weight, reverse=True))
+        held: Dict[Channel, Deque[J]] = {conn: deque() for conn in self.conns}
         live = list(self.conns)
         by_fd = {conn.fileno(): conn for conn in live}
         poller = select.poll()  # no FD_SETSIZE limit, unlike select.select
@@ -170,7 +176,7 @@ class WarmPool(Generic[R]):
             pass
 
 
-def _first_worker(mine: list, theirs: list, warm_up: Callable[[], None], work: Callable[[tuple], object]) -> None:
+def _first_worker(mine: list, theirs: list, warm_up: Callable[[], None], work: Callable[[J], object]) -> None:
     status = 1
     siblings: List[int] = []
 
@@ -200,7 +206,7 @@ def _first_worker(mine: list, theirs: list, warm_up: Callable[[], None], work: C
         os._exit(status)  # never run this process's atexit handlers or flush its inherited buffers
 
 
-def _serve_and_exit(conn, inherited: list, work: Callable[[tuple], object]) -> None:
+def _serve_and_exit(conn, inherited: list, work: Callable[[J], object]) -> None:
     status = 1
     try:
         for other in inherited:
@@ -212,11 +218,11 @@ def _serve_and_exit(conn, inherited: list, work: Callable[[tuple], object]) -> N
         os._exit(status)
 
 
-def _serve(conn: Channel, work: Callable[[tuple], object], after_first: Optional[Callable[[], None]] = None) -> None:
+def _serve(conn: Channel, work: Callable[[J], object], after_first: Optional[Callable[[], None]] = None) -> None:
     try:
         conn.send(READY)
         while True:
-            job: tuple = conn.recv()
+            job: J = conn.recv()
             conn.send(work(job))
             if after_first is not None:
                 after_first()

@@ -74,7 +74,7 @@ class _Release:
     def __ge__(self, other):
         return self.key >= self._other(other)
 
-    __hash__ = None
+    # Unhashable, like any class that defines __eq__ without __hash__ (Python sets __hash__ = None for it).
 
 
 class _TorchVersion(str):

@@ -64,7 +64,7 @@ def source(node) -> str:
 
 class GateRule(RuleTransformer):
     def reset(self) -> None:
-        self.splice: Dict[int, Tuple[object, list]] = {}
+        self.splice: Dict[int, Tuple[cst.If, list]] = {}
         self.elifs: set = set()  # ids of If nodes that are an `elif` of another
 
     def is_gate(self, test) -> bool:

@@ -1,7 +1,7 @@
 """Handler building blocks that several rules share (one place for each pattern)."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union, cast
 
 from ..base import COMPAT_MODULE, RuleTransformer, cst, dotted_name
 from ._widen import widen_try
@@ -10,7 +10,12 @@ from ._widen import widen_try
 def compat_from_import(ctx, original: "cst.ImportFrom") -> "cst.ImportFrom":
     """``original`` with its module replaced by ``<host>._torch_compat`` (names, parentheses and
     trailing commas kept)."""
-    stmt = cst.parse_statement(ctx.compat_import + "\n").body[0]
+    line = cst.parse_statement(ctx.compat_import + "\n")
+    # HostFinder.import_statement writes a from-import: ``from <host> import _torch_compat`` or ``from .. import _torch_compat``.
+    stmt = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+    if not isinstance(stmt, cst.ImportFrom):
+        raise ValueError(f"the _torch_compat import is not a from-import: {ctx.compat_import!r}")
+    module: Union[cst.Name, cst.Attribute]
     if stmt.module is None:  # from ... import _torch_compat
         module = cst.Name(COMPAT_MODULE)
     else:
@@ -152,10 +157,11 @@ class OptionalImport(RuleTransformer):
         if isinstance(imp, cst.Import):
             for alias in imp.names:
                 name = dotted_name(alias.name)
-                if self._package_of(name) is None:
+                if name is None or self._package_of(name) is None:
                     return None
-                if alias.asname is not None:
-                    bindings.append((alias.asname.name.value, name))
+                local = alias.evaluated_alias  # ``import a.b as c``: the name after ``as``
+                if local is not None:
+                    bindings.append((local, name))
                 else:
                     bindings.append((name.split(".")[0], name.split(".")[0]))
         elif isinstance(imp, cst.ImportFrom) and not imp.relative and imp.module is not None:
@@ -163,9 +169,9 @@ class OptionalImport(RuleTransformer):
             if self._package_of(module) is None or isinstance(imp.names, cst.ImportStar):
                 return None
             for alias in imp.names:
-                name = alias.name.value
-                local = alias.asname.name.value if alias.asname is not None else name
-                bindings.append((local, f"{module}.{name}"))
+                imported = alias.evaluated_name  # a Name in a from-import
+                local = alias.evaluated_alias or imported
+                bindings.append((local, f"{module}.{imported}"))
         else:
             return None
         if not self.report(original_stmt, "patched", f"optional import of {', '.join(q for _, q in bindings)}"):
@@ -185,7 +191,7 @@ class OptionalImport(RuleTransformer):
             "except (ImportError, RuntimeError, OSError) as _sam3d_import_error:  # optional dependency\n"
             + "".join(f"    {line}\n" for line in lines)
         )
-        template = cst.parse_statement(handler_src)
+        template = cast(cst.Try, cst.parse_statement(handler_src))
         return template.with_changes(
             body=template.body.with_changes(body=[stmt.with_changes(leading_lines=[])]),
             leading_lines=stmt.leading_lines,

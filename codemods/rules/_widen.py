@@ -8,6 +8,8 @@ widening it would also swallow errors of the code the user wrote there.
 """
 from __future__ import annotations
 
+from typing import List, Optional
+
 from ..base import cst
 
 IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError"})
@@ -16,7 +18,7 @@ WIDER = ("RuntimeError", "OSError")
 CATCH_ALL = frozenset({"Exception", "BaseException"})
 
 
-def _types(handler) -> list:
+def _types(handler) -> Optional[List[str]]:
     """The builtin exception names a handler names; ``None`` for a bare ``except:``; a name it
     cannot read (``except errors.Missing``) as ``"?"``."""
     t = handler.type

@@ -13,6 +13,8 @@ still guarded.
 """
 from __future__ import annotations
 
+from typing import List
+
 from ..base import Rule, cst
 from ..engine.libcst_command import command_getattr
 from ._shared import SubmoduleUse
@@ -24,7 +26,7 @@ class Transformer(SubmoduleUse):
     SUBMODULES = ("torch._dynamo",)
 
     def reset(self) -> None:
-        self.guards = []  # tests of the enclosing ifs (and while loops), innermost last
+        self.guards: List[cst.BaseExpression] = []  # tests of the enclosing ifs (and while loops), innermost last
 
     def visit_Attribute(self, node) -> None:
         qualified = self.ctx.index.resolve(node)
@@ -50,7 +52,9 @@ class Transformer(SubmoduleUse):
             target = stmt.target
         else:
             return updated
-        qualified = self.ctx.index.resolve(target) if isinstance(target, cst.Attribute) else None
+        if not isinstance(target, cst.Attribute):
+            return updated
+        qualified = self.ctx.index.resolve(target)
         if qualified is None or not qualified.startswith(CONFIG) or qualified.count(".") != 3:
             return updated
         key = qualified[len(CONFIG):]

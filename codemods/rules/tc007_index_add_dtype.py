@@ -106,7 +106,7 @@ def _already_cast(source, owner) -> bool:
 
 def _atom(node):
     """Parenthesise an expression so ``.to(...)`` binds to all of it."""
-    if isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or getattr(node, "lpar", ()):
+    if isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or getattr(node, "lpar", None):
         return node
     return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 

@@ -16,7 +16,7 @@ a native extension is missing from every source tree and must keep failing where
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple
+from typing import Optional, Tuple, cast
 
 from ..base import Rule, RuleTransformer, cst, dotted_name
 from ..engine.libcst_command import command_getattr
@@ -35,7 +35,8 @@ def _is_name(node, name: str) -> bool:
 
 def _string(node) -> Optional[str]:
     if isinstance(node, cst.SimpleString) and node.prefix.lower() in ("", "r", "u"):
-        return node.evaluated_value
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None  # always a str: bytes literals have a b prefix
     return None
 
 
@@ -49,9 +50,9 @@ def _dunder_relative(node) -> Optional[str]:
                 and isinstance(tail, cst.FormattedStringText) and tail.value.startswith(".")):
             return tail.value[1:]
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-        tail = _string(node.right)
-        if (_is_name(node.left, "__name__") or _is_name(node.left, "__package__")) and tail and tail.startswith("."):
-            return tail[1:]
+        suffix = _string(node.right)
+        if (_is_name(node.left, "__name__") or _is_name(node.left, "__package__")) and suffix and suffix.startswith("."):
+            return suffix[1:]
     return None
 
 
@@ -108,7 +109,7 @@ class Transformer(RuleTransformer):
         first = call.args[0].value
         literal = _string(first)
         if literal is not None and literal.startswith("."):
-            if package is None or not (_is_name(package, "__name__") or _is_name(package, "__package__")):
+            if not isinstance(package, cst.Name) or package.value not in ("__name__", "__package__"):
                 return None
             if literal.startswith(".."):
                 return None
@@ -152,7 +153,9 @@ class Transformer(RuleTransformer):
                 return None
             return f"import {name}", name[len(prefix):], f'"{name}"'
         value = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
-        found = self._dynamic(value) if value is not None else None
+        if value is None:
+            return None
+        found = self._dynamic(value)
         if found is None:
             return None
         sub, guard = found
@@ -177,7 +180,7 @@ class Transformer(RuleTransformer):
         if isinstance(updated.body[0], cst.ImportFrom):
             # A missing submodule of a from-import surfaces as "cannot import name" (an ImportError
             # naming the package), so ask the import system whether the submodule is there at all.
-            template = cst.parse_statement(
+            template_src = (
                 "try:\n    pass\n"
                 "except ImportError:  # not shipped in the public tree\n"
                 "    import importlib.util as _sam3d_util\n"
@@ -185,12 +188,13 @@ class Transformer(RuleTransformer):
                 "        raise\n"
             )
         else:
-            template = cst.parse_statement(
+            template_src = (
                 "try:\n    pass\n"
                 "except ModuleNotFoundError as _sam3d_import_error:  # not shipped in the public tree\n"
                 f"    if _sam3d_import_error.name != {guard}:\n"
                 "        raise\n"
             )
+        template = cast(cst.Try, cst.parse_statement(template_src))
         return template.with_changes(
             body=template.body.with_changes(body=[updated.with_changes(leading_lines=[])]),
             leading_lines=updated.leading_lines,

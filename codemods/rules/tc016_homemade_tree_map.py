@@ -12,7 +12,7 @@ decorators and docstring stay. A variant with parameters ``tree_map`` lacks is r
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from ..base import COMPAT_MODULE, Rule, RuleTransformer, cst, dotted_name
 from ..engine.libcst_command import command_getattr
@@ -51,7 +51,8 @@ def _shape(fn_name: str, body) -> Optional[str]:
 
 class Transformer(RuleTransformer):
     def reset(self) -> None:
-        self.scopes = []  # enclosing defs and classes (a skipped cold def is left, never visited)
+        # enclosing defs and classes (a skipped cold def is left, never visited)
+        self.scopes: List[Union[cst.FunctionDef, cst.ClassDef]] = []
 
     def visit_FunctionDef(self, node) -> None:
         self.scopes.append(node)
@@ -64,7 +65,7 @@ class Transformer(RuleTransformer):
             self.scopes.pop()
         return updated
 
-    def leave_FunctionDef(self, original, updated):
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef):
         if not self.scopes or self.scopes[-1] is not original:
             return updated  # not visited: no rule looks inside it
         self.scopes.pop()

@@ -32,7 +32,7 @@ def _imported(stmt) -> Dict[str, str]:
             for alias in imp.names:
                 q = f"{module}.{alias.name.value}"
                 if q in FAITHFUL:
-                    out[alias.asname.name.value if alias.asname else alias.name.value] = q
+                    out[alias.evaluated_alias or alias.evaluated_name] = q
     return out
 
 

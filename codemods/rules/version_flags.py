@@ -10,7 +10,7 @@ pre-filter visits the defs that use it).
 from __future__ import annotations
 
 import ast
-from typing import Dict, Optional, Set, Tuple
+from typing import Dict, Optional, Sequence, Set, Tuple
 
 VERSION = "torch.__version__"
 # the same string under other names: ``torch.version.__version__``, ``from torch import __version__``
@@ -86,8 +86,8 @@ def find(tree: ast.Module, index, defs: Optional[list] = None) -> Dict[str, Tupl
             if p is None:
                 continue
             branch = node.body if p else node.orelse
-            branch = branch if isinstance(branch, list) else [branch]
-            used = {q for b in branch for sub in ast.walk(b) if isinstance(sub, ast.Attribute) for q in [_qualified(index, sub)] if q}
+            roots: Sequence[ast.AST] = branch if isinstance(branch, list) else [branch]
+            used = {q for b in roots for sub in ast.walk(b) if isinstance(sub, ast.Attribute) for q in [_qualified(index, sub)] if q}
             used = {q for q in used if not any(o.startswith(q + ".") for o in used)}  # outermost chains only
             for sub in ast.walk(node.test):
                 if isinstance(sub, ast.Name) and sub.id in flags:
