@@ -120,6 +120,6 @@ def _walk(root: Path, exclude: Sequence[str], errors: Optional[list] = None, kee
 
 
 def _pin_files(root: Path) -> list:
-    from ..codemods.pins.files import pin_files  # only for a tree without Python files
+    from ..codemods.pins.locate import pin_files  # only for a tree without Python files
 
     return pin_files(root)

@@ -8,9 +8,8 @@ from typing import Sequence
 
 from ..codemods.base import Site, check_enabled
 from ..codemods.engine.bounded_read import DEFAULT_MAX_BYTES, InputError, read_bytes
-from ..codemods.pins.files import pin_files, rewriter_for
+from ..codemods.pins.locate import pin_files
 from ..codemods.pins.registry import ALL_PIN_RULES
-from ..codemods.pins.table import TableError, load_target
 from . import inputs
 from .outcome import FileOutcome, RunReport
 
@@ -22,6 +21,8 @@ def run_pins(report: RunReport, paths: Sequence[str], select: Sequence[str], ign
     found = [(root, f) for root in roots for f in pin_files(root)]
     if not chosen or not found:
         return  # (a tree without pin files reports exactly as before the pins rules existed)
+    from ..codemods.pins.table import TableError, load_target  # the rewriters need packaging: only here
+
     try:
         target = load_target(target_torch, cuda)
     except TableError as exc:
@@ -50,6 +51,8 @@ def _outcome(root: Path, path: Path, target, enabled) -> FileOutcome:
     except UnicodeDecodeError:
         outcome.error = "cannot decode as utf-8"
         return outcome
+    from ..codemods.pins.files import rewriter_for
+
     rewrite = rewriter_for(path)
     if path.name == "requirements.txt" and path.parent == root:
         edit = rewrite(text, target, enabled, main_file=True)  # the file `pip install -r` starts from

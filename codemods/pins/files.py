@@ -32,15 +32,6 @@ class PinEdit:
     findings: List[Tuple[int, Finding]] = field(default_factory=list)
 
 
-def pin_files(root: Path) -> List[Path]:
-    """The files of ``root`` that pin packages, in a stable order (only regular files inside the root)."""
-    found = []
-    for pattern in ("requirements*.txt", "requirements/*.txt", "pyproject.toml", "environments/*.yml",
-                    "environments/*.yaml"):
-        found += [p for p in sorted(root.glob(pattern)) if p.is_file() and not p.is_symlink()]
-    return found
-
-
 def rewriter_for(path: Path) -> Callable[..., PinEdit]:
     if path.name == "pyproject.toml":
         return rewrite_pyproject

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from . import requirement_line
-from .files import pin_files, rewriter_for
+from .files import rewriter_for
+from .locate import pin_files
 from .table import PinTarget, normalise
 
 # Compute capabilities CUDA 11.8 compiles for that SAM 3D's GPUs use (V100 .. H100).
