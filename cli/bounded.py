@@ -31,6 +31,8 @@ class BoundsError(ValueError):
 
 
 def _depth(brackets: bytes, limit: int, what: str) -> None:
+    """BoundsError when the opening brackets in ``brackets`` nest deeper than ``limit``. A stray
+    closing bracket (malformed input, which its parser refuses anyway) never counts below zero."""
     depth = 0
     for ch in brackets:
         if ch in b"[{":
@@ -38,7 +40,7 @@ def _depth(brackets: bytes, limit: int, what: str) -> None:
             if depth > limit:
                 raise BoundsError(f"{what}: nested deeper than {limit} levels; not read")
         elif ch in b"]}":
-            depth -= 1
+            depth = max(depth - 1, 0)
 
 
 def check_json_depth(data: bytes, what: str, limit: int = MAX_DEPTH) -> None:
@@ -53,15 +55,7 @@ def check_toml_depth(data: bytes, what: str, limit: int = MAX_DEPTH) -> None:
     A line's ``[table]`` header counts as one level that ends with its line."""
     if data.count(b"[") + data.count(b"{") <= limit:
         return
-    stripped = _NOT_TOML_BRACKET.sub(b"", _TOML_SKIP.sub(b"", data))
-    depth = 0
-    for ch in stripped:
-        if ch in b"[{":
-            depth += 1
-            if depth > limit:
-                raise BoundsError(f"{what}: nested deeper than {limit} levels; not read")
-        elif ch in b"]}":
-            depth = max(depth - 1, 0)
+    _depth(_NOT_TOML_BRACKET.sub(b"", _TOML_SKIP.sub(b"", data)), limit, what)
 
 
 def load_json(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> object:
