@@ -212,3 +212,17 @@ def test_env_leaves_git_status_clean(tree):
     invoke("revert", tree)
     status = subprocess.run(["git", "-C", str(tree), "status", "--porcelain"], capture_output=True, text=True).stdout
     assert status == ""
+
+
+def test_pin_files_through_a_symlinked_folder_are_never_read_or_written(tree, tmp_path):
+    """The tree is untrusted: a ``requirements/`` folder that links outside it is not followed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "extra.txt"
+    victim.write_text("torchaudio==2.5.1+cu121\n")
+    (tree / "requirements").symlink_to(outside, target_is_directory=True)
+    code, _ = invoke("apply", tree, "--select", "TP", "-q")
+    assert code == 0
+    assert victim.read_text() == "torchaudio==2.5.1+cu121\n"
+    code, out = invoke("check", tree, "--select", "TP", "--output-format", "json", "--no-cache")
+    assert "extra.txt" not in out
