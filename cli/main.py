@@ -140,6 +140,11 @@ def apply(ctx, **_):
     from . import applied
     from .lock import TreeLock, TreeLocked
 
+    running = None
+    if not run_.quiet:  # the processes that run the code as it is before this write
+        from .processes import running_table
+
+        running = running_table()
     try:
         with TreeLock(run_.paths):
             for note in filter(None, (applied.stray_note(Path(p)) for p in run_.paths if os.path.isdir(p))):
@@ -154,7 +159,7 @@ def apply(ctx, **_):
     if any(o.written for o in report.changed) and not run_.quiet:
         from .processes import warn_stale
 
-        warn_stale(run_.paths, before=time.time() - elapsed)
+        warn_stale(run_.paths, running)
     _finish(run_, report, elapsed)
 
 

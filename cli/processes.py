@@ -8,13 +8,19 @@ tree (or a folder inside it) on ``PYTHONPATH``. Anything else, a Python process 
 program that only names a file of the tree, is not named. Other sam3d-codemod processes, this
 one and its parents are never named. psutil reads the process table (Linux, macOS); it is
 imported only by the commands that call this module, never by `check`.
+
+"Before the change" is decided without the wall clock where possible: `apply` and `revert` take
+the table (pid and start stamp) before they write, and name only processes in it. `status` knows
+only the record's write time; it compares it with start stamps on the kernel's boot clock, since
+a wall-clock start time is the boot time (whole seconds, and stepped with the clock of a VM
+restored from a snapshot) plus ticks, and can land seconds after the true start.
 """
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Set
 
 from .escape import shown
 
@@ -76,8 +82,39 @@ def _loads_from(cmdline: List[str], cwd: Optional[str], pythonpath: str, trees: 
     return False
 
 
-def stale_processes(paths: Sequence[str], before: Optional[float] = None) -> List[StaleProcess]:
-    """Python processes that loaded code from any of ``paths``, started before ``before``."""
+def _since_boot(pid: int) -> Optional[float]:
+    """When ``pid`` started, in seconds on the kernel's boot clock (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, in clock ticks
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _started_before(proc, before: float) -> bool:
+    boot_start = _since_boot(proc.pid) if hasattr(time, "CLOCK_BOOTTIME") else None
+    if boot_start is None:
+        return proc.create_time() < before
+    return boot_start < time.clock_gettime(time.CLOCK_BOOTTIME) - (time.time() - before)
+
+
+def running_table() -> Optional[Set[object]]:
+    """Every process now, so that those started later can be told apart; None without psutil.
+    psutil's Process compares by pid and start time on the boot clock, so a pid reused by a new
+    process is not in the table."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return set(psutil.process_iter())
+
+
+def stale_processes(paths: Sequence[str], before: Optional[float] = None,
+                    running_before: Optional[Set[object]] = None) -> List[StaleProcess]:
+    """Python processes that loaded code from any of ``paths`` and were running before the change:
+    those of ``running_before`` (a ``running_table()`` taken then) or, without one, those started
+    before ``before`` (seconds since the epoch)."""
     import psutil
 
     trees = [os.path.realpath(p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p))) for p in paths]
@@ -92,7 +129,12 @@ def stale_processes(paths: Sequence[str], before: Optional[float] = None) -> Lis
         cmdline = info.get("cmdline") or []
         if info["pid"] in mine or not _is_python(info.get("name") or "", cmdline):
             continue
-        if before is not None and (info.get("create_time") or 0) >= before:
+        if running_before is not None and proc not in running_before:
+            continue  # started after the change (or a new process under a reused pid)
+        try:
+            if running_before is None and before is not None and not _started_before(proc, before):
+                continue
+        except psutil.Error:
             continue
         try:
             cwd: Optional[str] = proc.cwd()
@@ -107,10 +149,12 @@ def stale_processes(paths: Sequence[str], before: Optional[float] = None) -> Lis
     return sorted(found, key=lambda p: p.pid)
 
 
-def stale_lines(paths: Sequence[str], before: Optional[float] = None) -> List[str]:
+def stale_lines(paths: Sequence[str], running_before: Optional[Set[object]]) -> List[str]:
     """The warning, one line per process; [] when there is none (or psutil is missing)."""
+    if running_before is None:
+        return ["sam3d-codemod: note: cannot list running processes (psutil is not installed)"]
     try:
-        stale = stale_processes(paths, before)
+        stale = stale_processes(paths, running_before=running_before)
     except ImportError:
         return ["sam3d-codemod: note: cannot list running processes (psutil is not installed)"]
     if not stale:
@@ -121,8 +165,8 @@ def stale_lines(paths: Sequence[str], before: Optional[float] = None) -> List[st
              f"the old code; restart {them}:"] + [f"  {p.describe()}" for p in stale])
 
 
-def warn_stale(paths: Sequence[str], before: Optional[float] = None) -> None:
+def warn_stale(paths: Sequence[str], running_before: Optional[Set[object]]) -> None:
     import click
 
-    for line in stale_lines(paths, before):
+    for line in stale_lines(paths, running_before):
         click.echo(line, err=True)

@@ -3,7 +3,6 @@ cli/update.py and cli/gate.py; cli/main.py registers them)."""
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -35,7 +34,9 @@ def revert(path):
     note = stray_note(Path(path))
     if note:
         click.echo(shown(note), err=True)
-    start = time.time()
+    from .processes import running_table, warn_stale
+
+    running = running_table()  # the processes that run the code as it is before the revert
     try:
         with TreeLock([path]):  # never beside an apply of the same tree
             done = run_revert(Path(path))
@@ -48,9 +49,7 @@ def revert(path):
     kept = f" ({len(done.merged)} with your own edits kept: {', '.join(done.merged)})" if done.merged else ""
     _say(f"reverted {len(done.writes)} file(s), removed {len(done.removes)}{kept}")
     if done.writes or done.removes:
-        from .processes import warn_stale
-
-        warn_stale([path], before=start)
+        warn_stale([path], running)
     sys.exit(EXIT_CLEAN)
 
 

@@ -150,6 +150,41 @@ def test_apply_and_revert_name_the_processes_running_old_code(tmp_path):
     assert "pid" not in after.stderr
 
 
+def _skewed_clock_env(tmp_path: Path, seconds: int) -> dict:
+    """The tool's environment with psutil's wall-clock start times off by ``seconds``, as in a VM
+    restored from a snapshot whose clock was stepped (the kernel's boot time moves with it)."""
+    site = tmp_path / f"skew{seconds}"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import psutil._pslinux as linux\n"
+        "_boot_time = linux.boot_time\n"
+        f"linux.boot_time = lambda: _boot_time() + ({seconds})\n")
+    return dict(os.environ, PYTHONPATH=str(site))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the skew is put into psutil's Linux boot time")
+@pytest.mark.parametrize("skew", [30, -30])
+def test_stale_processes_do_not_depend_on_the_wall_clock(tmp_path, skew):
+    tree = _package_tree(tmp_path)
+    env = _skewed_clock_env(tmp_path, skew)
+    web = _start([sys.executable, "web_app.py"], cwd=tree)
+    try:
+        applied = cli("apply", tree, "--no-cache", env=env)
+        named = {int(line.split()[1].rstrip(",")) for line in applied.stderr.splitlines() if line.startswith("  pid ")}
+        assert named == {web.pid}, applied.stderr
+    finally:
+        web.kill()
+        web.wait()
+    time.sleep(0.1)
+    later = _start([sys.executable, "web_app.py"], cwd=tree)  # started after apply: it runs the new code
+    try:
+        state = cli("status", tree, "--output-format", "json", env=env)
+    finally:
+        later.kill()
+        later.wait()
+    assert json.loads(state.stdout)["processes"] == [], state.stdout
+
+
 def test_status_shows_the_tree_at_a_glance(tmp_path):
     tree = _package_tree(tmp_path)
     git(tree, "init", "-q")
