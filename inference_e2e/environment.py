@@ -29,8 +29,7 @@ IMPORT_ONLY = ("gradio", "open3d", "pyvista", "gsplat", "pymeshfix", "igraph", "
 
 def placeholders_imported():
     """Every module (submodules too, e.g. ``pytorch3d._C``) that this process got from the finder."""
-    return sorted(name for name, module in list(sys.modules.items())
-                  if getattr(module, vp_stand_ins.MARK, False) is True)
+    return vp_stand_ins.used(submodules=True)
 
 
 def prepare(tree, deps=None, kaolin=False, import_only=IMPORT_ONLY):
@@ -67,8 +66,8 @@ def origins(names=("kaolin", "pytorch3d", "utils3d", "moge", "torchvision", "tim
         module = sys.modules.get(name)
         if module is None:
             continue
-        where = getattr(module, "__file__", None) or "in memory"
-        if getattr(module, vp_stand_ins.MARK, False) is True:
+        where = vars(module).get("__file__") or "in memory"  # no module __getattr__ (utils3d's imports)
+        if vp_stand_ins.is_stand_in(module):
             where = "placeholder"
         elif (str(STANDINS) in where or str(KAOLIN_STANDIN) in where):
             where = "stand-in (%s)" % Path(where).relative_to(ROOT)

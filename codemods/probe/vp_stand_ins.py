@@ -106,6 +106,14 @@ def install(names=DEFAULT):
     return finder
 
 
-def used():
-    """Top-level packages this process imported as stand-ins."""
-    return sorted(name for name, mod in list(sys.modules.items()) if "." not in name and getattr(mod, MARK, False) is True)
+def is_stand_in(module) -> bool:
+    """Whether ``module`` came from the finder. The mark is read from the module's own namespace:
+    ``getattr`` would run a package's module ``__getattr__``, and utils3d's imports a submodule of
+    the asked name (ModuleNotFoundError, not AttributeError)."""
+    return getattr(module, "__dict__", {}).get(MARK) is True
+
+
+def used(submodules: bool = False):
+    """Packages this process imported as stand-ins: top-level ones, or every module with ``submodules``."""
+    return sorted(name for name, mod in list(sys.modules.items())
+                  if (submodules or "." not in name) and is_stand_in(mod))
