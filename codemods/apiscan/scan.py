@@ -220,19 +220,35 @@ def _might_hit(text: str, names: Tuple[str, ...]) -> bool:
         return True
     word = _names_pattern(names)
     for m in _IMPORT_LINE.finditer(text):
-        start, end = m.start(), m.end()
+        start, end = m.start(), _import_end(text, m.start(), m.end())
         segment = text[start:end]
-        while "(" in segment and ")" not in segment or segment.rstrip().endswith("\\"):
-            more = text.find("\n", end + 1)  # a parenthesised or continued import goes on
-            if more < 0:
-                more = len(text)
-            if more <= end:
-                break
-            end = more
-            segment = text[start:end]
         if "torch" in segment and word.search(segment):
             return True
     return False
+
+
+def _import_end(text: str, start: int, end: int) -> int:
+    """Where the import line at ``start:end`` ends, with a parenthesised or backslash-continued
+    import carried on. Linear in the text: an unclosed ``(`` goes straight to the next ``)``, and
+    only the last line is looked at for a backslash."""
+    unclosed = "(" in text[start:end] and ")" not in text[start:end]
+    while True:
+        if unclosed:
+            close = text.find(")", end)
+            if close < 0:
+                return len(text)
+            line_end = text.find("\n", close)
+            end = len(text) if line_end < 0 else line_end
+            unclosed = False
+        last_line = text.rfind("\n", start, end) + 1
+        if not text[last_line:end].rstrip().endswith("\\"):
+            return end
+        more = text.find("\n", end + 1)
+        more = len(text) if more < 0 else more
+        if more <= end:
+            return end
+        added, end = text[end:more], more
+        unclosed = "(" in added and ")" not in added
 
 
 @lru_cache(maxsize=256)

@@ -40,6 +40,8 @@ CASES = {
     "from import": "from torch.nn.attention import sdpa_kernel, SDPBackend\n",
     "parenthesised import": "import os\nfrom torch.nn.attention import (\n    sdpa_kernel,\n)\n",
     "continued import": "from torch.nn.attention import \\\n    sdpa_kernel\n",
+    "continued, then parenthesised": "import os\nfrom torch.nn.attention import \\\n    (os_name,\n     sdpa_kernel)\n",
+    "parenthesised, name far down": "import os\nfrom torch.nn.attention import (\n" + "    a,\n" * 200 + "    sdpa_kernel)\n",
     "nested import, later use": "def f():\n    import torch\n    return torch.compiler.is_compiling()\n",
     "attribute across lines": "import torch\nx = (torch.compiler\n     .is_compiling())\n",
     "comment inside a chain": "import torch\nx = (torch.compiler.  # why\n     is_compiling())\n",
@@ -66,11 +68,23 @@ def test_cases_find_what_they_should(monkeypatch):
     found = {name: api_scan.scan(text, "mod.py") for name, text in CASES.items()}
     assert not found["no hit"] and not found["suppressed"] and not found["guarded config write"]
     for name in ("attribute chain", "alias", "from import", "parenthesised import", "continued import",
+                 "continued, then parenthesised", "parenthesised, name far down",
                  "nested import, later use", "attribute across lines", "comment inside a chain",
                  "keyword", "decorator", "config write", "match"):
         if name == "match" and sys.version_info < (3, 10):
             continue  # Python 3.9 cannot parse a match statement (the runner reports such a file)
         assert found[name], name
+
+
+def test_an_import_statement_ends_where_python_ends_it():
+    text = "from torch import (\n  a,\n  b)\nx = 1\nimport torch.nn \\\n  as nn\ny = 2\nfrom os import (\n  c,\n"
+    first = text.index("from torch")
+    assert text[first:api_scan._import_end(text, first, text.index("\n"))] == "from torch import (\n  a,\n  b)"
+    second = text.index("import torch.nn")
+    end = api_scan._import_end(text, second, text.index("\n", second))
+    assert text[second:end] == "import torch.nn \\\n  as nn"
+    third = text.index("from os")
+    assert api_scan._import_end(text, third, text.index("\n", third)) == len(text)  # never closed: to the end
 
 
 def _tree_files():
