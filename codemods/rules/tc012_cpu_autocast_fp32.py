@@ -8,8 +8,9 @@ builds the native context wherever the runtime accepts the dtype; where CPU auto
 uses a disabled autocast (float32 ops: the same result for float32; for float16 it first gives the
 warning torch's own ``autocast`` gives when it disables itself for an unsupported CPU dtype).
 
-``torch.cpu.amp.autocast(dtype=...)`` (keyword arguments only) goes to the same helper with
-``"cpu"`` first. Left native: a visibly bfloat16 dtype, no dtype (CPU defaults to bfloat16), and a
+``torch.cpu.amp.autocast(dtype=...)`` goes to the same helper with ``"cpu"`` first; its
+positional arguments (enabled, dtype, cache_enabled) become keywords, since the helper takes
+``torch.autocast``'s order. Left native: a visibly bfloat16 dtype, no dtype (CPU defaults to bfloat16), and a
 device type that is a literal other than ``"cpu"``.
 """
 from __future__ import annotations
@@ -19,8 +20,9 @@ from ..engine.libcst_command import command_getattr
 
 AUTOCASTS = ("torch.autocast", "torch.amp.autocast")
 # torch.autocast("cpu", ...) under another name, without device_type: sent to the helper with "cpu"
-# prepended where every argument is a keyword (its positional order, enabled first, differs).
+# prepended (its positional order, enabled first, differs: those become keywords).
 CPU_AUTOCAST = "torch.cpu.amp.autocast"
+CPU_AUTOCAST_ORDER = ("enabled", "dtype", "cache_enabled")  # its positional parameters
 BFLOAT16 = ("torch.bfloat16",)
 
 
@@ -63,19 +65,22 @@ class Transformer(RuleTransformer):
     def _cpu_autocast(self, original, updated):
         if any(a.star for a in original.args):
             return updated  # **kwargs: what it passes cannot be read
+        positional = [a for a in original.args if a.keyword is None]
+        if len(positional) > len(CPU_AUTOCAST_ORDER):
+            return updated  # more than it takes: a TypeError on every torch, not ours to rewrite
         dtype = _arg(original, 1, "dtype")  # (enabled, dtype, cache_enabled)
-        if dtype is not None and any(a.keyword is None for a in original.args):
-            if self.ctx.index.resolve(dtype) not in BFLOAT16:
-                self.report(original, "unhandled", "torch.cpu.amp.autocast with positional arguments and a dtype "
-                            "CPU autocast may refuse: pass them by keyword so it can go to _torch_compat.autocast")
-            return updated
         if dtype is None or self.ctx.index.resolve(dtype) in BFLOAT16:
             return updated  # bfloat16, the default: every torch takes it
         shown = cst.Module(body=[]).code_for_node(dtype)
         if not self.report(original, "patched", f"torch.cpu.amp.autocast dtype `{shown}` -> _torch_compat.autocast(\"cpu\", ...)"):
             return updated
+        # The helper takes torch.autocast's order (device_type, dtype, enabled, ...): positional
+        # arguments of this spelling become keywords, in the order written.
+        args = [a.with_changes(keyword=cst.Name(CPU_AUTOCAST_ORDER[i]), equal=cst.AssignEqual(
+                    whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+                if i < len(positional) else a for i, a in enumerate(updated.args)]
         cpu = cst.Arg(cst.SimpleString('"cpu"'))
-        return updated.with_changes(func=self.ctx.compat_attr("autocast"), args=[cpu] + list(updated.args))
+        return updated.with_changes(func=self.ctx.compat_attr("autocast"), args=[cpu] + args)
 
 
 RULE = Rule(
@@ -93,7 +98,8 @@ RULE = Rule(
     shapes=(
         "torch.autocast(device_type=..., dtype=torch.float32) / torch.float / torch.amp.autocast / from-imported autocast",
         'torch.autocast("cpu", dtype=torch.float16) / torch.half, dtype positional or by keyword',
-        'torch.cpu.amp.autocast(dtype=torch.float16, ...) (keywords only) -> _torch_compat.autocast("cpu", ...)',
+        'torch.cpu.amp.autocast(dtype=torch.float16, ...) -> _torch_compat.autocast("cpu", ...); positional '
+        '(enabled, dtype, cache_enabled) become keywords',
         "torch.autocast(device.type, dtype=amp_dtype)  (a dtype chosen at run time: name, attribute, conditional)",
         'left alone: dtype=torch.bfloat16, no dtype, a literal non-CPU device ("cuda"), **kwargs',
     ),

@@ -72,3 +72,24 @@ def test_native_float16_cpu_raises_on_2_0():
         with pytest.raises(RuntimeError, match="AutocastCPU only support Bfloat16"):
             with torch.autocast("cpu", dtype=torch.float16):
                 pass
+
+
+@pytest.mark.parametrize("positional", [(True, torch.float16), (False, torch.float32, True), (True, torch.float32, False)])
+def test_cpu_amp_positional_arguments_as_tc012_rewrites_them(positional):
+    """``torch.cpu.amp.autocast(enabled, dtype, cache_enabled)`` -> ``tc.autocast("cpu", enabled=, dtype=, ...)``:
+    the same context wherever native takes the dtype, and it runs where native raises."""
+    keywords = dict(zip(("enabled", "dtype", "cache_enabled"), positional))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with tc.autocast("cpu", **keywords):
+            out = A @ A
+            ours_enabled = torch.is_autocast_cpu_enabled()
+        try:
+            with torch.cpu.amp.autocast(*positional):
+                want = A @ A
+                native_enabled = torch.is_autocast_cpu_enabled()
+        except RuntimeError as exc:
+            assert "AutocastCPU only support Bfloat16" in str(exc) and _native_refuses(keywords["dtype"])
+            assert out.dtype == torch.float32 and not ours_enabled  # disabled instead of raising
+            return
+    assert out.dtype == want.dtype and torch.equal(out, want) and ours_enabled == native_enabled
