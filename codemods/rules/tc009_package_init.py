@@ -6,7 +6,8 @@ that module is missing; any other import error inside it still raises.
 
 Forks import it indirectly too: ``importlib.import_module("pkg.init")`` (or under an alias, or
 relative: ``import_module(".init", __name__)``, ``import_module(f"{__name__}.init")``) and
-``__import__("pkg.init")``, and ``from . import init``. Those statements are guarded the same way
+``__import__("pkg.init")`` (relative too: ``__import__("init", globals(), locals(), [], 1)``),
+and ``from . import init``. Those statements are guarded the same way
 (a from-import by asking ``importlib.util.find_spec`` whether the submodule exists at all); where the name is built from
 ``__name__`` the guard compares against the same expression, so a vendored copy (another package
 name at run time) is tolerated for its own ``init`` only. These spellings count only under an
@@ -38,6 +39,30 @@ def _string(node) -> Optional[str]:
         value = node.evaluated_value
         return value if isinstance(value, str) else None  # always a str: bytes literals have a b prefix
     return None
+
+
+def _argument(call, position: int, keyword: str):
+    """The argument a call passes for ``keyword`` (by name, or at ``position``), else None."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    return positional[position].value if len(positional) > position else None
+
+
+def _relative_dunder_import(call, level) -> Optional[Tuple[str, str]]:
+    """``__import__("init", globals(), locals(), [], 1)``: the package's own submodule, relative to
+    the ``globals()`` it is given (in an ``__init__`` module, ``__name__`` is the package). Deeper
+    levels, or a namespace other than ``globals()``, are not followed. ``__import__("", globals(),
+    fromlist=["init"], level=1)`` needs nothing: a missing name of a fromlist is skipped, not raised."""
+    space = _argument(call, 1, "globals")
+    if not (isinstance(level, cst.Integer) and level.value == "1" and isinstance(space, cst.Call)
+            and _is_name(space.func, "globals") and not space.args):
+        return None
+    name = _string(call.args[0].value)
+    if not name or name.startswith("."):
+        return None
+    return name, f'__name__ + ".{name}"'
 
 
 def _dunder_relative(node) -> Optional[str]:
@@ -103,7 +128,10 @@ class Transformer(RuleTransformer):
         if self.ctx.index.resolve(func) == IMPORT_MODULE:
             package = next((a.value for a in call.args[1:] if a.keyword is None or a.keyword.value == "package"), None)
         elif _is_name(func, "__import__") and "__import__" not in self.ctx.index.aliases:
-            package = None  # __import__ takes no package: a relative name needs level=, not handled
+            level = _argument(call, 4, "level")
+            if level is not None and not (isinstance(level, cst.Integer) and level.value == "0"):
+                return _relative_dunder_import(call, level)
+            package = None  # __import__ takes no package: a relative name needs level=
         else:
             return None
         first = call.args[0].value
@@ -217,10 +245,12 @@ RULE = Rule(
         'import_module(".sub", __name__) / import_module(".sub", package=__package__)',
         'import_module(f"{__name__}.sub") / import_module(__name__ + ".sub")',
         '__import__("pkg.sub")',
+        '__import__("sub", globals(), locals(), [], 1) / level=1 by keyword',
         "x = <any of the calls above>",
         "from . import sub / from pkg import sub [as name]",
         "the spellings other than `import pkg.sub` only inside an `if` that reads an environment variable",
-        "left alone: already inside try, or the submodule is shipped",
+        "left alone: already inside try, or the submodule is shipped; __import__ with level 2 or more, "
+        "without globals(), or with the name in its fromlist (a missing one is skipped, not raised)",
     ),
 )
 Transformer.rule = RULE

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tc009_package_init"
-CASES = ["import_module", "dunder_import", "from_import"]
+CASES = ["import_module", "dunder_import", "dunder_import_level", "from_import"]
 
 
 def _load(tmp_path, case, init_text=None, package="sam3d_objects"):
