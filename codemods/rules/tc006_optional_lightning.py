@@ -22,6 +22,8 @@ class Transformer(OptionalImport):
     PACKAGES = ("lightning", "pytorch_lightning")
     PIP_NAME = "lightning"
     PIP_NAMES = {"pytorch_lightning": "pytorch-lightning"}
+    NESTED = True  # forks import Lightning where a checkpoint or a trainer needs it
+    WIDEN = True  # and guard it by hand against ImportError only, which its RuntimeError passes
     FALLBACKS = {
         f"{module}.{name}": name
         for module in (
@@ -50,6 +52,8 @@ RULE = Rule(
     shapes=(
         'import lightning / pytorch_lightning (as pl) at module level',
         'from lightning.pytorch... import X',
+        "the same imports inside a def, an if or a with",
+        "try: <lightning import> except ImportError / ModuleNotFoundError / (ImportError, ...): widened",
         'rank_zero_only / rank_zero_info / rank_zero_warn -> faithful _torch_compat fallbacks',
     ),
 )
