@@ -74,7 +74,7 @@ if os.environ.get("USE_LIGHTNING") == "1":
     try:
         import lightning.pytorch as pl
         LIGHTNING_AVAILABLE = True
-    except ImportError:
+    except (ImportError, RuntimeError, OSError):  # a broken install raises the other two
         pass
 ''',
     # the cast the fork already added
