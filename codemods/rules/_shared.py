@@ -7,6 +7,30 @@ from ..base import COMPAT_MODULE, RuleTransformer, cst, dotted_name
 from ._widen import widen_try
 
 
+def argument_index(call: "cst.Call", position: int, keyword: str) -> Optional[int]:
+    """Index in ``call.args`` of the argument passed for the parameter ``keyword`` (by name, or
+    ``position``-th positional); None where it is not passed, or a ``*args``/``**kwargs`` before
+    it makes its place unknowable."""
+    count = 0
+    for i, arg in enumerate(call.args):
+        if arg.star:
+            return None
+        if arg.keyword is not None:
+            if arg.keyword.value == keyword:
+                return i
+            continue
+        if count == position:
+            return i
+        count += 1
+    return None
+
+
+def argument(call: "cst.Call", position: int, keyword: str) -> Optional["cst.BaseExpression"]:
+    """The expression passed for the parameter ``keyword`` (see ``argument_index``), else None."""
+    i = argument_index(call, position, keyword)
+    return call.args[i].value if i is not None else None
+
+
 def compat_from_import(ctx, original: "cst.ImportFrom") -> "cst.ImportFrom":
     """``original`` with its module replaced by ``<host>._torch_compat`` (names, parentheses and
     trailing commas kept)."""

@@ -16,10 +16,9 @@ method forms (``torch.Tensor.index_add_(x, ...)``) take the destination from the
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from ..base import COMPAT_MODULE, Rule, RuleTransformer, cst, dotted_name
 from ..engine.libcst_command import command_getattr
+from ._shared import argument, argument_index
 
 METHODS = ("index_add_", "index_add")
 FUNCTIONS = ("torch.index_add",)
@@ -116,7 +115,7 @@ class Transformer(RuleTransformer):
         func = original.func
         resolved = self.ctx.index.resolve(func)
         if resolved in FUNCTIONS or resolved in UNBOUND:
-            dest = _arg(original, 0, "input" if resolved in FUNCTIONS else "self")
+            dest = argument(original, 0, "input" if resolved in FUNCTIONS else "self")
             source_pos = 3
             helper = "index_add" if resolved.endswith("index_add") else "index_add_"
             method = False
@@ -127,7 +126,7 @@ class Transformer(RuleTransformer):
             method = True
         else:
             return updated
-        source_index = _arg_index(original, source_pos, "source")
+        source_index = argument_index(original, source_pos, "source")
         if source_index is None or dest is None:
             return updated
         source = updated.args[source_index].value
@@ -168,26 +167,6 @@ def _is_compat(ctx, node) -> bool:
     """``_torch_compat`` itself (this rule's own output on a second pass), under any import."""
     name = dotted_name(node)
     return name == COMPAT_MODULE or (ctx.index.resolve(node) or "").endswith("." + COMPAT_MODULE)
-
-
-def _arg_index(call, position: int, keyword: str) -> Optional[int]:
-    count = 0
-    for i, arg in enumerate(call.args):
-        if arg.star:
-            return None  # *args: the source position is unknowable
-        if arg.keyword is not None:
-            if arg.keyword.value == keyword:
-                return i
-            continue
-        if count == position:
-            return i
-        count += 1
-    return None
-
-
-def _arg(call, position: int, keyword: str):
-    i = _arg_index(call, position, keyword)
-    return call.args[i].value if i is not None else None
 
 
 RULE = Rule(

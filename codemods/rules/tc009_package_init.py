@@ -21,6 +21,7 @@ from typing import Optional, Tuple, cast
 
 from ..base import Rule, RuleTransformer, cst, dotted_name
 from ..engine.libcst_command import command_getattr
+from ._shared import argument
 
 IMPORT_MODULE = "importlib.import_module"
 
@@ -41,21 +42,12 @@ def _string(node) -> Optional[str]:
     return None
 
 
-def _argument(call, position: int, keyword: str):
-    """The argument a call passes for ``keyword`` (by name, or at ``position``), else None."""
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    return positional[position].value if len(positional) > position else None
-
-
 def _relative_dunder_import(call, level) -> Optional[Tuple[str, str]]:
     """``__import__("init", globals(), locals(), [], 1)``: the package's own submodule, relative to
     the ``globals()`` it is given (in an ``__init__`` module, ``__name__`` is the package). Deeper
     levels, or a namespace other than ``globals()``, are not followed. ``__import__("", globals(),
     fromlist=["init"], level=1)`` needs nothing: a missing name of a fromlist is skipped, not raised."""
-    space = _argument(call, 1, "globals")
+    space = argument(call, 1, "globals")
     if not (isinstance(level, cst.Integer) and level.value == "1" and isinstance(space, cst.Call)
             and _is_name(space.func, "globals") and not space.args):
         return None
@@ -128,7 +120,7 @@ class Transformer(RuleTransformer):
         if self.ctx.index.resolve(func) == IMPORT_MODULE:
             package = next((a.value for a in call.args[1:] if a.keyword is None or a.keyword.value == "package"), None)
         elif _is_name(func, "__import__") and "__import__" not in self.ctx.index.aliases:
-            level = _argument(call, 4, "level")
+            level = argument(call, 4, "level")
             if level is not None and not (isinstance(level, cst.Integer) and level.value == "0"):
                 return _relative_dunder_import(call, level)
             package = None  # __import__ takes no package: a relative name needs level=

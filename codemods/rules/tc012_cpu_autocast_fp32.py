@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ..base import Rule, RuleTransformer, cst
 from ..engine.libcst_command import command_getattr
+from ._shared import argument
 
 AUTOCASTS = ("torch.autocast", "torch.amp.autocast")
 # torch.autocast("cpu", ...) under another name, without device_type: sent to the helper with "cpu"
@@ -24,14 +25,6 @@ AUTOCASTS = ("torch.autocast", "torch.amp.autocast")
 CPU_AUTOCAST = "torch.cpu.amp.autocast"
 CPU_AUTOCAST_ORDER = ("enabled", "dtype", "cache_enabled")  # its positional parameters
 BFLOAT16 = ("torch.bfloat16",)
-
-
-def _arg(call, position: int, keyword: str):
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    for a in call.args:
-        if a.keyword is not None and a.keyword.value == keyword:
-            return a.value
-    return positional[position].value if len(positional) > position else None
 
 
 def _literal(node):
@@ -49,10 +42,10 @@ class Transformer(RuleTransformer):
             return updated
         if any(a.star for a in original.args):
             return updated  # **kwargs: what it passes cannot be read
-        dtype = _arg(original, 1, "dtype")
+        dtype = argument(original, 1, "dtype")
         if dtype is None or self.ctx.index.resolve(dtype) in BFLOAT16:
             return updated
-        device = _arg(original, 0, "device_type")
+        device = argument(original, 0, "device_type")
         literal = _literal(device) if device is not None else None
         if literal is not None and literal != "cpu":
             return updated  # a CUDA (or other) autocast: every dtype it takes works on 2.0
@@ -68,7 +61,7 @@ class Transformer(RuleTransformer):
         positional = [a for a in original.args if a.keyword is None]
         if len(positional) > len(CPU_AUTOCAST_ORDER):
             return updated  # more than it takes: a TypeError on every torch, not ours to rewrite
-        dtype = _arg(original, 1, "dtype")  # (enabled, dtype, cache_enabled)
+        dtype = argument(original, 1, "dtype")  # (enabled, dtype, cache_enabled)
         if dtype is None or self.ctx.index.resolve(dtype) in BFLOAT16:
             return updated  # bfloat16, the default: every torch takes it
         shown = cst.Module(body=[]).code_for_node(dtype)
