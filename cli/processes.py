@@ -151,12 +151,9 @@ def stale_processes(paths: Sequence[str], before: Optional[float] = None,
 
 def stale_lines(paths: Sequence[str], running_before: Optional[Set[object]]) -> List[str]:
     """The warning, one line per process; [] when there is none (or psutil is missing)."""
-    if running_before is None:
+    if running_before is None:  # running_table() found no psutil
         return ["sam3d-codemod: note: cannot list running processes (psutil is not installed)"]
-    try:
-        stale = stale_processes(paths, running_before=running_before)
-    except ImportError:
-        return ["sam3d-codemod: note: cannot list running processes (psutil is not installed)"]
+    stale = stale_processes(paths, running_before=running_before)
     if not stale:
         return []
     what = "1 running process loaded" if len(stale) == 1 else f"{len(stale)} running processes loaded"
