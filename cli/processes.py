@@ -25,6 +25,7 @@ from typing import List, Optional, Sequence, Set
 from .escape import shown
 
 MAX_SHOWN_CMDLINE = 200
+TOOL_SCRIPTS = ("sam3d-codemod", "sam3d-codemod.exe")
 
 
 @dataclass
@@ -60,8 +61,18 @@ def _module_arg(cmdline: List[str]) -> Optional[str]:
     return None
 
 
+def _is_this_tool(cmdline: List[str]) -> bool:
+    """Another run of this tool: its console script, or ``-m sam3d_codemod...``. Only those two
+    are matched: an interpreter that merely lives under a folder named for the tool (its default
+    cache holds a virtual environment) runs other programs too."""
+    module = _module_arg(cmdline)
+    if module is not None and module.split(".")[0] == "sam3d_codemod":
+        return True
+    return any(os.path.basename(arg) in TOOL_SCRIPTS for arg in cmdline[:2])
+
+
 def _loads_from(cmdline: List[str], cwd: Optional[str], pythonpath: str, trees: Sequence[str]) -> bool:
-    if any("sam3d-codemod" in arg or "sam3d_codemod" in arg for arg in cmdline[:3]):
+    if _is_this_tool(cmdline):
         return False  # another run of this tool reads the tree, it does not run it
     for arg in cmdline[1:]:
         if arg.startswith("-") or not arg.endswith(".py"):

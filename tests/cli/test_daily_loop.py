@@ -185,6 +185,37 @@ def test_stale_processes_do_not_depend_on_the_wall_clock(tmp_path, skew):
     assert json.loads(state.stdout)["processes"] == [], state.stdout
 
 
+def test_an_interpreter_under_a_folder_named_for_the_tool_is_still_named(tmp_path):
+    """The tool's default cache, ~/.cache/sam3d-codemod, holds a virtual environment whose python
+    runs the user's apps too; only the tool's own script or ``-m sam3d_codemod`` marks a run of it."""
+    tree = _package_tree(tmp_path)
+    bin_dir = tmp_path / ".cache" / "sam3d-codemod" / "dev" / "bin"
+    bin_dir.mkdir(parents=True)
+    python = bin_dir / "python"
+    python.symlink_to(sys.executable)
+    web = _start([str(python), "web_app.py"], cwd=tree)
+    try:
+        applied = cli("apply", tree, "--no-cache")
+    finally:
+        web.kill()
+        web.wait()
+    named = {int(line.split()[1].rstrip(",")) for line in applied.stderr.splitlines() if line.startswith("  pid ")}
+    assert named == {web.pid}, applied.stderr
+
+
+@pytest.mark.parametrize("cmdline, is_tool", [
+    (["/venv/bin/python", "/venv/bin/sam3d-codemod", "check", "."], True),
+    (["/venv/bin/python", "-m", "sam3d_codemod.cli.main", "apply", "."], True),
+    (["/venv/bin/python", "-msam3d_codemod", "apply", "."], True),
+    (["/home/u/.cache/sam3d-codemod/dev/bin/python", "web_app.py"], False),
+    (["/opt/sam3d_codemod_env/bin/python", "-m", "app"], False),
+])
+def test_only_the_tools_own_runs_are_left_out(cmdline, is_tool):
+    from sam3d_codemod.cli.processes import _is_this_tool
+
+    assert _is_this_tool(cmdline) is is_tool
+
+
 def test_status_shows_the_tree_at_a_glance(tmp_path):
     tree = _package_tree(tmp_path)
     git(tree, "init", "-q")
