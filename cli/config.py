@@ -10,8 +10,8 @@ Trust boundary: a section inside the tree being checked is upstream's, untrusted
 outside it is used, and the tree's may only add checks (cli/config_trust.py). Every file is read
 within size and depth bounds (cli/bounded.py).
 
-Values are typed: lists must be TOML arrays of strings, numbers TOML integers, ``target-torch`` a
-string (a TOML float ``2.10`` would read as 2.1). Each value then goes through the click type of
+Values are typed: lists must be TOML arrays of strings, numbers TOML integers, ``target-torch`` and
+``target-cuda`` strings (a TOML float ``2.10`` would read as 2.1). Each value then goes through the click type of
 the option it stands for, so the config and the command line accept exactly the same values.
 
 Precedence: an option given on the command line replaces the config's value for that key;
@@ -35,7 +35,7 @@ SECTION = "sam3d-codemod"
 OLDEST_TORCH, NEWEST_TORCH = (2, 0), (2, 13)
 LIST_KEYS = ("select", "ignore", "exclude", "extend-exclude")
 INT_KEYS = ("jobs", "max-file-size")
-STR_KEYS = ("target-torch",)
+STR_KEYS = ("target-torch", "target-cuda")
 KEYS = LIST_KEYS + INT_KEYS + STR_KEYS
 
 
@@ -87,6 +87,22 @@ class TorchVersion(click.ParamType):
 
 
 TORCH_VERSION = TorchVersion()
+
+
+class CudaVersion(click.ParamType):
+    """A CUDA release as ``"X.Y"`` (the form the pin table uses); whether the table has it for the
+    target torch is decided once both are known (``Run.options``)."""
+
+    name = "X.Y"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip()
+        if isinstance(value, (float, int)) and not isinstance(value, bool) or not re.fullmatch(r"\d{1,2}\.\d{1,2}", text):
+            self.fail(f"{value!r} is not a CUDA release written as a string X.Y (e.g. \"11.8\")", param, ctx)
+        return text
+
+
+CUDA_VERSION = CudaVersion()
 
 
 # ---------------------------------------------------------------- discovery
@@ -184,12 +200,13 @@ def validate(path: Path, section: dict) -> Dict[str, Any]:
         elif key in INT_KEYS:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{where}: expected an integer, got {_toml_type(value)}")
-        elif key == "target-torch":
+        elif key in STR_KEYS:
+            example = "2.0" if key == "target-torch" else "11.8"
             if isinstance(value, float):
                 raise ConfigError(f"{where}: {value!r} is a TOML float; quote it, e.g. {key} = \"{value}\" "
                                   "(unquoted 2.10 reads as 2.1)")
             if not isinstance(value, str):
-                raise ConfigError(f"{where}: expected a string such as \"2.0\", got {_toml_type(value)}")
+                raise ConfigError(f"{where}: expected a string such as \"{example}\", got {_toml_type(value)}")
         out[key] = value
     return out
 

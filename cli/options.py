@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import click
 
-from .config import TORCH_VERSION
+from .config import CUDA_VERSION, TORCH_VERSION
 from .escape import shown
 from .exits import EXIT_ERROR
 
@@ -56,7 +56,7 @@ def common_options(fn):
         click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip; replaces the config's ignore."),
         click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True,
                      help="Oldest torch to support (2.0 to 2.13); rules fixed at or before it are off."),
-        click.option("--target-cuda", default=None, metavar="X.Y",
+        click.option("--target-cuda", type=CUDA_VERSION, default=None,
                      help="CUDA of the target environment, for the requirement pins (TP rules). "
                           "[default: the pin table's, 11.8 for torch 2.0]"),
         click.option("--output-format", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
@@ -99,6 +99,19 @@ def use_color(choice: str, stream) -> bool:
     return bool(isatty and isatty())
 
 
+def _check_cuda(torch_line: str, cuda: str) -> None:
+    """A CUDA asked for by name that the pin table lacks for the target torch is an error: the pins
+    would otherwise go unchecked with only a note. A torch line without a table keeps its note."""
+    from ..codemods.pins.table import TableError, load_target, targets
+
+    if torch_line not in targets():
+        return
+    try:
+        load_target(torch_line, cuda)
+    except TableError as exc:
+        _error(f"--target-cuda {cuda}: {exc}")
+
+
 class Run:
     """One command's resolved settings: the command line over the config."""
 
@@ -137,6 +150,8 @@ class Run:
         from .settings import Options
 
         p = self.params
+        if p.get("target_cuda"):
+            _check_cuda(p["target_torch"], p["target_cuda"])
         cpus = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
         return Options(
             select=split_codes(p["select"]),

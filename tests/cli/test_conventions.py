@@ -88,6 +88,8 @@ def test_config_option_and_isolated(sample, tmp_path):
     ('exclude = "pkg/a.py"', "exclude: expected an array of strings"),
     ("target-torch = 2.10", 'target-torch: 2.1 is a TOML float; quote it'),
     ('target-torch = "1.9"', "the supported torch releases are 2.0 to 2.13"),
+    ("target-cuda = 11.8", 'target-cuda: 11.8 is a TOML float; quote it, e.g. target-cuda = "11.8"'),
+    ('target-cuda = "eleven"', "target-cuda: 'eleven' is not a CUDA release written as a string X.Y"),
     ("max-file-size = true", "max-file-size: expected an integer, got a boolean"),
     ("bogus = 1", "unknown [tool.sam3d-codemod] keys: bogus"),
 ])

@@ -226,3 +226,23 @@ def test_pin_files_through_a_symlinked_folder_are_never_read_or_written(tree, tm
     assert victim.read_text() == "torchaudio==2.5.1+cu121\n"
     code, out = invoke("check", tree, "--select", "TP", "--output-format", "json", "--no-cache")
     assert "extra.txt" not in out
+
+
+def test_target_cuda_from_the_config_and_the_command_line(tree, tmp_path):
+    """`target-cuda` is a config key like `target-torch`; a CUDA the pin table lacks for the target
+    torch is a one-line error, not pin files left unchecked behind a note."""
+    config = tmp_path / "own.toml"
+    default_code, default_out = invoke("check", tree, "--no-cache", "--isolated")
+    config.write_text('[tool.sam3d-codemod]\ntarget-cuda = "11.8"\n')
+    code, out = invoke("check", tree, "--no-cache", "--config", config)
+    assert (code, out) == (default_code, default_out) and default_code == 1 and "TP002" in out
+    config.write_text('[tool.sam3d-codemod]\ntarget-cuda = "12.1"\n')
+    code, out = invoke("check", tree, "--no-cache", "--config", config)
+    assert code == 2 and out == ("sam3d-codemod: error: --target-cuda 12.1: no pin table for CUDA 12.1 with torch 2.0 "
+                                 "(the table has: 11.8)\n"), out
+    code, out = invoke("check", tree, "--no-cache", "--config", config, "--target-cuda", "11.8")  # the command line wins
+    assert (code, out) == (default_code, default_out)
+    code, out = invoke("check", tree, "--no-cache", "--isolated", "--target-cuda", "cu118")
+    assert code == 2 and out.count("\n") == 1 and "'cu118' is not a CUDA release written as a string X.Y" in out
+    code, out = invoke("check", tree, "--no-cache", "--isolated", "--target-cuda", "12.1", "--target-torch", "2.4")
+    assert code == 1 and "no pin table for torch 2.4" in out  # no table for that torch at all: the note, as before

@@ -37,7 +37,8 @@ def _lock(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("key", ['ignore = ["TC100"]', 'select = ["TC001"]', 'exclude = ["pkg/"]',
-                                 'extend-exclude = ["pkg/m.py"]', 'target-torch = "2.13"'])
+                                 'extend-exclude = ["pkg/m.py"]', 'target-torch = "2.13"',
+                                 'target-cuda = "12.1"'])
 def test_tree_config_cannot_switch_the_gate_off(tmp_path, key):
     tree = consumer_with_tree(tmp_path, f"[tool.sam3d-codemod]\n{key}\n")
     code, out = invoke("check", tree, "--lock", _lock(tmp_path), "--no-cache")
