@@ -3,7 +3,8 @@
 The lock is an ``flock`` on ``<root>/.sam3d-codemod-apply.lock`` (which holds the owner's pid, for
 the message). The kernel drops an ``flock`` when its process dies, however it dies, so a lock
 file left behind by a killed run (SIGKILL, power loss) is stale by construction and the next run
-takes it over.
+takes it over. A file under that name holding anything but a pid (the tree's own, untrusted) is
+refused, never truncated or removed.
 
 Nested roots: ``apply T`` and ``apply T/sub`` must not both run. After taking its own lock, a run
 probes (with a non-blocking shared ``flock``, never creating a file) the lock files of the
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover (Windows)
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = ".sam3d-codemod-apply.lock"
+MAX_LOCK_BYTES = 32
 _NO_PROBE = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".sam3d-codemod-cache", ".venv", "venv", ".tox",
              ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
@@ -43,6 +45,21 @@ def _read_pid(fd: int) -> str:
     except OSError:
         return "unknown"
     return text if text.isdigit() else "unknown"
+
+
+def _is_lock_file(fd: int) -> bool:
+    """Whether the open file is one this tool writes (a regular file holding a pid or nothing,
+    what a killed run leaves). The tree is untrusted: a file of its own under the lock's name,
+    or a FIFO, is never truncated or removed."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_LOCK_BYTES:
+        return False
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, MAX_LOCK_BYTES + 1)
+    except OSError:
+        return False
+    return text.strip().isdigit() or not text.strip()
 
 
 def _busy(root: Path, lock: Path, pid: str) -> TreeLocked:
@@ -94,9 +111,14 @@ class TreeLock:
             return self._acquire_exclusive(root, lock)
         for _ in range(50):
             try:
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o644)
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_CLOEXEC", 0), 0o644)
             except OSError as exc:
                 raise TreeLocked(f"{root}: cannot create lock file {lock}: {exc.strerror or exc}") from None
+            if not _is_lock_file(fd):
+                os.close(fd)
+                raise TreeLocked(f"{root}: {lock} is not a sam3d-codemod lock file (a lock holds only a pid); "
+                                 "it was left as it is: move it away, then run again") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -100,7 +100,7 @@ def test_stale_lock_from_dead_pid_is_taken_over(tmp_path):
     assert not (root / LOCK_NAME).exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage", b"999999999\n", str(os.getpid()).encode()])
+@pytest.mark.parametrize("content", [b"", b"12", b"999999999\n", str(os.getpid()).encode()])
 def test_lock_file_without_a_holder_is_taken_over(tmp_path, content):
     """Left behind by SIGKILL or a crash (any content, even a live pid): no process holds its flock."""
     root = _tree(tmp_path)
@@ -108,6 +108,25 @@ def test_lock_file_without_a_holder_is_taken_over(tmp_path, content):
     code, out = invoke("apply", root, "-q")
     assert code == 0, out
     assert not (root / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"my notes\n", b"1" * 100])
+def test_a_file_of_the_tree_under_the_lock_name_is_left_alone(tmp_path, content):
+    """The tree is untrusted: a committed file named like the lock is refused, not truncated or removed."""
+    root = _tree(tmp_path)
+    (root / LOCK_NAME).write_bytes(content)
+    r = cli("apply", root)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.count("\n") == 1 and "is not a sam3d-codemod lock file" in err, err
+    assert (root / LOCK_NAME).read_bytes() == content and (root / "m000.py").read_text() == PATCHABLE
+
+
+def test_a_fifo_under_the_lock_name_neither_blocks_nor_goes(tmp_path):
+    root = _tree(tmp_path)
+    os.mkfifo(root / LOCK_NAME)
+    r = cli("apply", root, timeout=60)
+    assert r.returncode == 2 and "is not a sam3d-codemod lock file" in r.stderr.decode()
+    assert (root / LOCK_NAME).is_fifo() and (root / "m000.py").read_text() == PATCHABLE
 
 
 def test_killed_holder_lock_is_taken_over(tmp_path):
