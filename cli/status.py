@@ -161,32 +161,57 @@ def default_lock() -> Optional[str]:
     return "sam3d-codemod.lock" if os.path.isfile("sam3d-codemod.lock") else None
 
 
+def _check_settings(path: str, passed: List[str]):
+    """The settings ``check PATH`` would resolve with the same options: the same config discovery,
+    trust rules and precedence, so that status and check agree on what is pending."""
+    import click
+
+    from .options import Run, common_options
+
+    @click.command(name="status")
+    @common_options
+    def settings(ctx, **_):
+        return Run(ctx, "status").options()
+
+    return settings.main([path, *passed], standalone_mode=False)
+
+
 def command():
     """The click command (registered by cli/main.py)."""
     import click
 
-    from .config import TORCH_VERSION
+    from .config import CUDA_VERSION, TORCH_VERSION
 
     @click.command(name="status")
     @click.argument("path", type=click.Path(exists=True, file_okay=False))
     @click.option("--lock", "lock_file", type=click.Path(dir_okay=False), default=None,
                   help="Lock to compare with. [default: ./sam3d-codemod.lock when there is one]")
-    @click.option("--target-torch", type=TORCH_VERSION, default="2.0", show_default=True, help="As for check.")
+    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="As for check.")
+    @click.option("--isolated", is_flag=True, help="As for check.")
+    @click.option("--select", multiple=True, help="As for check.")
+    @click.option("--ignore", multiple=True, help="As for check.")
+    @click.option("--target-torch", type=TORCH_VERSION, default=None, help="As for check. [default: the config's, or 2.0]")
+    @click.option("--target-cuda", type=CUDA_VERSION, default=None, help="As for check.")
     @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-    def status(path, lock_file, target_torch, output_format):
+    def status(path, lock_file, config_file, isolated, select, ignore, target_torch, target_cuda, output_format):
         """The tree's state at a glance: upstream commit, patched or not (helper version current?),
         files edited since apply, pending rewrites, drift against the lock, processes running older code.
+        Pending work is what `check` with the same options and configuration would report.
 
         Exit 1 when something wants action, 0 when nothing does, 2 on errors."""
         import sys
 
         from .lockfile import read_lock
-        from .settings import Options, UsageError
+        from .settings import UsageError
 
+        passed = (["--config", config_file] if config_file else []) + (["--isolated"] if isolated else [])
+        passed += [a for code in select for a in ("--select", code)] + [a for code in ignore for a in ("--ignore", code)]
+        passed += (["--target-torch", target_torch] if target_torch else []) + (["--target-cuda", target_cuda] if target_cuda else [])
+        options = _check_settings(path, passed)
         lock_file = lock_file or default_lock()
         try:
             lock = read_lock(lock_file) if lock_file else None
-            state = gather(Path(path), Options(target=target_torch, jobs=os.cpu_count() or 1), lock)
+            state = gather(Path(path), options, lock)
         except (ValueError, UsageError) as exc:
             click.echo(f"sam3d-codemod: error: {shown(exc)}", err=True)
             sys.exit(EXIT_ERROR)

@@ -243,6 +243,28 @@ def test_status_shows_the_tree_at_a_glance(tmp_path):
     assert data["processes"] == [] and state.returncode == 1  # started after apply: it runs the new code
 
 
+@pytest.mark.parametrize("options", [[], ["--isolated"], ["--select", "TC007"], ["--ignore", "TC100"],
+                                     ["--config", "OTHER"], ["--target-torch", "2.13"]])
+def test_status_reports_what_check_would_with_the_same_options(tmp_path, options):
+    """status resolves its settings as check does: the consumer's config, its trust rules and the
+    command line over it (the config here ignores TC007; OTHER selects only TC100)."""
+    consumer = tmp_path / "consumer"
+    tree = consumer / "tree"
+    tree.mkdir(parents=True)
+    (tree / "m.py").write_text(PATCHABLE)
+    (consumer / "pyproject.toml").write_text('[tool.sam3d-codemod]\nignore = ["TC007"]\n')
+    (tmp_path / "other.toml").write_text('[tool.sam3d-codemod]\nselect = ["TC100"]\n')
+    options = [str(tmp_path / "other.toml") if o == "OTHER" else o for o in options]
+    checked = cli("check", tree, "--no-cache", "--output-format", "json", *options)
+    state = cli("status", tree, "--output-format", "json", *options)
+    pending = {s["path"] for s in json.loads(checked.stdout)["sites"] if s["status"] == "patched" and s["code"] != "TC000"}
+    assert json.loads(state.stdout)["pending_files"] == len(pending), (state.stdout, checked.stdout)
+    assert state.returncode == checked.returncode, (state.stdout, checked.stdout)
+    expected = {(): 0, ("--isolated",): 1, ("--select", "TC007"): 0, ("--ignore", "TC100"): 1}
+    if tuple(options) in expected:
+        assert checked.returncode == expected[tuple(options)]
+
+
 # ------------------------------------------------------------------ progress
 
 def _on_tty(args, cwd=None, env=None):
