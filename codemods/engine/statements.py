@@ -70,7 +70,7 @@ class StatementPlan:
         if len(group) == 1 and isinstance(node, DEFS) and last - first + 1 >= DESCEND_MIN_LINES:
             body_line = first_line(node.body[0])
             if not lines.span(body_line, body_line)[: node.body[0].col_offset].strip() \
-                    and not self.hot(lines.span(first, body_line - 1)):
+                    and not self.hot(lines.span(first, body_line - 1)) and not self._hot_fall_through(node.body):
                 for child in _groups(node.body):
                     self._add(child, top, nested=True)
                 return
@@ -81,6 +81,20 @@ class StatementPlan:
             if not indent:
                 raise WholeModule
         self.regions.append(_Region(first, last, group, top, indent))
+
+
+    def _hot_fall_through(self, body) -> bool:
+        """Whether a hot ``if`` in ``body`` has no ``else`` and leaves the block (return, raise,
+        continue, break): a gate rule reads the statements after it as its other branch
+        (rules/_gates.py), so the def is parsed whole."""
+        for stmt in body:
+            if isinstance(stmt, ast.If) and not stmt.orelse and isinstance(stmt.body[-1], _JUMPS) \
+                    and self.hot(self.lines.span(first_line(stmt), stmt.end_lineno or stmt.lineno)):
+                return True
+        return False
+
+
+_JUMPS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 
 
 def _prologue(region_indent: str, indent: str, newline: str) -> str:

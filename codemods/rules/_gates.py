@@ -6,6 +6,12 @@ A subclass says, per test, whether the tool knows its value after the rewrite (`
 gets ``pass``); ``G and X`` becomes ``X``; ``A if G else B`` becomes ``A`` (or ``B``). The
 statements are spliced by the enclosing block's ``leave`` (``splice`` maps the ``If`` node returned
 by ``leave_If`` to its replacement), so the walker never sees a node list where it expects a node.
+
+A fall-through gate, ``if OLD: ...; return`` (or raise, continue, break) with no ``else``, has the
+rest of its block as the branch for newer torch; the enclosing block's ``leave`` judges those
+statements and, when decided, drops the ``if``. Only indented blocks are judged this way: the
+statement path parses a def's statements apart only where no such ``if`` is hot (see
+``engine/statements.py``), so both paths see the same siblings.
 """
 from __future__ import annotations
 
@@ -66,6 +72,7 @@ class GateRule(RuleTransformer):
     def reset(self) -> None:
         self.splice: Dict[int, Tuple[cst.If, list]] = {}
         self.elifs: set = set()  # ids of If nodes that are an `elif` of another
+        self.fall_through: Dict[int, cst.If] = {}  # id(updated If) -> its original: judged by the enclosing block
 
     def is_gate(self, test) -> bool:
         """Whether ``test`` is a gate of this rule (for the reports where it cannot be resolved)."""
@@ -99,7 +106,12 @@ class GateRule(RuleTransformer):
         body_o, body_u = list(original.body.body), list(updated.body.body)
         else_o = list(original.orelse.body.body) if original.orelse is not None else []
         else_u = list(updated.orelse.body.body) if updated.orelse is not None else []
-        value = self._value(original, updated, (body_o, body_u), (else_o, else_u))
+        value = self.settled(original.test, original)
+        if value is None and original.orelse is None and ends_in_jump(body_o) and self.polarity(original.test) is False:
+            self.fall_through[id(updated)] = original  # the branch for newer torch is the rest of the block
+            return updated
+        if value is None:
+            value = self._value(original, updated, (body_o, body_u), (else_o, else_u))
         if value is None:
             return updated
         chosen = body_u if value else else_u
@@ -107,9 +119,6 @@ class GateRule(RuleTransformer):
         return updated
 
     def _value(self, original, updated, when_true, when_false):
-        value = self.settled(original.test, original)
-        if value is not None:
-            return value
         polarity = self.polarity(original.test)
         if polarity is None:
             return None
@@ -134,8 +143,37 @@ class GateRule(RuleTransformer):
             out.extend(chosen)
         return changed, out
 
+    def _judge_fall_through(self, original_body: list, updated_body: list) -> list:
+        """``updated_body`` with each decided fall-through ``if`` dropped (its comments go to the
+        next statement); an undecided one stays, reported by ``judge``."""
+        aligned = len(original_body) == len(updated_body)
+        out: list = []
+        carried: list = []  # leading lines of a dropped `if`, for the statement after it
+        for i, stmt in enumerate(updated_body):
+            gate = self.fall_through.pop(id(stmt), None)
+            if gate is not None:
+                if aligned and original_body[i] is gate and i + 1 < len(updated_body):
+                    decided = self.judge(gate.test, original_body[i + 1:], updated_body[i + 1:], gate)
+                else:  # nothing after it: the branch for newer torch is the implicit return
+                    decided = self.judge(gate.test, [], [], gate)
+                if decided is True:
+                    carried += list(stmt.leading_lines)
+                    continue
+            if carried:
+                moved = stmt.with_changes(leading_lines=carried + list(stmt.leading_lines))
+                if id(stmt) in self.splice:  # an `if` decided on its own: its splice follows it
+                    self.splice[id(moved)] = (moved, self.splice.pop(id(stmt))[1])
+                stmt, carried = moved, []
+            out.append(stmt)
+        return out
+
     def leave_IndentedBlock(self, original, updated):
-        changed, body = self._spliced(list(updated.body))
+        body = list(updated.body)
+        if self.fall_through:
+            body = self._judge_fall_through(list(original.body), body)
+            if len(body) != len(updated.body):
+                updated = updated.with_changes(body=body)
+        changed, body = self._spliced(body)
         if not changed:
             return updated
         if not body:
@@ -143,6 +181,10 @@ class GateRule(RuleTransformer):
         return updated.with_changes(body=body)
 
     def leave_Module(self, original, updated):
+        for stmt in updated.body:  # at module level a fall-through gate is not judged: reported as before
+            gate = self.fall_through.pop(id(stmt), None)
+            if gate is not None:
+                self.judge(gate.test, [], [], gate)
         changed, body = self._spliced(list(updated.body))
         return updated.with_changes(body=body) if changed else updated
 
@@ -176,6 +218,13 @@ class GateRule(RuleTransformer):
                 return updated
         chosen = updated.body if polarity else updated.orelse
         return chosen.with_changes(lpar=updated.lpar, rpar=updated.rpar) if updated.lpar else chosen
+
+
+def ends_in_jump(body: list) -> bool:
+    """Whether a block's last statement leaves it (return, raise, continue, break)."""
+    last = body[-1] if body else None
+    jumps = (cst.Return, cst.Raise, cst.Continue, cst.Break)  # (cst is imported lazily: not at module level)
+    return isinstance(last, cst.SimpleStatementLine) and bool(last.body) and isinstance(last.body[-1], jumps)
 
 
 def _polarity(test) -> bool:

@@ -178,6 +178,8 @@ RULE = Rule(
         'tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 1)',
         "module-level flags: TORCH_MAJOR, TORCH_MINOR = map(int, ...); HAS_X = TORCH_MAJOR > 2 or ...",
         "in if/else, in `A if G else B`, and as the left of `G and X`",
+        "falling through: `if OLD: ...; return` (raise, continue, break) with no else; the rest of the block is "
+        "the branch for newer torch, and the `if` goes when that is decided",
         'settled on every supported release (>= "2.0", < "2.0", >= "1.13"): the branch it picks is kept',
         "guarding only APIs the target has, or _torch_compat helpers: the newer branch is kept",
         "guarding APIs a rule routes through _torch_compat (TC003, TC004, TC005, TC020 mmap=, TC021, TC022): "

@@ -101,6 +101,10 @@ LAYOUTS = {
     + "    x = 1\n" * 12 + "    return torch.utils.checkpoint.checkpoint(g)\n",
     "repeated snippet": "import torch\nclass M:\n" + BIG_COLD
     + "    def hot(self):\n        y = torch.compile(f)\n        y = torch.compile(f)\n",
+    # a gate whose branch for newer torch is the rest of the block: the def must be parsed whole
+    "fall-through gate in a long def": "import torch\nfrom . import _torch_compat\n\ndef norm(dim):\n"
+    + "    x = 1\n" * 12 + "    if torch.__version__ < '2.4':\n        return torch.nn.LayerNorm(dim)\n"
+    "    return _torch_compat.RMSNorm(dim)\n",
 }
 
 
