@@ -121,6 +121,7 @@ RULE = Rule(
         'getattr(torch, "compiler", None) and torch.compiler.is_compiling()',
         'guards on torch.nn.attention',
         'in if/else, `A if G else B`, `G and X`',
+        'falling through: `if not hasattr(...): return ...` with no else, the rest of the block guarded',
         'left alone: a guard testing exactly what it protects; reported: one the rules cannot make true',
     ),
 )
