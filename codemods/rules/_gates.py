@@ -106,6 +106,12 @@ class GateRule(RuleTransformer):
         body_o, body_u = list(original.body.body), list(updated.body.body)
         else_o = list(original.orelse.body.body) if original.orelse is not None else []
         else_u = list(updated.orelse.body.body) if updated.orelse is not None else []
+        scoped = scope_statement(body_o + else_o)
+        if scoped is not None:
+            if self.is_gate(original.test):
+                self.report(original, "unhandled", f"`{source(strip_not(original.test))}` gates a branch holding `{scoped}`: "
+                            "dropping a branch would change the function's scope or kind, resolve it by hand")
+            return updated
         value = self.settled(original.test, original)
         if value is None and original.orelse is None and ends_in_jump(body_o) and self.polarity(original.test) is False:
             self.fall_through[id(updated)] = original  # the branch for newer torch is the rest of the block
@@ -218,6 +224,38 @@ class GateRule(RuleTransformer):
                 return updated
         chosen = updated.body if polarity else updated.orelse
         return chosen.with_changes(lpar=updated.lpar, rpar=updated.rpar) if updated.lpar else chosen
+
+
+def scope_statement(body: list) -> Optional[str]:
+    """``global``, ``nonlocal`` or ``yield`` in ``body`` outside nested defs, lambdas and classes:
+    dropping such a branch would change what the rest of the function means (a global assignment
+    turned local, a generator turned into a function)."""
+    found: List[str] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, node) -> bool:
+            return False
+
+        def visit_Lambda(self, node) -> bool:
+            return False
+
+        def visit_ClassDef(self, node) -> bool:
+            return False
+
+        def visit_Global(self, node) -> None:
+            found.append("global")
+
+        def visit_Nonlocal(self, node) -> None:
+            found.append("nonlocal")
+
+        def visit_Yield(self, node) -> None:
+            found.append("yield")
+
+    for stmt in body:
+        stmt.visit(_Find())
+        if found:
+            return found[0]
+    return None
 
 
 def ends_in_jump(body: list) -> bool:

@@ -184,7 +184,8 @@ RULE = Rule(
         "guarding only APIs the target has, or _torch_compat helpers: the newer branch is kept",
         "guarding APIs a rule routes through _torch_compat (TC003, TC004, TC005, TC020 mmap=, TC021, TC022): "
         "decided once the branch uses the helper",
-        "reported: a gate in an elif chain, one guarding an unrouted newer API, one guarding no torch API",
+        "reported: a gate in an elif chain, one guarding an unrouted newer API, one guarding no torch API, "
+        "one whose branches hold global, nonlocal or yield",
     ),
 )
 Transformer.rule = RULE
