@@ -106,11 +106,10 @@ class GateRule(RuleTransformer):
         body_o, body_u = list(original.body.body), list(updated.body.body)
         else_o = list(original.orelse.body.body) if original.orelse is not None else []
         else_u = list(updated.orelse.body.body) if updated.orelse is not None else []
-        scoped = scope_statement(body_o + else_o)
+        scoped = scope_statement(body_o + else_o) if self.is_gate(original.test) else None
         if scoped is not None:
-            if self.is_gate(original.test):
-                self.report(original, "unhandled", f"`{source(strip_not(original.test))}` gates a branch holding `{scoped}`: "
-                            "dropping a branch would change the function's scope or kind, resolve it by hand")
+            self.report(original, "unhandled", f"`{source(strip_not(original.test))}` gates a branch holding `{scoped}`: "
+                        "dropping a branch would change the function's scope or kind, resolve it by hand")
             return updated
         value = self.settled(original.test, original)
         if value is None and original.orelse is None and ends_in_jump(body_o) and self.polarity(original.test) is False:
