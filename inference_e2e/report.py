@@ -31,11 +31,14 @@ def summarize(workers):
     """Per tree: median exclusive ms per stage over the timed calls; peaks; digests of the first call."""
     by_tree = {}
     for w in workers:
-        if w.get("result") is None:
+        if w.get("result") is None or w.get("warm_up"):
             continue
         entry = by_tree.setdefault(w["letter"], {"stage_ms": {}, "total_ms": [], "peak": {}, "digests": None,
-                                                 "final": None, "helper_calls": None, "helper_cost": None})
+                                                 "final": None, "helper_calls": None, "helper_cost": None,
+                                                 "every_digests": [], "every_final": []})
         runs = w["result"]["runs"]
+        entry["every_digests"].append(runs[0]["digests"])
+        entry["every_final"].append(runs[0]["outputs"]["final_digests"])
         timed = runs[1:] or runs
         for run in timed:
             times = _exclusive(run)
@@ -70,6 +73,10 @@ def summarize(workers):
                 continue
             if label in (ref["digests"] or {}):
                 row[letter + "_bitwise"] = entry["digests"].get(label) == ref["digests"].get(label)
+        for letter, entry in by_tree.items():  # a tree run more than once: do its workers agree?
+            if len(entry["every_digests"]) > 1 and label in entry["every_digests"][0]:
+                row[letter + "_repeatable"] = all(d.get(label) == entry["every_digests"][0][label]
+                                                  for d in entry["every_digests"])
         raised = {letter: e["errors"][label] for letter, e in by_tree.items() if label in e.get("errors", {})}
         if raised:
             row["raised"] = raised
@@ -85,7 +92,10 @@ def summarize(workers):
     helper_calls = {letter: {"calls_per_sample": e["helper_calls"], "cost_us": e["helper_cost"],
                              "estimated_overhead_ms": overhead_ms(e["helper_calls"], e["helper_cost"])}
                     for letter, e in by_tree.items() if e["helper_calls"] is not None}
+    repeatable = {letter: all(f == e["every_final"][0] for f in e["every_final"])
+                  for letter, e in by_tree.items() if len(e["every_final"]) > 1}
     return {"table": table, "whole_sample": whole, "final_outputs_bitwise": final_equal, "reference": ref_letter,
+            "repeatable": repeatable,
             "digests": {letter: {"stages": e["digests"], "final": e["final"]} for letter, e in by_tree.items()},
             "helper_calls": helper_calls}
 
@@ -215,6 +225,8 @@ def stage_table(summary):
                 break
             if letter + "_bitwise" in row:
                 eq.append("%s %s" % (name, "bitwise" if row[letter + "_bitwise"] else "DIFFERS"))
+        # a tree whose own runs disagree: a difference from it is the machine's, not the patch's
+        eq += ["%s runs DISAGREE" % TREES[k] for k in "UPF" if row.get(k + "_repeatable") is False]
         lines.append("| %s | %.1f | %.1f | %s | %s / %s | %s |" % (
             row["stage"], row.get("P_ms", float("nan")), row.get("U_ms", float("nan")),
             "%.3f" % row["ratio"] if "ratio" in row else "-", gib(row.get("P_peak_bytes")),
@@ -224,8 +236,9 @@ def stage_table(summary):
         lines.append("| **whole sample** | %.1f | %.1f | %.3f | %s / %s | %s |" % (
             whole["P"]["median_ms"], whole["U"]["median_ms"], whole["ratio_P_over_U"],
             gib(whole["P"]["peak_bytes"]), gib(whole["U"]["peak_bytes"]),
-            "; ".join("%s final outputs %s" % (TREES[k], "bitwise" if v else "DIFFER")
-                      for k, v in summary["final_outputs_bitwise"].items())))
+            "; ".join(["%s final outputs %s" % (TREES[k], "bitwise" if v else "DIFFER")
+                       for k, v in summary["final_outputs_bitwise"].items()]
+                      + ["%s runs DISAGREE" % TREES[k] for k, v in summary.get("repeatable", {}).items() if not v])))
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,7 @@ One command on any CUDA machine (or a CPU one with ``--size tiny``)::
 
     python -m inference_e2e.run --patched P --unpatched U --image I --mask M \\
         [--deps D] [--size full] [--order "U P F P U"] [--runs 2] [--deterministic] \\
-        [--attn torch_flash_attn,sdpa] [--helper-cost] --out report.json
+        [--attn torch_flash_attn,sdpa] [--helper-cost] [--warm-up] --out report.json
 
 ``P`` and ``U`` are full checkouts (``sam3d_objects/`` and ``notebook/inference.py``), ``U`` as
 upstream ships it and ``P`` after ``sam3d-codemod apply``. It writes the checkpoint workspace once
@@ -16,6 +16,8 @@ U unpatched, F patched with ``SAM3D_CODEMOD_FORCE_FALLBACK=1``): each calls
 ``--attn`` backends the whole order runs under each, reversed for every second one (A B B A), so a
 drift of the machine's speed favours neither; the first backend is the A of the A/B table.
 ``--helper-cost`` times each helper against its native call in the first patched worker (torch 2.3+).
+``--warm-up`` first runs one worker of the order's first tree that no comparison uses: a fresh
+machine's first process compiles and autotunes kernels, and may pick other ones than later processes.
 The report (``report.py``) holds every worker's raw result, the per-stage table (median ms of the
 timed calls, ratio, peak memory, bitwise equality), the whole-sample ratio, the A/B and the helper
 calls. ``--from`` with ``--markdown`` / ``--plot`` re-renders existing reports without torch.
@@ -74,6 +76,20 @@ def _worker_cmd(args, jobs, index, tmp):
     return cmd, env, out
 
 
+def _warm_up(args, job, tmp):
+    """One worker before the compared ones: it pays for the kernels a fresh machine compiles and
+    autotunes first, so no compared worker runs cold. Its result is kept, marked, and never compared."""
+    quiet = argparse.Namespace(**dict(vars(args), save_dir=None, helper_cost=False, runs=0))
+    cmd, env, out = _worker_cmd(quiet, [job], 0, tmp)
+    out = tmp / ("warm_up_%s.json" % job[0])
+    cmd[cmd.index("--out") + 1] = str(out)
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    print("warm-up %s %s rc=%d %.0fs" % (job[0], job[1], proc.returncode, time.monotonic() - t0), flush=True)
+    return {"letter": job[0], "attn": job[1], "tree": TREES[job[0]], "warm_up": True, "rc": proc.returncode,
+            "wall_s": round(time.monotonic() - t0, 1), "stderr_tail": proc.stderr[-1500:],
+            "result": json.loads(out.read_text()) if proc.returncode == 0 and out.exists() else None}
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,6 +107,9 @@ def main(argv=None):
     ap.add_argument("--helper-cost", action="store_true",
                     help="time each _torch_compat helper against its native call (first patched worker; torch 2.3+)")
     ap.add_argument("--deterministic", action="store_true")
+    ap.add_argument("--warm-up", action="store_true",
+                    help="first run one worker of the order's first tree, untimed and left out of every comparison "
+                         "(a fresh machine's first process compiles and autotunes kernels)")
     ap.add_argument("--save-dir", help="first worker of each kind saves .ply/.glb/outputs here")
     ap.add_argument("--tmp", default="/tmp/inference_e2e")
     ap.add_argument("--deadline-s", type=float, default=0, help="start no worker after this many seconds")
@@ -130,6 +149,8 @@ def main(argv=None):
         report["workspace"] = json.loads(proc.stdout.strip().splitlines()[-1])
     attns = [a for a in args.attn.split(",") if a]
     jobs = schedule(args.order, attns)
+    if args.warm_up:
+        report["workers"].append(_warm_up(args, jobs[0], tmp))
     for index, (letter, attn) in enumerate(jobs):
         if args.deadline_s and time.monotonic() - start > args.deadline_s:
             report["workers"].append({"letter": letter, "attn": attn, "skipped": "deadline"})

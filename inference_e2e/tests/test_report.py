@@ -143,3 +143,45 @@ def test_from_rerenders_the_committed_reports(tmp_path, capsys):
     # byte for byte the table committed beside the reports, and what the command printed
     assert md.read_text() == (DOCS / "table.md").read_text()
     assert capsys.readouterr().out == md.read_text() + "\n"
+
+
+def test_a_tree_whose_own_runs_disagree_is_marked():
+    """Several workers of one tree must agree with each other; where they do not (a cold first
+    process that autotuned other kernels), a difference from that tree is the machine's."""
+    workers = _pooled()["workers"]
+    assert report.summarize(workers)["repeatable"] == {"P": True, "U": True}  # the H200 runs: 2 P, 2 U workers
+    first_u = next(w for w in workers if w["letter"] == "U")
+    first_u["result"]["runs"][0]["digests"]["pointmap"] = ["0000:1"]
+    first_u["result"]["runs"][0]["outputs"]["final_digests"] = {"coords": "0000"}
+    pooled = {"workers": workers, "summary": report.summarize_all(workers)}
+    rows = {row["stage"]: row for row in pooled["summary"]["table"]}
+    assert rows["pointmap"]["U_repeatable"] is False and rows["ss_flow"]["U_repeatable"] is True
+    assert pooled["summary"]["repeatable"] == {"P": True, "U": False}
+    table = report.markdown(pooled)
+    assert "| pointmap |" in table and "unpatched runs DISAGREE" in table.split("| pointmap |")[1].splitlines()[0]
+    assert "unpatched runs DISAGREE" in table.split("| **whole sample** |")[1].splitlines()[0]
+
+
+def test_a_warm_up_worker_is_never_compared():
+    workers = _pooled()["workers"]
+    before = report.summarize(workers)
+    cold = copy.deepcopy(next(w for w in workers if w["letter"] == "U"))
+    cold["warm_up"] = True
+    cold["result"]["runs"][0]["digests"] = {k: ["0000:1"] for k in cold["result"]["runs"][0]["digests"]}
+    cold["result"]["runs"][0]["times_s"] = {k: 100.0 for k in cold["result"]["runs"][0]["times_s"]}
+    assert report.summarize([cold] + workers) == before
+
+
+def test_the_warm_up_worker_runs_once_untimed_and_saves_nothing(tmp_path, monkeypatch):
+    args = SimpleNamespace(unpatched="U_TREE", patched="P_TREE", workspace="WS", image="I", mask="M", runs=2,
+                           deps=None, deterministic=True, save_dir="SAVE", helper_cost=True)
+    seen = []
+    monkeypatch.setattr(run.subprocess, "run", lambda cmd, **kw: seen.append((cmd, kw["env"]))
+                        or SimpleNamespace(returncode=1, stderr="boom"))
+    entry = run._warm_up(args, ("U", "sdpa"), tmp_path)
+    (cmd, env), = seen
+    assert cmd[cmd.index("--runs") + 1] == "0" and cmd[cmd.index("--attn") + 1] == "sdpa"
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / "warm_up_U.json")
+    assert "--save-dir" not in cmd and "--helper-cost" not in cmd and "--kaolin-stand-in" in cmd
+    assert entry["warm_up"] is True and entry["letter"] == "U" and entry["result"] is None and entry["rc"] == 1
+    assert args.runs == 2 and args.save_dir == "SAVE"  # the caller's settings are untouched
