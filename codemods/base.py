@@ -114,6 +114,8 @@ class ImportIndex:
     # Modules imported explicitly at module level (``import torch._dynamo``, ``from torch import _dynamo``).
     loaded: set = field(default_factory=set)
     has_compat_import: bool = False
+    # Names imported from the helper module (``from ._torch_compat import sdpa_kernel as kern``): local -> helper.
+    compat_names: Dict[str, str] = field(default_factory=dict)
     # Module-level names computed from torch.__version__: name -> (polarity, names gated on it).
     version_flags: Dict[str, tuple] = field(default_factory=dict)
     # The module-level assignments that define them, in order (``ast.Assign``): TC015 evaluates them.
@@ -147,6 +149,9 @@ class FileContext:
     positions: Optional[NodeLines] = None  # engine.positions.SnippetLines; None when not computed
     sites: List[Site] = field(default_factory=list)
     needed_modules: List[str] = field(default_factory=list)
+    # Local names whose import a rule of this run rewrote to ``_torch_compat`` (local -> helper): the
+    # index, built before the rewrite, still maps them to the torch API.
+    rebound: Dict[str, str] = field(default_factory=dict)
     needs_compat: bool = False
     suppressed: Dict[int, Optional[set]] = field(default_factory=dict)
     suppression_hits: set = field(default_factory=set)  # (line, code) of sites a comment suppressed

@@ -39,6 +39,8 @@ def build_index(text: str, tree: Optional[ast.Module] = None) -> ImportIndex:
                     local = alias.asname or alias.name
                     if alias.name == COMPAT_MODULE and local == COMPAT_MODULE:
                         index.has_compat_import = True
+                    if node.module is not None and node.module.split(".")[-1] == COMPAT_MODULE and alias.name != "*":
+                        index.compat_names.setdefault(local, alias.name)
                     if node.level or node.module is None or alias.name == "*":
                         continue
                     qualified = f"{node.module}.{alias.name}"

@@ -41,5 +41,6 @@ class RedirectNames(RuleTransformer):
         if self.ctx.compat_import is None:
             self.report(original, "unhandled", f"`from {module} import {ours[0]}` needs a package to host _torch_compat")
             return updated
-        self.report(original, "patched", f"`from {module} import {', '.join(ours)}` -> _torch_compat")
+        if not self.report(original, "patched", f"`from {module} import {', '.join(ours)}` -> _torch_compat"):
+            return updated  # a suppression comment: the import stays as it is
         return compat_from_import(self.ctx, updated)

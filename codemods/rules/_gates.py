@@ -17,31 +17,54 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from ..base import RuleTransformer, cst
+from ..base import RuleTransformer, cst, dotted_name
 
 
-def references(index, node) -> List[str]:
-    """Qualified names (import-rooted Name/Attribute chains, outermost only) used under ``node``."""
+def references(index, node, rebound=()) -> List[str]:
+    """Qualified names (import-rooted Name/Attribute chains, outermost only) used under ``node``.
+    ``rebound``: local names now bound to ``_torch_compat`` (their import was rewritten in this run),
+    which no longer reach the torch API the index still maps them to."""
     found: List[str] = []
 
     class _Find(cst.CSTVisitor):
         def visit_Attribute(self, n) -> bool:
+            root = n
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if isinstance(root, cst.Name) and root.value in rebound:
+                return False
             q = index.resolve(n)
             if q is not None:
                 found.append(q)
-                return False
-            return True
+            else:  # only the object is a use: ``x.is_compiling``'s attribute name is no variable
+                n.value.visit(self)
+            return False
 
         def visit_Name(self, n) -> None:
+            if n.value in rebound:
+                return
             q = index.resolve(n)
             if q is not None:
                 found.append(q)
+
+        def visit_ImportFrom(self, n) -> bool:
+            # What it imports, from the statement itself (``torch.nn.attention.sdpa_kernel``), not
+            # its module as a use of its own and not through the index: once a rule has rewritten
+            # the import to the helper module, the index (built before) still maps the old names.
+            module = dotted_name(n.module) if n.module is not None and not n.relative else None
+            if module is None:
+                return False
+            if isinstance(n.names, cst.ImportStar):
+                found.append(module)
+            else:
+                found.extend(f"{module}.{a.name.value}" for a in n.names if isinstance(a.name, cst.Name))
+            return False
 
     node.visit(_Find())
     return found
 
 
-def keyword_uses(index, node) -> List[str]:
+def keyword_uses(index, node, rebound=()) -> List[str]:
     """``f(kw=)`` (and ``f.__init__(kw=)``, the API table's spelling for a class) for every keyword
     argument of a call of an import-rooted ``f`` under ``node``: a keyword can be newer than its
     function (``torch.load(mmap=)``)."""
@@ -49,7 +72,10 @@ def keyword_uses(index, node) -> List[str]:
 
     class _Find(cst.CSTVisitor):
         def visit_Call(self, n) -> None:
-            q = index.resolve(n.func)
+            root = n.func
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            q = None if isinstance(root, cst.Name) and root.value in rebound else index.resolve(n.func)
             if q is None:
                 return
             for arg in n.args:
@@ -151,14 +177,16 @@ class GateRule(RuleTransformer):
     def _judge_fall_through(self, original_body: list, updated_body: list) -> list:
         """``updated_body`` with each decided fall-through ``if`` dropped (its comments go to the
         next statement); an undecided one stays, reported by ``judge``."""
-        aligned = len(original_body) == len(updated_body)
+        # by identity, not position: another gate rule may already have dropped a statement here
+        where = {id(stmt): j for j, stmt in enumerate(original_body)}
         out: list = []
         carried: list = []  # leading lines of a dropped `if`, for the statement after it
         for i, stmt in enumerate(updated_body):
             gate = self.fall_through.pop(id(stmt), None)
             if gate is not None:
-                if aligned and original_body[i] is gate and i + 1 < len(updated_body):
-                    decided = self.judge(gate.test, original_body[i + 1:], updated_body[i + 1:], gate)
+                j = where.get(id(gate))
+                if j is not None and i + 1 < len(updated_body):
+                    decided = self.judge(gate.test, original_body[j + 1:], updated_body[i + 1:], gate)
                 else:  # nothing after it: the branch for newer torch is the implicit return
                     decided = self.judge(gate.test, [], [], gate)
                 if decided is True:

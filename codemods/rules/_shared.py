@@ -44,6 +44,12 @@ def compat_from_import(ctx, original: "cst.ImportFrom") -> "cst.ImportFrom":
         module = cst.Name(COMPAT_MODULE)
     else:
         module = cst.Attribute(value=stmt.module, attr=cst.Name(COMPAT_MODULE))
+    if not isinstance(original.names, cst.ImportStar):
+        for alias in original.names:
+            if isinstance(alias.name, cst.Name):
+                local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) \
+                    else alias.name.value
+                ctx.rebound[local] = alias.name.value
     return original.with_changes(module=module, relative=stmt.relative)
 
 
@@ -88,7 +94,8 @@ class Redirect(RuleTransformer):
         if self.ctx.compat_import is None:
             self.report(original, "unhandled", f"`from {self.MODULE} import ...` needs a package to host _torch_compat")
             return updated
-        self.report(original, "patched", f"`from {self.MODULE} import` -> _torch_compat")
+        if not self.report(original, "patched", f"`from {self.MODULE} import` -> _torch_compat"):
+            return updated  # a suppression comment: the import stays as it is
         return compat_from_import(self.ctx, updated)
 
     def leave_Attribute(self, original, updated):

@@ -59,7 +59,9 @@ def widen_try(importer, original, updated):
     missing = [w for w in WIDER if w not in caught]
     if target is None or not missing:
         return updated
-    if not all(_plain(s, importer) for s in body):
+    # what the try holds after this run (a gate rule may have dropped a statement of it), so that a
+    # second run decides as this one does
+    if not all(_plain(s, importer) for s in updated.body.body):
         importer.report(original, "unhandled", f"the {importer.PIP_NAME} import is guarded against ImportError "
                         f"only, and its try holds other code: add {', '.join(missing)} to the handler by hand")
         return updated

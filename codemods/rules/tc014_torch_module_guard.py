@@ -85,7 +85,8 @@ class Transformer(GateRule):
             return None
         if not used and not _compat_uses(new_original, COMPAT_FOR.get(guarded, ())):
             return None  # guards something else: not ours to judge
-        left = [q for n in new_updated for q in references(self.ctx.index, n) if q == guarded or q.startswith(guarded + ".")]
+        left = [q for n in new_updated for q in references(self.ctx.index, n, self.ctx.rebound)
+                if q == guarded or q.startswith(guarded + ".")]
         if not left:
             why = "the guarded code now goes through _torch_compat, which works on every torch"
             return True if self.report(site, "patched", f"`{text}` guard dropped: {why}") else None

@@ -100,3 +100,18 @@ def test_whole_module_path_records_hits_too():
     text = "import torch\nx.index_add_(0, i, s)  # sam3d-codemod: ignore[TC007]\n"
     result = engine.transform_module(cst.parse_module(text), text, RULES, "pkg/m.py")
     assert result.code is None and result.suppressed == {(0, "TC007")}
+
+
+@pytest.mark.parametrize("import_line, code", [
+    ("from torch.nn.attention import sdpa_kernel  # sam3d-codemod: ignore[TC003]", "TC003"),
+    ("from torch.nn import RMSNorm  # sam3d-codemod: ignore[TC022]", "TC022"),
+])
+def test_a_suppressed_import_stays_while_another_rule_patches_the_file(import_line, code):
+    """The import rewrites (TC003's and TC021/TC022's) honour their suppression comment also where
+    another rule's patch makes the file change (they used to rewrite and only skip the report)."""
+    text = f"import torch\n{import_line}\n\nm = torch.compile(m)\n"
+    rules = [r for r in RULES if r.matches_text(text, "mod.py")]
+    result = engine.transform_source(text, rules, "pkg/mod.py", "from . import _torch_compat")
+    assert result.code is not None and "_torch_compat.compile(m)" in result.code  # TC011 patched
+    assert import_line in result.code and "from ._torch_compat import" not in result.code, result.code
+    assert not [s for s in result.sites if s.code == code]
