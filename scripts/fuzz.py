@@ -146,13 +146,18 @@ SNIPPETS: Tuple[str, ...] = (
     "import T\nif T.cuda.is_available():\n    gpu_name = T.cuda.get_device_name(0)\n",
     "import T\nif T.cuda.is_available():\n    name = T.cuda.get_device_name()\n    other = 1\n",
     # TC014, TC015: gates (if/else, the expression forms, a fall-through, a branch holding `global`)
-    "import T\nfrom . import _torch_compat\nif T.__version__ >= '2.4':\n    norm = _torch_compat.RMSNorm(8)\nelse:\n    norm = T.nn.LayerNorm(8)\n",
+    "import T\nfrom . import _torch_compat\nif T.__version__ >= '2.4':\n    norm = _torch_compat.RMSNorm(8)\n"
+    "else:\n    norm = T.nn.LayerNorm(8)\n",
     "import T\nfrom . import _torch_compat\nnorm = _torch_compat.RMSNorm(8) if T.__version__ >= (2, 4) else None\n",
     "import T\nif T.__version__ < '2.4':\n    raise RuntimeError('needs torch 2.4')\nnorm = T.nn.RMSNorm(8)\n",
-    "import T\nfrom . import _torch_compat\ndef _norm(d):\n    # old torch\n    if T.__version__ < '2.4':\n        return T.nn.LayerNorm(d)\n    return _torch_compat.RMSNorm(d)\n",
-    "import T\nfrom . import _torch_compat\nfor _p in ps:\n    if T.__version__ < '2.3':\n        continue\n    _torch_compat.tree_map(f, _p, _p)\n",
-    "import T\nimport torch._dynamo\nif not hasattr(T, '_dynamo'):\n    raise ImportError('dynamo')\nT._dynamo.config.cache_size_limit = 8\n",
-    "import T\nfrom . import _torch_compat\ndef _flag():\n    if T.__version__ < '2.3':\n        global FLAG\n        FLAG = 0\n        return\n    FLAG = _torch_compat.is_compiling()\n",
+    "import T\nfrom . import _torch_compat\ndef _norm(d):\n    # old torch\n    if T.__version__ < '2.4':\n"
+    "        return T.nn.LayerNorm(d)\n    return _torch_compat.RMSNorm(d)\n",
+    "import T\nfrom . import _torch_compat\nfor _p in ps:\n    if T.__version__ < '2.3':\n        continue\n"
+    "    _torch_compat.tree_map(f, _p, _p)\n",
+    "import T\nimport torch._dynamo\nif not hasattr(T, '_dynamo'):\n    raise ImportError('dynamo')\n"
+    "T._dynamo.config.cache_size_limit = 8\n",
+    "import T\nfrom . import _torch_compat\ndef _flag():\n    if T.__version__ < '2.3':\n        global FLAG\n"
+    "        FLAG = 0\n        return\n    FLAG = _torch_compat.is_compiling()\n",
     # suppressions, already-patched, look-alikes
     "x.index_add_(0, i, s)  # sam3d-codemod: ignore[TC007]\n",
     "import T\nT._dynamo.config.x = 1  # sam3d-codemod: ignore\n",
