@@ -20,6 +20,13 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from ..base import RuleTransformer, cst, dotted_name
 
 
+def _rooted_in(node, names) -> bool:
+    """Whether the Name at the root of ``node``'s attribute chain is one of ``names``."""
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name) and node.value in names
+
+
 def references(index, node, rebound=()) -> List[str]:
     """Qualified names (import-rooted Name/Attribute chains, outermost only) used under ``node``.
     ``rebound``: local names now bound to ``_torch_compat`` (their import was rewritten in this run),
@@ -28,10 +35,7 @@ def references(index, node, rebound=()) -> List[str]:
 
     class _Find(cst.CSTVisitor):
         def visit_Attribute(self, n) -> bool:
-            root = n
-            while isinstance(root, cst.Attribute):
-                root = root.value
-            if isinstance(root, cst.Name) and root.value in rebound:
+            if _rooted_in(n, rebound):
                 return False
             q = index.resolve(n)
             if q is not None:
@@ -72,10 +76,7 @@ def keyword_uses(index, node, rebound=()) -> List[str]:
 
     class _Find(cst.CSTVisitor):
         def visit_Call(self, n) -> None:
-            root = n.func
-            while isinstance(root, cst.Attribute):
-                root = root.value
-            q = None if isinstance(root, cst.Name) and root.value in rebound else index.resolve(n.func)
+            q = None if _rooted_in(n.func, rebound) else index.resolve(n.func)
             if q is None:
                 return
             for arg in n.args:
@@ -138,19 +139,19 @@ class GateRule(RuleTransformer):
                         "dropping a branch would change the function's scope or kind, resolve it by hand")
             return updated
         value = self.settled(original.test, original)
-        if value is None and original.orelse is None and ends_in_jump(body_o) and self.polarity(original.test) is False:
-            self.fall_through[id(updated)] = original  # the branch for newer torch is the rest of the block
-            return updated
         if value is None:
-            value = self._value(original, updated, (body_o, body_u), (else_o, else_u))
+            polarity = self.polarity(original.test)
+            if polarity is False and original.orelse is None and ends_in_jump(body_o):
+                self.fall_through[id(updated)] = original  # the branch for newer torch is the rest of the block
+                return updated
+            value = self._value(original, polarity, (body_o, body_u), (else_o, else_u))
         if value is None:
             return updated
         chosen = body_u if value else else_u
         self.splice[id(updated)] = (updated, chosen)
         return updated
 
-    def _value(self, original, updated, when_true, when_false):
-        polarity = self.polarity(original.test)
+    def _value(self, original, polarity, when_true, when_false):
         if polarity is None:
             return None
         new_o, new_u = when_true if polarity else when_false

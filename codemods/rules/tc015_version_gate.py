@@ -54,9 +54,9 @@ def _feature(routes, table, q: str, target: str) -> Optional[str]:
 
 
 def _compat_refs(nodes, names=None):
-    """``_torch_compat.X`` for each helper used under ``nodes``: as an attribute, imported by name
-    (``from ._torch_compat import sdpa_kernel``, as TC003 writes an import of the API), or through
-    such a name (``names``: local -> helper, the index's ``compat_names``)."""
+    """``_torch_compat.X`` for each helper used under ``nodes``: as an attribute, or through a name
+    imported from the helper module (``names``: local -> helper, the index's ``compat_names``; an
+    import such as TC003 writes, ``from ._torch_compat import sdpa_kernel as kern``, binds ``kern``)."""
     found = []
     names = names or {}
 
@@ -68,12 +68,6 @@ def _compat_refs(nodes, names=None):
         def visit_Name(self, n) -> None:
             if n.value in names:
                 found.append(f"{COMPAT_MODULE}.{names[n.value]}")
-
-        def visit_ImportFrom(self, n) -> None:
-            module = n.module
-            last = module.attr.value if isinstance(module, cst.Attribute) else getattr(module, "value", None)
-            if last == COMPAT_MODULE and not isinstance(n.names, cst.ImportStar):
-                found.extend(f"{COMPAT_MODULE}.{a.name.value}" for a in n.names if isinstance(a.name, cst.Name))
 
     for node in nodes:
         node.visit(_Find())
@@ -120,7 +114,8 @@ class Transformer(GateRule):
             return None
         text = source(strip_not(test))
         direct = {q for n in new_original for q in references(index, n) + keyword_uses(index, n)}
-        used = direct | set(_compat_refs(new_original, index.compat_names))
+        helpers = _compat_refs(new_original, index.compat_names)
+        used = direct | set(helpers)
         for sub in ast.walk(node):
             if isinstance(sub, ast.Name) and sub.id in flags:
                 used |= flags[sub.id][1]
@@ -129,7 +124,7 @@ class Transformer(GateRule):
         table = load()
         newer = sorted({f for q in used for f in [_feature(self.ctx.routes, table, q, self.ctx.target)] if f is not None})
         runs = sorted(q for q in direct if q.startswith("torch.") and q not in version_flags.VERSIONS and "(" not in q)
-        if not newer and (runs or _compat_refs(new_original, index.compat_names)):
+        if not newer and (runs or helpers):
             # A gate on another release than anything it guards: the branch for newer torch uses
             # only what the target has (or _torch_compat), so it runs on every torch.
             shown = ", ".join(f"`{q}`" for q in runs[:3]) or "_torch_compat"
